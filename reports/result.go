@@ -1,0 +1,175 @@
+package reports
+
+import "time"
+
+// SchemaVersion is the version of the result.json schema written by this
+// package. Bump it on any incompatible change; additions keep the version.
+const SchemaVersion = 1
+
+// Verdicts of a scenario, a check and a run.
+const (
+	VerdictPass    = "pass"
+	VerdictFail    = "fail"
+	VerdictInvalid = "invalid" // the harness itself fell behind; exit 3
+)
+
+// Result is the whole of one `secondbrain replay` run: what result.json holds.
+type Result struct {
+	SchemaVersion int        `json:"schema_version"`
+	Run           RunInfo    `json:"run"`
+	Scenarios     []Scenario `json:"scenarios"`
+}
+
+// RunInfo is the run's metadata.
+type RunInfo struct {
+	ID         string    `json:"id"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	TimeScale  float64   `json:"time_scale"`
+	Transport  string    `json:"transport"` // stdio | http
+	Seed       int64     `json:"seed"`
+	ServerCmd  []string  `json:"server_cmd,omitempty"`
+	GoVersion  string    `json:"go_version"`
+	GOOS       string    `json:"goos"`
+	GOARCH     string    `json:"goarch"`
+	NumCPU     int       `json:"num_cpu"`
+	Hostname   string    `json:"hostname,omitempty"`
+	Version    string    `json:"version"` // secondbrain version
+	Canaries   bool      `json:"canaries,omitempty"`
+	Verdict    string    `json:"verdict"` // pass | fail | invalid
+}
+
+// Scenario is one replayed scenario (one repeat merged, see Repeats).
+type Scenario struct {
+	Name        string        `json:"name"`
+	Description string        `json:"description,omitempty"`
+	Source      string        `json:"source,omitempty"` // the seed passage it reproduces
+	Canary      string        `json:"canary,omitempty"` // canary injected, if any
+	Verdict     string        `json:"verdict"`
+	Invalid     string        `json:"invalid_reason,omitempty"`
+	Repeats     int           `json:"repeats"`
+	StartedAt   time.Time     `json:"started_at"`
+	DurationMS  float64       `json:"duration_ms"` // wall-clock
+	Steps       []Step        `json:"steps"`
+	Checks      []Check       `json:"checks"`
+	Phases      []Phase       `json:"phases,omitempty"`
+	Heartbeat   *Heartbeat    `json:"heartbeat,omitempty"` // whole scenario, all phases merged
+	Faults      []FaultWindow `json:"faults,omitempty"`
+	Goroutines  []Sample      `json:"goroutines,omitempty"` // server goroutine count over time
+	Diagnosis   *Diagnosis    `json:"diagnosis,omitempty"`
+	Logs        *LogAccount   `json:"logs,omitempty"`
+	Error       string        `json:"error,omitempty"` // harness error, if the scenario could not run
+}
+
+// Step is one executed scenario step (a tool call, a gap, a fault change…).
+type Step struct {
+	Index      int     `json:"index"`
+	Kind       string  `json:"kind"` // call | gap | fault | cancel | concurrent | ...
+	Name       string  `json:"name,omitempty"`
+	Tool       string  `json:"tool,omitempty"`
+	Session    string  `json:"session,omitempty"`
+	Phase      string  `json:"phase,omitempty"`
+	StartMS    float64 `json:"start_ms"` // since scenario start, wall-clock
+	LatencyMS  float64 `json:"latency_ms"`
+	Outcome    string  `json:"outcome"` // ok | error | cancelled | timeout | skipped
+	Expected   string  `json:"expected,omitempty"`
+	Pass       bool    `json:"pass"`
+	Error      string  `json:"error,omitempty"`
+	Detail     string  `json:"detail,omitempty"`
+	CancelMS   float64 `json:"cancel_to_return_ms,omitempty"`
+	NextOKMS   float64 `json:"cancel_to_next_ok_ms,omitempty"`
+}
+
+// Check is one verdict check: a measured value against a threshold.
+type Check struct {
+	Name      string  `json:"name"`
+	Phase     string  `json:"phase,omitempty"`
+	Value     float64 `json:"value"`
+	Unit      string  `json:"unit,omitempty"` // ms | count | ratio | bool
+	Op        string  `json:"op"`             // <= | >= | ==
+	Threshold float64 `json:"threshold"`
+	Pass      bool    `json:"pass"`
+	Detail    string  `json:"detail,omitempty"`
+}
+
+// Phase is a contiguous part of a scenario with one fault configuration
+// ("baseline", "fault:slow-sink", "after"...), with its own histograms.
+type Phase struct {
+	Name      string     `json:"name"`
+	StartMS   float64    `json:"start_ms"`
+	EndMS     float64    `json:"end_ms"`
+	Ping      *Latencies `json:"ping,omitempty"`
+	NoopTool  *Latencies `json:"noop_tool,omitempty"`
+	ToolCalls *Latencies `json:"tool_calls,omitempty"`
+}
+
+// Heartbeat summarises the prober over a scenario.
+type Heartbeat struct {
+	IntervalMS   float64    `json:"interval_ms"`
+	Ping         *Latencies `json:"ping,omitempty"`
+	NoopTool     *Latencies `json:"noop_tool,omitempty"`
+	SendLagP99MS float64    `json:"send_lag_p99_ms"`
+	DroppedTicks int64      `json:"dropped_ticks"`
+	Timeouts     int64      `json:"timeouts"`
+	Series       []Sample   `json:"series,omitempty"` // ping latency over time, downsampled for plots
+	HistFile     string     `json:"hlog,omitempty"`   // .hlog path relative to --out
+}
+
+// Latencies are percentiles of one histogram, in milliseconds.
+type Latencies struct {
+	Count  int64   `json:"count"`
+	Errors int64   `json:"errors,omitempty"`
+	P50    float64 `json:"p50_ms"`
+	P90    float64 `json:"p90_ms"`
+	P99    float64 `json:"p99_ms"`
+	P999   float64 `json:"p999_ms"`
+	Max    float64 `json:"max_ms"`
+	Mean   float64 `json:"mean_ms"`
+	// Hist is the histogram itself, HdrHistogram V2 compressed and base64
+	// encoded (hdrhistogram.Histogram.Encode), so runs can be merged and diffed.
+	Hist string `json:"hist,omitempty"`
+}
+
+// Sample is one point of a time series.
+type Sample struct {
+	TMS   float64 `json:"t_ms"` // since scenario start
+	Value float64 `json:"v"`
+}
+
+// FaultWindow is a period during which a fault was injected, for shading plots.
+type FaultWindow struct {
+	Name    string  `json:"name"`
+	StartMS float64 `json:"start_ms"`
+	EndMS   float64 `json:"end_ms"`
+}
+
+// Diagnosis names where request-path goroutines waited.
+type Diagnosis struct {
+	Cause    string    `json:"cause"`   // a label from the documented rule set
+	Culprit  string    `json:"culprit"` // package.Function (file:line)
+	Summary  string    `json:"summary"`
+	Frames   []Culprit `json:"frames"`             // ranked
+	Profiles []string  `json:"profiles,omitempty"` // raw pprof files saved beside result.json
+}
+
+// Culprit is one ranked frame where goroutines waited.
+type Culprit struct {
+	Frame      string   `json:"frame"` // package.Function (file:line)
+	Cause      string   `json:"cause"`
+	Goroutines int      `json:"goroutines"`
+	WaitMS     float64  `json:"wait_ms"`
+	Source     string   `json:"source"` // block | mutex | goroutine | trace
+	Stack      []string `json:"stack,omitempty"`
+}
+
+// LogAccount is the log-shipping bookkeeping of a scenario.
+type LogAccount struct {
+	Emitted       int64            `json:"emitted"`
+	Delivered     int64            `json:"delivered"`
+	Dropped       int64            `json:"dropped"`
+	DroppedBy     map[string]int64 `json:"dropped_by,omitempty"`
+	Pending       int64            `json:"pending"`
+	SinkReceived  int64            `json:"sink_received"`
+	Unaccounted   int64            `json:"unaccounted"`
+	StderrDropped int64            `json:"stderr_dropped"`
+}
