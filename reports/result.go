@@ -59,6 +59,10 @@ type Scenario struct {
 	Diagnosis   *Diagnosis    `json:"diagnosis,omitempty"`
 	Logs        *LogAccount   `json:"logs,omitempty"`
 	Error       string        `json:"error,omitempty"` // harness error, if the scenario could not run
+	// Tools holds the scenario's own (closed-loop) call latencies per tool
+	// name, all phases and repeats merged. reports.Summarize fills it from
+	// Steps when the runner leaves it empty.
+	Tools map[string]*Latencies `json:"tools,omitempty"`
 }
 
 // Step is one executed scenario step (a tool call, a gap, a fault change…).
@@ -119,6 +123,9 @@ type Heartbeat struct {
 type Latencies struct {
 	Count  int64   `json:"count"`
 	Errors int64   `json:"errors,omitempty"`
+	// Cancelled counts calls that ended because the client cancelled them
+	// (not errors: the scenario asked for it).
+	Cancelled int64 `json:"cancelled,omitempty"`
 	P50    float64 `json:"p50_ms"`
 	P90    float64 `json:"p90_ms"`
 	P99    float64 `json:"p99_ms"`
