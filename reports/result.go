@@ -67,21 +67,21 @@ type Scenario struct {
 
 // Step is one executed scenario step (a tool call, a gap, a fault change…).
 type Step struct {
-	Index      int     `json:"index"`
-	Kind       string  `json:"kind"` // call | gap | fault | cancel | concurrent | ...
-	Name       string  `json:"name,omitempty"`
-	Tool       string  `json:"tool,omitempty"`
-	Session    string  `json:"session,omitempty"`
-	Phase      string  `json:"phase,omitempty"`
-	StartMS    float64 `json:"start_ms"` // since scenario start, wall-clock
-	LatencyMS  float64 `json:"latency_ms"`
-	Outcome    string  `json:"outcome"` // ok | error | cancelled | timeout | skipped
-	Expected   string  `json:"expected,omitempty"`
-	Pass       bool    `json:"pass"`
-	Error      string  `json:"error,omitempty"`
-	Detail     string  `json:"detail,omitempty"`
-	CancelMS   float64 `json:"cancel_to_return_ms,omitempty"`
-	NextOKMS   float64 `json:"cancel_to_next_ok_ms,omitempty"`
+	Index     int     `json:"index"`
+	Kind      string  `json:"kind"` // call | gap | fault | cancel | concurrent | ...
+	Name      string  `json:"name,omitempty"`
+	Tool      string  `json:"tool,omitempty"`
+	Session   string  `json:"session,omitempty"`
+	Phase     string  `json:"phase,omitempty"`
+	StartMS   float64 `json:"start_ms"` // since scenario start, wall-clock
+	LatencyMS float64 `json:"latency_ms"`
+	Outcome   string  `json:"outcome"` // ok | error | cancelled | timeout | skipped
+	Expected  string  `json:"expected,omitempty"`
+	Pass      bool    `json:"pass"`
+	Error     string  `json:"error,omitempty"`
+	Detail    string  `json:"detail,omitempty"`
+	CancelMS  float64 `json:"cancel_to_return_ms,omitempty"`
+	NextOKMS  float64 `json:"cancel_to_next_ok_ms,omitempty"`
 }
 
 // Check is one verdict check: a measured value against a threshold.
@@ -121,17 +121,17 @@ type Heartbeat struct {
 
 // Latencies are percentiles of one histogram, in milliseconds.
 type Latencies struct {
-	Count  int64   `json:"count"`
-	Errors int64   `json:"errors,omitempty"`
+	Count  int64 `json:"count"`
+	Errors int64 `json:"errors,omitempty"`
 	// Cancelled counts calls that ended because the client cancelled them
 	// (not errors: the scenario asked for it).
-	Cancelled int64 `json:"cancelled,omitempty"`
-	P50    float64 `json:"p50_ms"`
-	P90    float64 `json:"p90_ms"`
-	P99    float64 `json:"p99_ms"`
-	P999   float64 `json:"p999_ms"`
-	Max    float64 `json:"max_ms"`
-	Mean   float64 `json:"mean_ms"`
+	Cancelled int64   `json:"cancelled,omitempty"`
+	P50       float64 `json:"p50_ms"`
+	P90       float64 `json:"p90_ms"`
+	P99       float64 `json:"p99_ms"`
+	P999      float64 `json:"p999_ms"`
+	Max       float64 `json:"max_ms"`
+	Mean      float64 `json:"mean_ms"`
 	// Hist is the histogram itself, HdrHistogram V2 compressed and base64
 	// encoded (hdrhistogram.Histogram.Encode), so runs can be merged and diffed.
 	Hist string `json:"hist,omitempty"`
