@@ -1,0 +1,544 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+)
+
+// Defaults for [Stdio].
+const (
+	DefaultMaxLineBytes     = 8 << 20 // a JSON-RPC line longer than this is refused
+	DefaultMaxInFlightCalls = 256     // concurrent tools/call requests
+	DefaultMaxInFlightOther = 1024    // concurrent other requests (ping, tools/list, …)
+	// notificationBuffer is the session's notification channel size; mcp-go
+	// drops a notification when it is full, so it is generous.
+	notificationBuffer = 1024
+)
+
+// JSON-RPC error codes used by the stdio loop itself.
+const (
+	codeParseError     = -32700
+	codeInvalidRequest = -32600
+	codeServerBusy     = -32000
+)
+
+// errShutdown is the cancel cause of calls stopped because the server stops.
+var errShutdown = errors.New("server shutting down")
+
+// Stdio serves one MCP client over newline-delimited JSON-RPC (stdin/stdout).
+//
+// It replaces mcp-go's StdioServer and keeps its MCPServer.HandleMessage as
+// the protocol core, because mcp-go's loop has traps that reproduce the
+// seeds' "cancel does nothing" symptom: a tool call runs on the read loop
+// when its worker queue is full (head-of-line blocking of ping and of
+// notifications/cancelled), a cancel for a queued call is lost, a cancelled
+// call still gets a response, ids 1 and "1" collide, and its session is a
+// package global.
+//
+// Here one reader goroutine reads lines; each request runs on its own
+// goroutine (tools/call and everything else have separate bounds, so a ping
+// never waits behind calls; over the bound the request is refused at once
+// with -32000); notifications/cancelled is handled on the reader goroutine
+// itself by cancelling the context of the request whose raw JSON id matches
+// exactly; no response is written for a cancelled request; and one writer
+// goroutine owns the output, writing the notifications a handler sent before
+// that handler's response.
+//
+// Create with [NewStdio]; zero fields of StdioOptions mean the defaults.
+type Stdio struct {
+	mcp   *mcpserver.MCPServer
+	opt   StdioOptions
+	calls *Calls
+	log   *slog.Logger
+
+	dropped   atomic.Uint64 // responses suppressed because the request was cancelled
+	refused   atomic.Uint64 // requests refused because a bound was reached
+	malformed atomic.Uint64 // lines that were not valid JSON-RPC
+}
+
+// StdioOptions configures [Stdio].
+type StdioOptions struct {
+	MaxLineBytes     int // 0: DefaultMaxLineBytes
+	MaxInFlightCalls int // 0: DefaultMaxInFlightCalls
+	MaxInFlightOther int // 0: DefaultMaxInFlightOther
+}
+
+// StdioStats counts what the loop refused or suppressed.
+type StdioStats struct {
+	SuppressedResponses uint64 `json:"suppressed_responses"`
+	Refused             uint64 `json:"refused"`
+	Malformed           uint64 `json:"malformed"`
+}
+
+// NewStdio returns a stdio transport for s. calls (may be nil) receives
+// cancel timestamps and suppressed-response counts; log may be nil.
+func NewStdio(s *mcpserver.MCPServer, opt StdioOptions, calls *Calls, log *slog.Logger) *Stdio {
+	if opt.MaxLineBytes <= 0 {
+		opt.MaxLineBytes = DefaultMaxLineBytes
+	}
+	if opt.MaxInFlightCalls <= 0 {
+		opt.MaxInFlightCalls = DefaultMaxInFlightCalls
+	}
+	if opt.MaxInFlightOther <= 0 {
+		opt.MaxInFlightOther = DefaultMaxInFlightOther
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Stdio{mcp: s, opt: opt, calls: calls, log: log.With("component", "stdio")}
+}
+
+// Stats returns the loop's counters.
+func (t *Stdio) Stats() StdioStats {
+	return StdioStats{SuppressedResponses: t.dropped.Load(), Refused: t.refused.Load(), Malformed: t.malformed.Load()}
+}
+
+// inflight is one request being handled.
+type inflight struct {
+	cancel    context.CancelCauseFunc
+	cancelled bool // set under conn.mu by notifications/cancelled
+	isCall    bool
+}
+
+type conn struct {
+	t       *Stdio
+	session *stdioSession
+	out     chan []byte // responses, in completion order
+
+	mu       sync.Mutex
+	inflight map[string]*inflight // by compact raw JSON id
+
+	callSem  chan struct{}
+	otherSem chan struct{}
+	handlers sync.WaitGroup
+}
+
+// Serve reads requests from in and writes responses to out until in reaches
+// EOF or ctx ends. Then it cancels the calls still running, waits for them,
+// flushes what they wrote, and returns (nil on EOF, ctx's error otherwise).
+//
+// The reader goroutine blocks in in.Read; when ctx ends Serve closes in if it
+// is an io.Closer (an *os.File made non-blocking, or a pipe, then returns
+// from Read) and waits for the reader; a reader that cannot be interrupted is
+// left to end with in.
+func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
+	session := newStdioSession("stdio-"+randomID(), notificationBuffer)
+	if err := t.mcp.RegisterSession(ctx, session); err != nil {
+		return fmt.Errorf("cannot register stdio session: %w", err)
+	}
+	defer t.mcp.UnregisterSession(context.WithoutCancel(ctx), session.id)
+
+	c := &conn{
+		t:        t,
+		session:  session,
+		out:      make(chan []byte, 4096),
+		inflight: make(map[string]*inflight),
+		callSem:  make(chan struct{}, t.opt.MaxInFlightCalls),
+		otherSem: make(chan struct{}, t.opt.MaxInFlightOther),
+	}
+
+	// Requests run on reqCtx: it ends on shutdown, not when a single call is cancelled.
+	reqCtx, stopRequests := context.WithCancelCause(t.mcp.WithContext(context.WithoutCancel(ctx), session))
+	defer stopRequests(errShutdown)
+
+	writerDone := make(chan struct{})
+	stopWriter := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writeLoop(out, stopWriter)
+	}()
+
+	lines := make(chan []byte)
+	readErr := make(chan error, 1)
+	readerDone := make(chan struct{})
+	quit := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		readErr <- c.readLoop(in, lines, quit)
+	}()
+
+	var err error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+			break loop
+		case line, ok := <-lines:
+			if !ok {
+				if rerr := <-readErr; rerr != nil && !errors.Is(rerr, io.EOF) {
+					err = fmt.Errorf("cannot read stdin: %w", rerr)
+				}
+				break loop
+			}
+			c.dispatch(ctx, reqCtx, line)
+		}
+	}
+
+	// Shutdown: stop the calls, wait for them, flush their output, stop the writer.
+	close(quit)
+	stopRequests(errShutdown)
+	c.handlers.Wait()
+	close(stopWriter)
+	<-writerDone
+	if cl, ok := in.(io.Closer); ok && err != nil {
+		_ = cl.Close() // unblock the reader; an error here changes nothing
+		<-readerDone
+	} else if err == nil {
+		<-readerDone
+	}
+	return err
+}
+
+// readLoop sends each line of in (without its newline) to lines. A line
+// longer than MaxLineBytes is replaced by nil (the dispatcher answers it with
+// an error) and skipped up to the next newline, so the stream resyncs.
+func (c *conn) readLoop(in io.Reader, lines chan<- []byte, quit <-chan struct{}) error {
+	defer close(lines)
+	r := bufio.NewReaderSize(in, 64<<10)
+	max := c.t.opt.MaxLineBytes
+	var buf []byte
+	tooLong := false
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if len(chunk) > 0 && !tooLong {
+			if len(buf)+len(chunk) > max+1 { // +1: the newline does not count
+				tooLong = true
+				buf = nil
+			} else {
+				buf = append(buf, chunk...)
+			}
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err == nil || (errors.Is(err, io.EOF) && (len(buf) > 0 || tooLong)) {
+			var line []byte
+			if !tooLong {
+				line = bytes.TrimSpace(buf)
+				if len(line) == 0 {
+					buf = buf[:0]
+					if err != nil {
+						return err
+					}
+					continue
+				}
+				line = append([]byte(nil), line...)
+			}
+			buf = buf[:0]
+			tooLong = false
+			select {
+			case lines <- line:
+			case <-quit:
+				return nil
+			}
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// dispatch handles one line on the reader's side: it never blocks on a handler.
+func (c *conn) dispatch(ctx, reqCtx context.Context, line []byte) {
+	if line == nil {
+		c.t.malformed.Add(1)
+		c.enqueueError(ctx, nil, codeInvalidRequest,
+			fmt.Sprintf("request line exceeds %d bytes; skipped", c.t.opt.MaxLineBytes))
+		return
+	}
+	var msg struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Method  string          `json:"method"`
+		Params  json.RawMessage `json:"params"`
+		Result  json.RawMessage `json:"result"`
+		Error   json.RawMessage `json:"error"`
+	}
+	if line[0] == '[' {
+		c.t.malformed.Add(1)
+		c.enqueueError(ctx, nil, codeInvalidRequest, "JSON-RPC batches are not supported")
+		return
+	}
+	if err := json.Unmarshal(line, &msg); err != nil {
+		c.t.malformed.Add(1)
+		c.enqueueError(ctx, nil, codeParseError, "parse error: "+err.Error())
+		return
+	}
+	hasID := len(msg.ID) > 0 && !bytes.Equal(msg.ID, []byte("null"))
+	if msg.Method == "" {
+		if msg.Result != nil || msg.Error != nil {
+			return // a response to a server→client request; this server sends none that wait
+		}
+		c.t.malformed.Add(1)
+		c.enqueueError(ctx, rawOrNil(msg.ID, hasID), codeInvalidRequest, "missing method")
+		return
+	}
+	if !hasID {
+		c.notification(reqCtx, msg.Method, msg.Params, line)
+		return
+	}
+	key, ok := idKey(msg.ID)
+	if !ok {
+		c.t.malformed.Add(1)
+		c.enqueueError(ctx, nil, codeInvalidRequest, "id must be a string or a number")
+		return
+	}
+	isCall := msg.Method == string(mcp.MethodToolsCall)
+	sem := c.otherSem
+	if isCall {
+		sem = c.callSem
+	}
+	select {
+	case sem <- struct{}{}:
+	default:
+		c.t.refused.Add(1)
+		c.enqueueError(ctx, msg.ID, codeServerBusy,
+			fmt.Sprintf("server busy: %d requests of this kind in flight; retry later", cap(sem)))
+		return
+	}
+	hctx, cancel := context.WithCancelCause(reqCtx)
+	c.mu.Lock()
+	if _, dup := c.inflight[key]; dup {
+		c.mu.Unlock()
+		cancel(nil)
+		<-sem
+		c.enqueueError(ctx, msg.ID, codeInvalidRequest, "a request with id "+key+" is already in flight")
+		return
+	}
+	c.inflight[key] = &inflight{cancel: cancel, isCall: isCall}
+	c.mu.Unlock()
+	if isCall {
+		hctx = withCallMeta(hctx, callMeta{transport: "stdio", requestID: key})
+	}
+
+	c.handlers.Add(1)
+	go func() {
+		defer c.handlers.Done()
+		defer func() { <-sem }()
+		resp := c.handle(hctx, msg.ID, line)
+		cancel(nil)
+		c.mu.Lock()
+		fl := c.inflight[key]
+		delete(c.inflight, key)
+		c.mu.Unlock()
+		if fl != nil && fl.cancelled {
+			c.t.dropped.Add(1)
+			if c.t.calls != nil {
+				c.t.calls.suppressedResponse(key)
+			}
+			return
+		}
+		if resp != nil {
+			c.enqueue(ctx, resp)
+		}
+	}()
+}
+
+// handle runs the mcp-go core, recovering a panicking handler, and returns the
+// encoded response with the request's id exactly as the client sent it.
+func (c *conn) handle(ctx context.Context, id json.RawMessage, line []byte) (out []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.t.log.Error("request handler panicked", "panic", fmt.Sprint(r), "request_id", string(id))
+			out = encodeError(id, -32603, fmt.Sprintf("internal error: %v", r))
+		}
+	}()
+	resp := c.t.mcp.HandleMessage(ctx, line)
+	if resp == nil {
+		return nil
+	}
+	b, err := json.Marshal(resp)
+	if err != nil {
+		return encodeError(id, -32603, "cannot encode response: "+err.Error())
+	}
+	return withID(b, id)
+}
+
+// notification handles a message without id. notifications/cancelled is
+// served here, on the reader goroutine, so it can never wait behind a call.
+func (c *conn) notification(reqCtx context.Context, method string, params, line []byte) {
+	if method != string(mcp.MethodNotificationCancelled) {
+		// Other client notifications (initialized, roots changed…) are cheap
+		// bookkeeping in mcp-go; run them inline to keep their order.
+		c.t.mcp.HandleMessage(reqCtx, line)
+		return
+	}
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+		Reason    string          `json:"reason"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return
+	}
+	key, ok := idKey(p.RequestID)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	fl := c.inflight[key]
+	if fl != nil {
+		fl.cancelled = true
+	}
+	c.mu.Unlock()
+	if fl == nil {
+		return // finished already, or never existed: the spec says ignore
+	}
+	c.t.log.Info("request cancelled by client", "request_id", key, "reason", p.Reason)
+	fl.cancel(context.Canceled)
+}
+
+func (c *conn) enqueueError(ctx context.Context, id json.RawMessage, code int, msg string) {
+	c.enqueue(ctx, encodeError(id, code, msg))
+}
+
+// enqueue hands a response to the writer. It blocks only when 4096 responses
+// are waiting because the client stopped reading stdout; the writer keeps
+// consuming until every handler has returned, so it cannot block forever
+// unless the client never reads again.
+func (c *conn) enqueue(_ context.Context, b []byte) {
+	c.out <- b
+}
+
+// writeLoop owns out. Before each response it writes every notification
+// already sent, so a call's progress and log notifications precede its result.
+func (c *conn) writeLoop(out io.Writer, stop <-chan struct{}) {
+	w := bufio.NewWriterSize(out, 64<<10)
+	broken := false
+	write := func(b []byte) {
+		if broken {
+			return
+		}
+		if _, err := w.Write(b); err == nil {
+			_ = w.WriteByte('\n')
+		}
+		if err := w.Flush(); err != nil { // flush per message: the client waits for it
+			broken = true
+			c.t.log.Error("cannot write to stdout; discarding further output", "err", err)
+		}
+	}
+	writeNotification := func(n mcp.JSONRPCNotification) {
+		b, err := json.Marshal(n)
+		if err != nil {
+			c.t.log.Error("cannot encode notification", "err", err, "method", n.Method)
+			return
+		}
+		write(b)
+	}
+	drainNotifications := func() {
+		for {
+			select {
+			case n := <-c.session.notifications:
+				writeNotification(n)
+			default:
+				return
+			}
+		}
+	}
+	for {
+		select {
+		case n := <-c.session.notifications:
+			writeNotification(n)
+		case b := <-c.out:
+			drainNotifications()
+			write(b)
+		case <-stop:
+			for {
+				drainNotifications()
+				select {
+				case b := <-c.out:
+					write(b)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// idKey returns the canonical form of a JSON-RPC id: compact JSON, so 1 and
+// "1" stay different keys while whitespace does not matter.
+func idKey(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		b, _ := json.Marshal(s)
+		return string(b), true
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil {
+			return "", false
+		}
+		return n.String(), true
+	}
+	return "", false
+}
+
+func rawOrNil(raw json.RawMessage, ok bool) json.RawMessage {
+	if !ok {
+		return nil
+	}
+	if _, valid := idKey(raw); !valid {
+		return nil
+	}
+	return raw
+}
+
+func encodeError(id json.RawMessage, code int, msg string) []byte {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	b, _ := json.Marshal(struct {
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}{JSONRPC: "2.0", ID: id, Error: struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, msg}})
+	return b
+}
+
+// withID replaces the "id" of an encoded response by the raw id the client
+// sent: mcp-go decodes ids into float64, which loses large integers.
+func withID(b []byte, id json.RawMessage) []byte {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return b
+	}
+	m["id"] = id
+	out, err := json.Marshal(m)
+	if err != nil {
+		return b
+	}
+	return out
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b[:])
+}
