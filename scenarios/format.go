@@ -1,0 +1,428 @@
+package scenarios
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+)
+
+// Scenario is one parsed scenario file. A Scenario is immutable once Parse
+// returns it; the runner and any number of goroutines may read it.
+type Scenario struct {
+	// Name identifies the scenario on the command line and in reports.
+	Name string `yaml:"name"`
+	// Description says what the scenario replays; its first line is the
+	// summary `secondbrain scenarios list` prints.
+	Description string `yaml:"description"`
+	// Source is the seed passage the scenario reproduces.
+	Source Source `yaml:"source"`
+	// Server adds flags and environment to the server under test.
+	Server ServerSpec `yaml:"server"`
+	// Transport forces a transport ("stdio" or "http"); empty means the
+	// run's choice. stderr-backpressure forces stdio, since only stdio has a
+	// host-side stderr pipe worth starving.
+	Transport string `yaml:"transport"`
+	// Stderr says how the host treats the server's stderr (stdio and http
+	// both start a subprocess whose stderr the runner holds).
+	Stderr StderrMode `yaml:"stderr"`
+	// Project is the context tree the calls send.
+	Project Project `yaml:"project"`
+	// Faults are switched on before the first step.
+	Faults Faults `yaml:"faults"`
+	// Steps run in order.
+	Steps []Step `yaml:"steps"`
+	// Thresholds is kept as YAML for the probes package, which owns the
+	// verdict rules: decode it with [Scenario.DecodeThresholds].
+	Thresholds ast.Node `yaml:"thresholds"`
+
+	file string   // where the scenario came from, for errors
+	root *ast.File // the parsed document, for positions in later errors
+}
+
+// Source cites the seed passage a scenario reproduces.
+type Source struct {
+	// Seed is the seed file name, e.g. "001_d5362377638e66bf.txt".
+	Seed string `yaml:"seed"`
+	// Quote is a passage copied from that file; Parse checks nothing about
+	// it beyond being present, a test checks it really occurs in the seed.
+	Quote string `yaml:"quote"`
+}
+
+// ServerSpec adjusts the server process for one scenario.
+type ServerSpec struct {
+	// Args are appended to the runner's `serve` flags.
+	Args []string `yaml:"args"`
+	// Env is added to the server's environment.
+	Env map[string]string `yaml:"env"`
+	// LogLevel is passed as --log-level (debug | info | warn | error).
+	LogLevel string `yaml:"log_level"`
+	// LogShipping is passed as --log-shipping (async | sync).
+	LogShipping string `yaml:"log_shipping"`
+}
+
+// StderrMode is how the host reads the server's stderr pipe. It is written
+// as a scalar: "drain" (the default: read as fast as it comes), "none"
+// (never read: once the 64 KiB pipe buffer fills, every write blocks — the
+// original incident's root cause) or "slow 2KiB/s" (read at that rate).
+type StderrMode struct {
+	Mode        string // drain | slow | none
+	BytesPerSec int64  // for slow
+}
+
+// Stderr modes.
+const (
+	StderrDrain = "drain"
+	StderrSlow  = "slow"
+	StderrNone  = "none"
+)
+
+func (m StderrMode) String() string {
+	switch m.Mode {
+	case "", StderrDrain:
+		return StderrDrain
+	case StderrSlow:
+		return fmt.Sprintf("slow %dB/s", m.BytesPerSec)
+	}
+	return m.Mode
+}
+
+// UnmarshalYAML parses the scalar form. Errors carry the node's position so
+// Parse can name the line and key.
+func (m *StderrMode) UnmarshalYAML(node ast.Node) error {
+	s, ok := scalarString(node)
+	if !ok {
+		return posErr(node, "want drain, none or \"slow <size>/s\"")
+	}
+	fields := strings.Fields(s)
+	switch {
+	case len(fields) == 1 && (fields[0] == StderrDrain || fields[0] == StderrNone):
+		m.Mode = fields[0]
+		return nil
+	case len(fields) == 2 && fields[0] == StderrSlow:
+		rate := strings.TrimSuffix(fields[1], "/s")
+		n, err := ParseSize(rate)
+		if err != nil || n <= 0 || rate == fields[1] {
+			return posErr(node, fmt.Sprintf("bad rate %q: want e.g. \"slow 2KiB/s\"", fields[1]))
+		}
+		m.Mode, m.BytesPerSec = StderrSlow, n
+		return nil
+	}
+	return posErr(node, fmt.Sprintf("unknown stderr mode %q: want drain, none or \"slow <size>/s\"", s))
+}
+
+// Project is the context tree a scenario's calls send: either a generated
+// tree (the default, like the seeds' runs: ~90 overflow files plus files
+// that inline) or an existing directory.
+type Project struct {
+	// Path is an existing directory to use instead of a generated tree.
+	Path string `yaml:"path"`
+	// Files is how many large files to generate: they exceed the model's
+	// inline budget and go to the vector store ("overflow").
+	Files int `yaml:"files"`
+	// Size of each large file (e.g. "48KiB").
+	Size Size `yaml:"size"`
+	// InlineFiles is how many small files to generate; they fit the budget.
+	InlineFiles int `yaml:"inline_files"`
+	// InlineSize of each small file.
+	InlineSize Size `yaml:"inline_size"`
+	// Dirs spreads the files over this many directories.
+	Dirs int `yaml:"dirs"`
+}
+
+// Generated reports whether the runner generates the tree.
+func (p Project) Generated() bool { return p.Path == "" }
+
+// Size is a byte count written like "4KiB", "1.5MiB", "512" or "2KB".
+type Size int64
+
+// UnmarshalYAML parses a size scalar.
+func (s *Size) UnmarshalYAML(node ast.Node) error {
+	str, ok := scalarString(node)
+	if !ok {
+		return posErr(node, "want a size like 4KiB")
+	}
+	n, err := ParseSize(str)
+	if err != nil {
+		return posErr(node, err.Error())
+	}
+	*s = Size(n)
+	return nil
+}
+
+// ParseSize parses "4KiB", "2MB", "512", "1.5MiB" into bytes.
+func ParseSize(s string) (int64, error) {
+	str := strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   float64
+	}{
+		{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1},
+	}
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(str, u.suffix) {
+			str, mult = strings.TrimSpace(strings.TrimSuffix(str, u.suffix)), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(str, 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("bad size %q: want e.g. 4KiB, 2MB, 512", s)
+	}
+	return int64(f * mult), nil
+}
+
+// Duration is a scenario-time duration written like "3m", "8.6s", "250ms".
+// The runner divides it by the run's time scale.
+type Duration time.Duration
+
+// D returns the value as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// UnmarshalYAML parses a duration scalar; negative durations are refused.
+func (d *Duration) UnmarshalYAML(node ast.Node) error {
+	s, ok := scalarString(node)
+	if !ok {
+		return posErr(node, "want a duration like 3m or 8.6s")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return posErr(node, fmt.Sprintf("bad duration %q: want e.g. 3m, 8.6s, 250ms", s))
+	}
+	if v < 0 {
+		return posErr(node, fmt.Sprintf("negative duration %q", s))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Step is one step of a scenario; exactly one field is set.
+type Step struct {
+	// Call makes one tool call.
+	Call *Call `yaml:"call"`
+	// Gap waits this long (scenario time) doing nothing.
+	Gap *Duration `yaml:"gap"`
+	// Fault sets or clears faults.
+	Fault *FaultStep `yaml:"fault"`
+	// Cancel cancels the in-flight background calls after a delay.
+	Cancel *CancelStep `yaml:"cancel"`
+	// Wait joins the in-flight background calls.
+	Wait *WaitStep `yaml:"wait"`
+	// Concurrent makes K copies of a call at once.
+	Concurrent *Concurrent `yaml:"concurrent"`
+	// Repeat runs nested steps N times.
+	Repeat *Repeat `yaml:"repeat"`
+	// Phase marks the start of a named phase ("baseline", "faulted"…);
+	// probes keep separate histograms per phase.
+	Phase *string `yaml:"phase"`
+}
+
+// Step kinds, as reported in results.
+const (
+	KindCall       = "call"
+	KindGap        = "gap"
+	KindFault      = "fault"
+	KindCancel     = "cancel"
+	KindWait       = "wait"
+	KindConcurrent = "concurrent"
+	KindRepeat     = "repeat"
+	KindPhase      = "phase"
+)
+
+// Kind names the step's kind.
+func (s Step) Kind() string {
+	switch {
+	case s.Call != nil:
+		return KindCall
+	case s.Gap != nil:
+		return KindGap
+	case s.Fault != nil:
+		return KindFault
+	case s.Cancel != nil:
+		return KindCancel
+	case s.Wait != nil:
+		return KindWait
+	case s.Concurrent != nil:
+		return KindConcurrent
+	case s.Repeat != nil:
+		return KindRepeat
+	case s.Phase != nil:
+		return KindPhase
+	}
+	return ""
+}
+
+func (s Step) kinds() int {
+	n := 0
+	for _, set := range []bool{s.Call != nil, s.Gap != nil, s.Fault != nil, s.Cancel != nil,
+		s.Wait != nil, s.Concurrent != nil, s.Repeat != nil, s.Phase != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+// Call is one tool call.
+type Call struct {
+	// Name labels the call in reports (default: the tool).
+	Name string `yaml:"name"`
+	// Tool is the MCP tool, e.g. chat_with_o3.
+	Tool string `yaml:"tool"`
+	// Instructions and OutputFormat are the tool's required text params.
+	Instructions string `yaml:"instructions"`
+	OutputFormat string `yaml:"output_format"`
+	// Context lists paths relative to the project root. Omitted means the
+	// whole project ("."); an empty list means a no-context call.
+	Context *[]string `yaml:"context"`
+	// Session is the session_id.
+	Session string `yaml:"session"`
+	// Expect is the expected outcome: ok (default), error or cancelled.
+	Expect string `yaml:"expect"`
+	// Progress sends a progress token, so the server must report progress.
+	Progress bool `yaml:"progress"`
+	// Background starts the call and goes on to the next step; a later
+	// cancel or wait step (or the scenario's end) joins it.
+	Background bool `yaml:"background"`
+	// Timeout bounds the call (scenario time); default 30m.
+	Timeout Duration `yaml:"timeout"`
+	// Args are extra tool arguments (reasoning_effort, temperature…).
+	Args map[string]any `yaml:"args"`
+}
+
+// Expected outcomes of a call.
+const (
+	OutcomeOK        = "ok"
+	OutcomeError     = "error"
+	OutcomeCancelled = "cancelled"
+	OutcomeTimeout   = "timeout"
+)
+
+// FaultStep changes faults: Set is applied on top of the current faults,
+// Clear resets the named sides ("api", "sink" or "all") to no fault first.
+// With For set, the change is undone (the side cleared) after that long.
+type FaultStep struct {
+	API   *APIFaults  `yaml:"api"`
+	Sink  *SinkFaults `yaml:"sink"`
+	Clear []string    `yaml:"clear"`
+	For   Duration    `yaml:"for"`
+}
+
+// CancelStep waits After (scenario time), then cancels every in-flight
+// background call and waits for each to return, recording cancel-to-return.
+type CancelStep struct {
+	After Duration `yaml:"after"`
+}
+
+// WaitStep joins every in-flight background call.
+type WaitStep struct {
+	// Timeout bounds the wait (scenario time); default 30m.
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Concurrent makes Count copies of Call at once and waits for all. Unless
+// SameSession, copy i uses session "<session>-<i>".
+type Concurrent struct {
+	Count       int   `yaml:"count"`
+	SameSession bool  `yaml:"same_session"`
+	Call        *Call `yaml:"call"`
+}
+
+// Repeat runs Steps Times times.
+type Repeat struct {
+	Times int    `yaml:"times"`
+	Steps []Step `yaml:"steps"`
+}
+
+// Faults is a fault configuration for both fakes.
+type Faults struct {
+	API  *APIFaults  `yaml:"api"`
+	Sink *SinkFaults `yaml:"sink"`
+}
+
+// APIFaults configure the fake OpenAI API. Zero fields mean no fault.
+type APIFaults struct {
+	// UploadLatency is added to every file upload and batch poll.
+	UploadLatency Duration `yaml:"upload_latency"`
+	// ResponseLatency is added to every Responses / chat completion create.
+	ResponseLatency Duration `yaml:"response_latency"`
+	// ResponseDuration keeps a background response queued/in_progress this
+	// long before it completes (the seeds' ~340 s long poll).
+	ResponseDuration Duration `yaml:"response_duration"`
+	// Throttle degrades uploads after heavy use and recovers after a window.
+	Throttle *Throttle `yaml:"throttle"`
+	// RateLimit answers 429 with Retry-After.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// Errors5xx fails the next N requests with 500.
+	Errors5xx int `yaml:"errors_5xx"`
+	// StallUploads makes uploads hang until the client gives up.
+	StallUploads bool `yaml:"stall_uploads"`
+	// StoreLimit is the vector-store limit (default: the fake's, 100).
+	StoreLimit int `yaml:"store_limit"`
+	// PrefillStores creates this many idle vector stores up front, so a
+	// scenario can start at the limit.
+	PrefillStores int `yaml:"prefill_stores"`
+	// DeleteStall makes vector-store deletes take this long.
+	DeleteStall Duration `yaml:"delete_stall"`
+}
+
+// Throttle is the seeds' 6–7× upload slowdown with a 3–5 minute recovery.
+type Throttle struct {
+	Factor   float64  `yaml:"factor"`
+	After    int      `yaml:"after"` // uploads before it engages
+	Recovery Duration `yaml:"recovery"`
+}
+
+// RateLimit answers 429 to every Every-th request (1 = all) with the given
+// Retry-After.
+type RateLimit struct {
+	Every      int      `yaml:"every"`
+	RetryAfter Duration `yaml:"retry_after"`
+}
+
+// SinkFaults configure the fake VictoriaLogs sink.
+type SinkFaults struct {
+	// Delay is added to every ingestion request.
+	Delay Duration `yaml:"delay"`
+	// Stall holds every request this long (the post-mortem's slow sink).
+	Stall Duration `yaml:"stall"`
+	// Status answers every request with this HTTP status (e.g. 503).
+	Status int `yaml:"status"`
+	// Stopped refuses connections.
+	Stopped bool `yaml:"stopped"`
+}
+
+// RealLength is the scenario's nominal length in scenario time: the sum of
+// its gaps, cancel delays and fault windows that delay steps (calls are
+// counted as zero, since their length depends on the server).
+func (s *Scenario) RealLength() time.Duration { return stepsLength(s.Steps) }
+
+func stepsLength(steps []Step) time.Duration {
+	var d time.Duration
+	for _, st := range steps {
+		switch {
+		case st.Gap != nil:
+			d += st.Gap.D()
+		case st.Cancel != nil:
+			d += st.Cancel.After.D()
+		case st.Repeat != nil:
+			d += time.Duration(st.Repeat.Times) * stepsLength(st.Repeat.Steps)
+		}
+	}
+	return d
+}
+
+// Summary is the first line of the description.
+func (s *Scenario) Summary() string {
+	line, _, _ := strings.Cut(strings.TrimSpace(s.Description), "\n")
+	return strings.TrimSpace(line)
+}
+
+// File is where the scenario was read from.
+func (s *Scenario) File() string { return s.file }

@@ -1,0 +1,4 @@
+package scenarios
+
+// serveTestServer is replaced once the runner tests land.
+func serveTestServer() bool { return false }
