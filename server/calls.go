@@ -71,10 +71,10 @@ type Calls struct {
 	recentNext int
 	suppressed uint64
 
-	latency    *prometheus.HistogramVec
-	inflightG  prometheus.Gauge
+	latency     *prometheus.HistogramVec
+	inflightG   prometheus.Gauge
 	suppressedC prometheus.Counter
-	cancelLat  prometheus.Histogram
+	cancelLat   prometheus.Histogram
 }
 
 type callRecord struct {
