@@ -1,0 +1,454 @@
+package packing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// ReasonOutsideRoots is the skip reason of a walked symlink whose target is
+// outside every allowed root; such a link is listed, never followed.
+const ReasonOutsideRoots = "outside allowed roots"
+
+// root is an allowed root, as given and with symlinks resolved.
+type root struct {
+	lex, real string
+}
+
+// cand is a file that passed the name-based checks; sniffing may still skip it.
+type cand struct {
+	File
+	real   string // symlink-resolved path, for dedup
+	named  bool   // named by the caller rather than found by walking
+	sample []byte // first sniffLen bytes
+	whole  bool   // sample is the entire file
+	skip   string // set when sniffing finds it binary or unreadable
+}
+
+// skipEntry is a Skipped with what the tree needs.
+type skipEntry struct {
+	Skipped
+	rel string
+	dir bool
+}
+
+// collector gathers candidates and skips for one Pack or Count call. It is
+// used by one goroutine, except that sniff workers each own distinct cands.
+type collector struct {
+	opt       Options
+	roots     []root
+	files     []*cand
+	byReal    map[string]*cand
+	skipped   []skipEntry
+	visited   map[string]bool  // real paths of walked directories
+	ruleCache map[string]rules // rules added by a directory, by disk path
+	errs      []error          // problems with named paths
+}
+
+// collect resolves and walks paths and opt.Priority, then sniffs every
+// candidate. opt must have its defaults applied.
+func collect(ctx context.Context, paths []string, opt Options) (*collector, error) {
+	roots, err := absRoots(opt.Roots)
+	if err != nil {
+		return nil, err
+	}
+	c := &collector{
+		opt:       opt,
+		roots:     roots,
+		byReal:    make(map[string]*cand),
+		visited:   make(map[string]bool),
+		ruleCache: make(map[string]rules),
+	}
+	// Priority paths first, so a file named twice keeps its priority path.
+	for _, p := range opt.Priority {
+		if err := c.addNamed(ctx, p, true); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range paths {
+		if err := c.addNamed(ctx, p, false); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.sniffAll(ctx); err != nil {
+		return nil, err
+	}
+	if len(c.errs) > 0 {
+		return nil, errors.Join(c.errs...)
+	}
+	return c, nil
+}
+
+// addNamed resolves one caller-given path and adds it. Problems with the path
+// itself go to c.errs; only ctx errors are returned.
+func (c *collector) addNamed(ctx context.Context, p string, priority bool) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cannot pack context: %w", err)
+	}
+	abs := p
+	if !filepath.IsAbs(abs) {
+		abs = filepath.Join(c.roots[0].lex, abs)
+	}
+	abs = filepath.Clean(abs)
+	if _, err := os.Lstat(abs); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w", p, ErrNotFound))
+		} else {
+			c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w", p, err))
+		}
+		return nil
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		c.errs = append(c.errs, fmt.Errorf("cannot pack %q: cannot resolve symlinks (dangling or looping): %w: %w", p, ErrNotFound, err))
+		return nil
+	}
+	ri := c.rootOf(real, true)
+	if ri < 0 {
+		c.errs = append(c.errs, fmt.Errorf("cannot pack %q (resolves to %q): %w", p, real, ErrOutsideRoots))
+		return nil
+	}
+	// Keep the path as named when it lies inside a root lexically (a link
+	// inside the project keeps its name); otherwise use the resolved path.
+	k, base := c.rootOf(abs, false), ""
+	if k >= 0 {
+		base = c.roots[k].lex
+	} else {
+		k, base, abs = ri, c.roots[ri].real, real
+	}
+	parts := splitRel(base, abs)
+	info, err := os.Stat(abs)
+	if err != nil {
+		c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w", p, err))
+		return nil
+	}
+	inherited, err := c.ancestorRules(base, parts)
+	if err != nil {
+		c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w", p, err))
+		return nil
+	}
+	switch {
+	case info.IsDir():
+		if c.visited[real] {
+			return nil // named twice, or inside a directory already named
+		}
+		return c.walkDir(ctx, abs, real, k, parts, inherited, priority)
+	case info.Mode().IsRegular():
+		c.addFile(abs, real, k, parts, info, true, priority)
+	default:
+		c.errs = append(c.errs, fmt.Errorf("cannot pack %q (%s): %w", p, info.Mode().Type(), ErrNotRegular))
+	}
+	return nil
+}
+
+// walkDir walks one directory below root k; parts are its components under
+// the root and inherited the ignore rules of its ancestors.
+func (c *collector) walkDir(ctx context.Context, dir, dirReal string, k int, parts []string, inherited rules, priority bool) error {
+	c.visited[dirReal] = true
+	own, err := c.rulesOf(dir, parts)
+	if err != nil {
+		c.skip(dir, k, parts, true, err.Error())
+		return nil
+	}
+	rs := append(slices.Clip(inherited), own...)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		c.skip(dir, k, parts, true, "cannot read directory: "+err.Error())
+		return nil
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("cannot pack context: walk of %q interrupted: %w", dir, err)
+		}
+		name := e.Name()
+		p := filepath.Join(dir, name)
+		childParts := append(slices.Clip(parts), name)
+		real := filepath.Join(dirReal, name)
+		isDir := e.IsDir()
+		var info fs.FileInfo
+		if e.Type()&fs.ModeSymlink != 0 {
+			target, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				c.skip(p, k, childParts, false, "broken or looping symlink: "+err.Error())
+				continue
+			}
+			if c.rootOf(target, true) < 0 {
+				c.skip(p, k, childParts, false, ReasonOutsideRoots)
+				continue
+			}
+			if info, err = os.Stat(p); err != nil {
+				c.skip(p, k, childParts, false, "cannot stat symlink target: "+err.Error())
+				continue
+			}
+			real, isDir = target, info.IsDir()
+		}
+		if why := builtinSkip(name, isDir); why != "" {
+			c.skip(p, k, childParts, isDir, why)
+			continue
+		}
+		if r, ok := rs.match(childParts, isDir); ok {
+			c.skip(p, k, childParts, isDir, r.reason())
+			continue
+		}
+		if isDir {
+			if c.visited[real] {
+				if e.Type()&fs.ModeSymlink == 0 {
+					continue // named earlier by the caller: its files are already in
+				}
+				why := "symlink loop: target already walked"
+				if !isWithin(real, dirReal) {
+					why = "already walked via another path"
+				}
+				c.skip(p, k, childParts, true, why)
+				continue
+			}
+			if err := c.walkDir(ctx, p, real, k, childParts, rs, priority); err != nil {
+				return err
+			}
+			continue
+		}
+		if info == nil {
+			if info, err = e.Info(); err != nil {
+				c.skip(p, k, childParts, false, "cannot stat: "+err.Error())
+				continue
+			}
+		}
+		if !info.Mode().IsRegular() {
+			c.skip(p, k, childParts, false, "not a regular file ("+info.Mode().Type().String()+")")
+			continue
+		}
+		c.addFile(p, real, k, childParts, info, false, priority)
+	}
+	return nil
+}
+
+// addFile applies the checks that need no read: dedup, binary extension and
+// the per-file size cap.
+func (c *collector) addFile(p, real string, k int, parts []string, info fs.FileInfo, named, priority bool) {
+	if prev, ok := c.byReal[real]; ok {
+		prev.Priority = prev.Priority || priority
+		if prev.Path != p {
+			c.skip(p, k, parts, false, "duplicate of "+prev.Rel)
+		}
+		return
+	}
+	if binaryByExt(p) {
+		if named {
+			c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w (by extension %s)", p, ErrBinary, filepath.Ext(p)))
+		} else {
+			c.skip(p, k, parts, false, "binary file (extension "+strings.ToLower(filepath.Ext(p))+")")
+		}
+		return
+	}
+	if info.Size() > c.opt.MaxFileBytes {
+		if named {
+			c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w: %s exceeds the %s per-file cap", p, ErrTooLarge, humanBytes(info.Size()), humanBytes(c.opt.MaxFileBytes)))
+		} else {
+			c.skip(p, k, parts, false, fmt.Sprintf("too large: %s exceeds the %s per-file cap", humanBytes(info.Size()), humanBytes(c.opt.MaxFileBytes)))
+		}
+		return
+	}
+	f := &cand{
+		File: File{
+			Path: p, Rel: c.rel(k, parts), Size: info.Size(), ModTime: info.ModTime(), Priority: priority,
+		},
+		real:  real,
+		named: named,
+	}
+	c.byReal[real] = f
+	c.files = append(c.files, f)
+}
+
+// sniffAll reads the first sniffLen bytes of every candidate, with at most
+// opt.Workers files open at once, to drop binaries and estimate tokens.
+func (c *collector) sniffAll(ctx context.Context) error {
+	err := forEach(ctx, len(c.files), c.opt.Workers, func(i int) {
+		f := c.files[i]
+		sample, whole, err := readPrefix(f.Path, sniffLen)
+		switch {
+		case err != nil:
+			f.skip = "cannot read: " + err.Error()
+		case sniffBinary(sample, !whole):
+			f.skip = "binary file (content)"
+		default:
+			f.sample, f.whole = sample, whole
+			f.Tokens = EstimateTokens(f.Size, sample)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("cannot pack context: %w", err)
+	}
+	kept := c.files[:0]
+	for _, f := range c.files {
+		switch {
+		case f.skip == "":
+			kept = append(kept, f)
+		case f.named && f.skip == "binary file (content)":
+			c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w (content is not UTF-8 text)", f.Path, ErrBinary))
+		case f.named:
+			c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %s", f.Path, f.skip))
+		default:
+			c.skipped = append(c.skipped, skipEntry{Skipped: Skipped{Path: f.Path, Reason: f.skip}, rel: f.Rel})
+		}
+	}
+	c.files = kept
+	return nil
+}
+
+// readPrefix reads up to n bytes of a file; whole reports that the file
+// ended within them.
+func readPrefix(path string, n int) (sample []byte, whole bool, err error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, false, err
+	}
+	defer fh.Close()
+	buf := make([]byte, n+1) // one extra byte tells "exactly n" from "more"
+	m, err := io.ReadFull(fh, buf)
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return buf[:m:m], true, nil
+	case err != nil:
+		return nil, false, err
+	}
+	return buf[:n:n], false, nil
+}
+
+// forEach runs fn(0..n-1) on at most workers goroutines and waits for them.
+// It stops handing out work once ctx ends and then returns ctx.Err().
+func forEach(ctx context.Context, n, workers int, fn func(i int)) error {
+	if workers > n {
+		workers = n
+	}
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	var err error
+feed:
+	for i := range n {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			err = ctx.Err()
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	return err
+}
+
+// skip records something left out.
+func (c *collector) skip(p string, k int, parts []string, dir bool, why string) {
+	c.skipped = append(c.skipped, skipEntry{Skipped: Skipped{Path: p, Reason: why}, rel: c.rel(k, parts), dir: dir})
+}
+
+// rootOf returns the index of the root containing p, or -1. real selects
+// comparison against the symlink-resolved roots.
+func (c *collector) rootOf(p string, real bool) int {
+	for i, r := range c.roots {
+		base := r.lex
+		if real {
+			base = r.real
+		}
+		if isWithin(base, p) {
+			return i
+		}
+	}
+	return -1
+}
+
+// rel is the File.Rel of parts under root k.
+func (c *collector) rel(k int, parts []string) string {
+	r := strings.Join(parts, "/")
+	if k == 0 {
+		if r == "" {
+			return "."
+		}
+		return r
+	}
+	base := filepath.ToSlash(c.roots[k].lex)
+	if r == "" {
+		return base
+	}
+	return strings.TrimSuffix(base, "/") + "/" + r
+}
+
+// ancestorRules returns the ignore rules of the directories strictly above
+// parts, from the root down.
+func (c *collector) ancestorRules(base string, parts []string) (rules, error) {
+	var rs rules
+	for i := 0; i < len(parts); i++ {
+		own, err := c.rulesOf(filepath.Join(base, filepath.Join(parts[:i]...)), parts[:i])
+		if err != nil {
+			return nil, err
+		}
+		rs = append(rs, own...)
+	}
+	return rs, nil
+}
+
+// rulesOf returns (and caches) the rules directory dir adds.
+func (c *collector) rulesOf(dir string, parts []string) (rules, error) {
+	if rs, ok := c.ruleCache[dir]; ok {
+		return rs, nil
+	}
+	rs, err := dirRules(dir, parts)
+	if err != nil {
+		return nil, err
+	}
+	c.ruleCache[dir] = rs
+	return rs, nil
+}
+
+// isWithin reports whether p is base or below it (both clean and absolute).
+func isWithin(base, p string) bool {
+	if p == base {
+		return true
+	}
+	if !strings.HasSuffix(base, string(filepath.Separator)) {
+		base += string(filepath.Separator)
+	}
+	return strings.HasPrefix(p, base)
+}
+
+// splitRel returns p's components below base (p must be within base).
+func splitRel(base, p string) []string {
+	r, err := filepath.Rel(base, p)
+	if err != nil || r == "." {
+		return nil
+	}
+	return strings.Split(filepath.ToSlash(r), "/")
+}
+
+// humanBytes formats n for messages: "2 MB", "512 KB", "17 B".
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return trimZero(float64(n)/(1<<20)) + " MB"
+	case n >= 1<<10:
+		return trimZero(float64(n)/(1<<10)) + " KB"
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func trimZero(f float64) string {
+	s := fmt.Sprintf("%.1f", f)
+	return strings.TrimSuffix(s, ".0")
+}
