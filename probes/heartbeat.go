@@ -1,0 +1,552 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Target is what the heartbeat probes. The runner implements it over its MCP
+// client: over stdio, interleaved on the same pipe as the scenario's own
+// calls; over HTTP, on a connection of its own. Both methods must return
+// when ctx ends (the per-probe timeout and [Heartbeat.Stop] rely on it) and
+// must be safe for concurrent use: probes overlap whenever the server is slow.
+type Target interface {
+	// Ping sends an MCP ping and waits for its answer.
+	Ping(ctx context.Context) error
+	// Noop calls a cheap tool (same session as the scenario's work) and
+	// waits for its result.
+	Noop(ctx context.Context) error
+}
+
+// Kind names what a probe sends.
+type Kind string
+
+// Probe kinds.
+const (
+	KindPing Kind = "ping"
+	KindNoop Kind = "noop"
+)
+
+// Defaults of [HeartbeatOptions].
+const (
+	DefaultInterval        = 20 * time.Millisecond
+	DefaultProbeTimeout    = 5 * time.Second
+	DefaultSeriesBucket    = 250 * time.Millisecond
+	DefaultBreachThreshold = 250 * time.Millisecond
+	DefaultBreachMinGap    = time.Second
+	DefaultPhase           = "baseline"
+)
+
+// Histogram range: every latency is recorded in nanoseconds (the .hlog
+// format assumes ns) between 1 µs and 10 minutes with 3 significant digits;
+// larger values are clamped to the maximum and still counted.
+const (
+	histLowest  = int64(time.Microsecond)
+	histHighest = int64(10 * time.Minute)
+	histSigFigs = 3
+)
+
+// NewHistogram returns an empty latency histogram with the range every
+// histogram of this package uses, so they can all be merged.
+func NewHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(histLowest, histHighest, histSigFigs)
+}
+
+func recordClamped(h *hdrhistogram.Histogram, d time.Duration) {
+	v := int64(d)
+	if v < histLowest {
+		v = histLowest
+	}
+	if v > histHighest {
+		v = histHighest
+	}
+	_ = h.RecordValue(v) // cannot fail: v is in range
+}
+
+// HeartbeatOptions configure a [Heartbeat]. The zero value means the
+// defaults: both kinds every 20 ms, 5 s per-probe timeout.
+type HeartbeatOptions struct {
+	// Interval between pings. 0 means [DefaultInterval]; < 0 disables pings.
+	Interval time.Duration
+	// NoopInterval between no-op tool calls. 0 means Interval; < 0
+	// disables them.
+	NoopInterval time.Duration
+	// Timeout bounds each probe, counted from its intended send time.
+	// 0 means [DefaultProbeTimeout].
+	Timeout time.Duration
+	// MaxOutstanding bounds the probes of one kind in flight at once. A
+	// tick that finds the bound reached is counted as dropped (and makes
+	// the run invalid). 0 means enough for Timeout/interval probes plus
+	// headroom, so ticks are only dropped when the Target ignores ctx.
+	MaxOutstanding int
+	// Origin is t=0 of the time series and phase times (the scenario's
+	// start). Zero means the moment Start is called.
+	Origin time.Time
+	// SeriesBucket is the width of one point of the downsampled series
+	// (the max latency of the probes intended in that bucket).
+	// 0 means [DefaultSeriesBucket].
+	SeriesBucket time.Duration
+	// InitialPhase names the phase before the first SetPhase.
+	// "" means [DefaultPhase].
+	InitialPhase string
+	// BreachThreshold: a probe still unanswered this long after its
+	// intended send time is a breach. 0 means [DefaultBreachThreshold];
+	// < 0 disables breach detection.
+	BreachThreshold time.Duration
+	// BreachMinGap is the least time between two OnBreach calls.
+	// 0 means [DefaultBreachMinGap].
+	BreachMinGap time.Duration
+	// OnBreach is called on the heartbeat's own breach goroutine, at most
+	// once per arming (Start, SetPhase and ArmBreach arm it) and never more
+	// often than BreachMinGap, so the runner can fetch a goroutine profile
+	// and the flight-recorder trace while the server is still stuck. It
+	// may block (it delays only later breach calls, never the probes); ctx
+	// ends when the heartbeat stops.
+	OnBreach func(ctx context.Context, b Breach)
+}
+
+// Breach describes the probe that crossed the breach threshold.
+type Breach struct {
+	Kind      Kind
+	Phase     string
+	Intended  time.Time     // when the probe should have been sent
+	Elapsed   time.Duration // how long it had been outstanding when seen
+	Threshold time.Duration
+}
+
+// Heartbeat is an open-loop prober. Probes are sent on a fixed schedule
+// (start + k·interval), each measured from its intended send time, so a
+// stalled server is charged for every probe it delays — coordinated
+// omission corrected as wrk2 does. If earlier probes are still outstanding
+// the next ones are sent anyway, each from its own goroutine, up to
+// MaxOutstanding.
+//
+// Create it with [NewHeartbeat]; nothing runs until Start. Methods are safe
+// for concurrent use.
+type Heartbeat struct {
+	target Target
+	opts   HeartbeatOptions
+
+	phase atomic.Pointer[string]
+
+	mu       sync.Mutex // guards the fields below; never held during I/O
+	started  bool
+	stopped  bool
+	origin   time.Time
+	phases   []*phaseStats // in order of first use
+	byName   map[string]*phaseStats
+	lag      *hdrhistogram.Histogram
+	series   map[Kind]map[int64]time.Duration // bucket index → max latency
+	cancel   context.CancelFunc
+	armed    bool
+	lastCall time.Time // last OnBreach call
+
+	wg       sync.WaitGroup // every goroutine Start launched
+	breachCh chan Breach
+}
+
+type phaseStats struct {
+	name       string
+	start, end time.Time
+	kinds      map[Kind]*kindStats
+}
+
+type kindStats struct {
+	hist     *hdrhistogram.Histogram
+	errors   int64
+	timeouts int64
+	dropped  int64
+}
+
+// NewHeartbeat returns a heartbeat probing t. It starts nothing.
+func NewHeartbeat(t Target, opts HeartbeatOptions) *Heartbeat {
+	if opts.Interval == 0 {
+		opts.Interval = DefaultInterval
+	}
+	if opts.NoopInterval == 0 {
+		opts.NoopInterval = opts.Interval
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultProbeTimeout
+	}
+	if opts.SeriesBucket <= 0 {
+		opts.SeriesBucket = DefaultSeriesBucket
+	}
+	if opts.InitialPhase == "" {
+		opts.InitialPhase = DefaultPhase
+	}
+	if opts.BreachThreshold == 0 {
+		opts.BreachThreshold = DefaultBreachThreshold
+	}
+	if opts.BreachMinGap <= 0 {
+		opts.BreachMinGap = DefaultBreachMinGap
+	}
+	h := &Heartbeat{
+		target:   t,
+		opts:     opts,
+		byName:   make(map[string]*phaseStats),
+		lag:      NewHistogram(),
+		series:   map[Kind]map[int64]time.Duration{KindPing: {}, KindNoop: {}},
+		breachCh: make(chan Breach, 1),
+	}
+	name := opts.InitialPhase
+	h.phase.Store(&name)
+	return h
+}
+
+func (h *Heartbeat) maxOutstanding(interval time.Duration) int {
+	if h.opts.MaxOutstanding > 0 {
+		return h.opts.MaxOutstanding
+	}
+	// Every probe ends by its timeout, so at most Timeout/interval are in
+	// flight when the Target honours ctx; double it for scheduling slack.
+	return int(2*h.opts.Timeout/interval) + 16
+}
+
+// ErrStarted is returned by a second Start.
+var ErrStarted = errors.New("probes: heartbeat already started")
+
+// Start launches the schedule goroutines (one per enabled kind) and the
+// breach goroutine. They run until ctx ends or Stop is called.
+func (h *Heartbeat) Start(ctx context.Context) error {
+	h.mu.Lock()
+	if h.started {
+		h.mu.Unlock()
+		return ErrStarted
+	}
+	h.started = true
+	now := time.Now()
+	h.origin = h.opts.Origin
+	if h.origin.IsZero() {
+		h.origin = now
+	}
+	h.armed = true
+	h.enterPhaseLocked(*h.phase.Load(), now)
+	ctx, cancel := context.WithCancel(ctx)
+	h.cancel = cancel
+	h.mu.Unlock()
+
+	if h.opts.Interval > 0 {
+		h.wg.Add(1)
+		go h.schedule(ctx, KindPing, h.opts.Interval, now)
+	}
+	if h.opts.NoopInterval > 0 {
+		h.wg.Add(1)
+		go h.schedule(ctx, KindNoop, h.opts.NoopInterval, now)
+	}
+	if h.opts.OnBreach != nil && h.opts.BreachThreshold > 0 {
+		h.wg.Add(1)
+		go h.breachLoop(ctx)
+	}
+	return nil
+}
+
+// Stop ends every goroutine of the heartbeat and waits for them, including
+// probes in flight (their ctx is cancelled; those are not counted). It
+// reports whether this call did the stopping.
+func (h *Heartbeat) Stop() bool {
+	h.mu.Lock()
+	if !h.started || h.stopped {
+		h.mu.Unlock()
+		return false
+	}
+	h.stopped = true
+	cancel := h.cancel
+	h.mu.Unlock()
+	cancel()
+	h.wg.Wait()
+	h.mu.Lock()
+	if p := h.byName[*h.phase.Load()]; p != nil {
+		p.end = time.Now()
+	}
+	h.mu.Unlock()
+	return true
+}
+
+// SetPhase starts a new phase: probes intended from now on are recorded in
+// its histograms. Naming a phase seen before adds to it. It also re-arms
+// the breach trigger.
+func (h *Heartbeat) SetPhase(name string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	if old := h.byName[*h.phase.Load()]; old != nil {
+		old.end = now
+	}
+	h.phase.Store(&name)
+	h.armed = true
+	if h.started {
+		h.enterPhaseLocked(name, now)
+	}
+}
+
+// Phase returns the current phase name.
+func (h *Heartbeat) Phase() string { return *h.phase.Load() }
+
+// ArmBreach re-arms the breach trigger (the runner calls it per step).
+func (h *Heartbeat) ArmBreach() {
+	h.mu.Lock()
+	h.armed = true
+	h.mu.Unlock()
+}
+
+func (h *Heartbeat) enterPhaseLocked(name string, now time.Time) *phaseStats {
+	p := h.byName[name]
+	if p == nil {
+		p = &phaseStats{name: name, start: now, kinds: map[Kind]*kindStats{
+			KindPing: {hist: NewHistogram()},
+			KindNoop: {hist: NewHistogram()},
+		}}
+		h.byName[name] = p
+		h.phases = append(h.phases, p)
+	}
+	p.end = time.Time{}
+	return p
+}
+
+// schedule sends probes of one kind at start + k·interval. It never skips
+// an intended time: after a late wake-up it sends every overdue probe at
+// once, each measured from its own intended time.
+func (h *Heartbeat) schedule(ctx context.Context, kind Kind, interval time.Duration, start time.Time) {
+	defer h.wg.Done()
+	slots := make(chan struct{}, h.maxOutstanding(interval))
+	var probes sync.WaitGroup
+	defer probes.Wait()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for k := int64(0); ; k++ {
+		intended := start.Add(time.Duration(k) * interval)
+		if d := time.Until(intended); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C:
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		phase := *h.phase.Load()
+		select {
+		case slots <- struct{}{}:
+			probes.Add(1)
+			go func() {
+				defer probes.Done()
+				defer func() { <-slots }()
+				h.probe(ctx, kind, phase, intended)
+			}()
+		default:
+			h.recordDrop(kind, phase)
+		}
+	}
+}
+
+func (h *Heartbeat) probe(ctx context.Context, kind Kind, phase string, intended time.Time) {
+	sent := time.Now()
+	pctx, cancel := context.WithDeadline(ctx, intended.Add(h.opts.Timeout))
+	defer cancel()
+	var watch *time.Timer
+	if h.opts.OnBreach != nil && h.opts.BreachThreshold > 0 {
+		watch = time.AfterFunc(time.Until(intended.Add(h.opts.BreachThreshold)), func() {
+			h.signalBreach(Breach{Kind: kind, Phase: phase, Intended: intended,
+				Elapsed: time.Since(intended), Threshold: h.opts.BreachThreshold})
+		})
+	}
+	var err error
+	if kind == KindPing {
+		err = h.target.Ping(pctx)
+	} else {
+		err = h.target.Noop(pctx)
+	}
+	done := time.Now()
+	if watch != nil {
+		watch.Stop()
+	}
+	if ctx.Err() != nil {
+		return // stopping: the probe was cut short by us, not by the server
+	}
+	timedOut := err != nil && (errors.Is(err, context.DeadlineExceeded) || pctx.Err() != nil)
+	h.record(kind, phase, intended, sent.Sub(intended), done.Sub(intended), err, timedOut)
+}
+
+func (h *Heartbeat) record(kind Kind, phase string, intended time.Time, lag, lat time.Duration, err error, timedOut bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	recordClamped(h.lag, lag)
+	p := h.byName[phase]
+	if p == nil {
+		p = h.enterPhaseLocked(phase, intended)
+	}
+	ks := p.kinds[kind]
+	switch {
+	case timedOut:
+		// A timeout is the longest kind of stall: keep it in the
+		// histogram so max and p99.9 see it.
+		ks.timeouts++
+		recordClamped(ks.hist, lat)
+	case err != nil:
+		ks.errors++
+		return
+	default:
+		recordClamped(ks.hist, lat)
+	}
+	b := int64(intended.Sub(h.origin) / h.opts.SeriesBucket)
+	if lat > h.series[kind][b] {
+		h.series[kind][b] = lat
+	}
+}
+
+func (h *Heartbeat) recordDrop(kind Kind, phase string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.byName[phase]
+	if p == nil {
+		p = h.enterPhaseLocked(phase, time.Now())
+	}
+	p.kinds[kind].dropped++
+}
+
+func (h *Heartbeat) signalBreach(b Breach) {
+	select {
+	case h.breachCh <- b:
+	default: // one already pending: the breach loop coalesces them
+	}
+}
+
+func (h *Heartbeat) breachLoop(ctx context.Context) {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-h.breachCh:
+			h.mu.Lock()
+			now := time.Now()
+			fire := h.armed && (h.lastCall.IsZero() || now.Sub(h.lastCall) >= h.opts.BreachMinGap)
+			if fire {
+				h.armed = false
+				h.lastCall = now
+			}
+			h.mu.Unlock()
+			if fire {
+				h.opts.OnBreach(ctx, b)
+			}
+		}
+	}
+}
+
+// KindStats are one probe kind's numbers in one phase (or merged).
+type KindStats struct {
+	// Hist holds latencies (ns from intended send to answer) of answered
+	// and timed-out probes; errors are not in it.
+	Hist     *hdrhistogram.Histogram
+	Errors   int64
+	Timeouts int64
+	Dropped  int64
+}
+
+// Count is the number of samples behind the percentiles.
+func (k KindStats) Count() int64 { return k.Hist.TotalCount() }
+
+// Quantile returns the latency at q (0–100).
+func (k KindStats) Quantile(q float64) time.Duration {
+	return time.Duration(k.Hist.ValueAtQuantile(q))
+}
+
+// Max returns the largest latency.
+func (k KindStats) Max() time.Duration { return time.Duration(k.Hist.Max()) }
+
+// PhaseSnapshot is one phase's numbers.
+type PhaseSnapshot struct {
+	Name       string
+	Start, End time.Time // End is zero while the phase is current
+	Ping, Noop KindStats
+}
+
+// HeartbeatSnapshot is a consistent copy of a heartbeat's numbers.
+type HeartbeatSnapshot struct {
+	Interval, NoopInterval time.Duration
+	Origin                 time.Time
+	Phases                 []PhaseSnapshot
+	Ping, Noop             KindStats               // all phases merged
+	SendLag                *hdrhistogram.Histogram // actual − intended send time
+	Series                 map[Kind][]Sample       // max latency per bucket, ms
+}
+
+// Sample is one point of a series: t since Origin and a value (ms unless
+// the producer says otherwise).
+type Sample struct {
+	T     time.Duration
+	Value float64
+}
+
+// Snapshot copies the heartbeat's numbers; it may be called while running.
+func (h *Heartbeat) Snapshot() *HeartbeatSnapshot {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	s := &HeartbeatSnapshot{
+		Interval:     h.opts.Interval,
+		NoopInterval: h.opts.NoopInterval,
+		Origin:       h.origin,
+		Ping:         KindStats{Hist: NewHistogram()},
+		Noop:         KindStats{Hist: NewHistogram()},
+		SendLag:      h.lag.Clone(),
+		Series:       map[Kind][]Sample{},
+	}
+	for _, p := range h.phases {
+		ps := PhaseSnapshot{Name: p.name, Start: p.start, End: p.end,
+			Ping: cloneKind(p.kinds[KindPing]), Noop: cloneKind(p.kinds[KindNoop])}
+		mergeKind(&s.Ping, ps.Ping)
+		mergeKind(&s.Noop, ps.Noop)
+		s.Phases = append(s.Phases, ps)
+	}
+	for kind, m := range h.series {
+		pts := make([]Sample, 0, len(m))
+		for b, v := range m {
+			pts = append(pts, Sample{T: time.Duration(b) * h.opts.SeriesBucket, Value: ms(v)})
+		}
+		sort.Slice(pts, func(i, j int) bool { return pts[i].T < pts[j].T })
+		s.Series[kind] = pts
+	}
+	return s
+}
+
+func cloneKind(k *kindStats) KindStats {
+	return KindStats{Hist: k.hist.Clone(), Errors: k.errors, Timeouts: k.timeouts, Dropped: k.dropped}
+}
+
+func mergeKind(dst *KindStats, src KindStats) {
+	dst.Hist.Merge(src.Hist)
+	dst.Errors += src.Errors
+	dst.Timeouts += src.Timeouts
+	dst.Dropped += src.Dropped
+}
+
+// Phase returns the named phase's numbers, or false.
+func (s *HeartbeatSnapshot) Phase(name string) (PhaseSnapshot, bool) {
+	for _, p := range s.Phases {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return PhaseSnapshot{}, false
+}
+
+// Dropped is the number of ticks dropped over all phases and kinds.
+func (s *HeartbeatSnapshot) Dropped() int64 { return s.Ping.Dropped + s.Noop.Dropped }
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func (s *HeartbeatSnapshot) String() string {
+	return fmt.Sprintf("ping n=%d p99=%v max=%v; noop n=%d p99=%v; lag p99=%v; dropped=%d",
+		s.Ping.Count(), s.Ping.Quantile(99), s.Ping.Max(), s.Noop.Count(), s.Noop.Quantile(99),
+		time.Duration(s.SendLag.ValueAtQuantile(99)), s.Dropped())
+}

@@ -1,0 +1,82 @@
+package probes
+
+import (
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/secondbrain-dev/secondbrain/reports"
+)
+
+// Latencies converts one kind's numbers to the result schema. A histogram
+// that cannot be encoded is reported without its Hist field.
+func Latencies(k KindStats) *reports.Latencies {
+	if k.Hist == nil {
+		return nil
+	}
+	h := k.Hist
+	l := &reports.Latencies{
+		Count:  h.TotalCount(),
+		Errors: k.Errors,
+		P50:    nsToMS(h.ValueAtQuantile(50)),
+		P90:    nsToMS(h.ValueAtQuantile(90)),
+		P99:    nsToMS(h.ValueAtQuantile(99)),
+		P999:   nsToMS(h.ValueAtQuantile(99.9)),
+		Max:    nsToMS(h.Max()),
+		Mean:   h.Mean() / 1e6,
+	}
+	if enc, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+		l.Hist = string(enc)
+	}
+	return l
+}
+
+func nsToMS(v int64) float64 { return float64(v) / 1e6 }
+
+// Series converts samples to the result schema.
+func Series(pts []Sample) []reports.Sample {
+	out := make([]reports.Sample, len(pts))
+	for i, p := range pts {
+		out[i] = reports.Sample{TMS: ms(p.T), Value: p.Value}
+	}
+	return out
+}
+
+// Report summarises the whole heartbeat (all phases merged) for result.json.
+func (s *HeartbeatSnapshot) Report() *reports.Heartbeat {
+	hb := &reports.Heartbeat{
+		IntervalMS:   ms(s.Interval),
+		SendLagP99MS: nsToMS(s.SendLag.ValueAtQuantile(99)),
+		DroppedTicks: s.Dropped(),
+		Timeouts:     s.Ping.Timeouts + s.Noop.Timeouts,
+		Series:       Series(s.Series[KindPing]),
+	}
+	if s.Interval > 0 {
+		hb.Ping = Latencies(s.Ping)
+	}
+	if s.NoopInterval > 0 {
+		hb.NoopTool = Latencies(s.Noop)
+	}
+	return hb
+}
+
+// ReportPhases returns one reports.Phase per heartbeat phase, with times
+// relative to the heartbeat's Origin. ToolCalls is left for the runner.
+func (s *HeartbeatSnapshot) ReportPhases() []reports.Phase {
+	out := make([]reports.Phase, 0, len(s.Phases))
+	for _, p := range s.Phases {
+		end := p.End
+		if end.IsZero() {
+			end = time.Now()
+		}
+		rp := reports.Phase{Name: p.Name, StartMS: ms(p.Start.Sub(s.Origin)), EndMS: ms(end.Sub(s.Origin))}
+		if s.Interval > 0 {
+			rp.Ping = Latencies(p.Ping)
+		}
+		if s.NoopInterval > 0 {
+			rp.NoopTool = Latencies(p.Noop)
+		}
+		out = append(out, rp)
+	}
+	return out
+}
