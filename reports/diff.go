@@ -1,0 +1,296 @@
+package reports
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"text/tabwriter"
+)
+
+// Defaults of DiffOptions.
+const (
+	// DefaultTolerance lets a value grow by 20 % before it is a regression.
+	DefaultTolerance = 0.2
+	// DefaultFloorMS ignores latency changes under 1 ms: sub-millisecond
+	// pings move by more than 20 % from run to run on a shared 2-core CI
+	// machine without meaning anything.
+	DefaultFloorMS = 1.0
+)
+
+// DiffOptions tune Compare. The zero value means the defaults.
+type DiffOptions struct {
+	// Tolerance is the relative worsening allowed (0.2 = +20 %).
+	// Zero means DefaultTolerance; a negative value means none allowed.
+	Tolerance float64
+	// FloorMS is the absolute change in milliseconds under which latencies
+	// are never a regression. Zero means DefaultFloorMS; negative means none.
+	FloorMS float64
+}
+
+func (o DiffOptions) tolerance() float64 {
+	switch {
+	case o.Tolerance == 0:
+		return DefaultTolerance
+	case o.Tolerance < 0:
+		return 0
+	}
+	return o.Tolerance
+}
+
+func (o DiffOptions) floorMS() float64 {
+	switch {
+	case o.FloorMS == 0:
+		return DefaultFloorMS
+	case o.FloorMS < 0:
+		return 0
+	}
+	return o.FloorMS
+}
+
+// floor is the noise floor for a unit: FloorMS for latencies, half a unit
+// for counts (any whole increase counts), 0.01 for ratios.
+func (o DiffOptions) floor(unit string) float64 {
+	switch unit {
+	case "ms":
+		return o.floorMS()
+	case "count", "":
+		return 0.5
+	case "ratio":
+		return 0.01
+	}
+	return 0
+}
+
+// Statuses of a DiffRow.
+const (
+	DiffOK         = "ok"
+	DiffRegression = "REGRESSION"
+	DiffImproved   = "improved"
+	DiffNew        = "new"     // only in the new run
+	DiffMissing    = "missing" // only in the old run
+	DiffSkipped    = "skipped" // not compared: a run was invalid or lacks the value
+)
+
+// DiffRow compares one metric of one scenario between two runs.
+type DiffRow struct {
+	Scenario string  `json:"scenario"`
+	Metric   string  `json:"metric"` // "verdict", "heartbeat.ping.p99", or a check label
+	Unit     string  `json:"unit,omitempty"`
+	Old      string  `json:"old"` // formatted, "" when absent
+	New      string  `json:"new"`
+	OldValue float64 `json:"old_value"`
+	NewValue float64 `json:"new_value"`
+	Change   float64 `json:"change"` // relative, (new-old)/old; NaN-free: 0 when old is 0
+	Status   string  `json:"status"`
+	Note     string  `json:"note,omitempty"`
+}
+
+// Diff is the comparison of two runs.
+type Diff struct {
+	Tolerance   float64   `json:"tolerance"`
+	FloorMS     float64   `json:"floor_ms"`
+	Rows        []DiffRow `json:"rows"`
+	Regressions int       `json:"regressions"`
+}
+
+// Compare compares the new run with the old (baseline) one, scenario by
+// scenario (matched by name) and check by check (matched by name and
+// phase). A row is a regression when:
+//   - a scenario's verdict flips from pass to fail, or a check from pass to fail;
+//   - the heartbeat ping or no-op p99, p99.9 or max, or a check's value, moves
+//     the wrong way (up for "<=" checks and latencies, down for ">=") by more
+//     than Tolerance × old AND more than the unit's noise floor (FloorMS for
+//     milliseconds, one for counts, 0.01 for ratios).
+//
+// Scenarios that are invalid in either run are not compared. Scenarios or
+// checks present in only one run are listed as new or missing, never as
+// regressions.
+func Compare(old, cur *Result, opts DiffOptions) *Diff {
+	d := &Diff{Tolerance: opts.tolerance(), FloorMS: opts.floorMS()}
+	oldByName := map[string]*Scenario{}
+	for i := range old.Scenarios {
+		oldByName[old.Scenarios[i].Name] = &old.Scenarios[i]
+	}
+	seen := map[string]bool{}
+	for i := range cur.Scenarios {
+		n := &cur.Scenarios[i]
+		seen[n.Name] = true
+		o := oldByName[n.Name]
+		if o == nil {
+			d.add(DiffRow{Scenario: n.Name, Metric: "verdict", New: n.Verdict, Status: DiffNew})
+			continue
+		}
+		d.compareScenario(o, n, opts)
+	}
+	for i := range old.Scenarios {
+		o := &old.Scenarios[i]
+		if !seen[o.Name] {
+			d.add(DiffRow{Scenario: o.Name, Metric: "verdict", Old: o.Verdict, Status: DiffMissing})
+		}
+	}
+	return d
+}
+
+func (d *Diff) add(r DiffRow) {
+	if r.Status == DiffRegression {
+		d.Regressions++
+	}
+	d.Rows = append(d.Rows, r)
+}
+
+func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
+	vr := DiffRow{Scenario: n.Name, Metric: "verdict", Old: o.Verdict, New: n.Verdict, Status: DiffOK}
+	switch {
+	case o.Verdict == VerdictInvalid || n.Verdict == VerdictInvalid:
+		vr.Status, vr.Note = DiffSkipped, "a run is invalid: numbers not compared"
+		d.add(vr)
+		return
+	case o.Verdict == VerdictPass && n.Verdict != VerdictPass:
+		vr.Status = DiffRegression
+	case o.Verdict != VerdictPass && n.Verdict == VerdictPass:
+		vr.Status = DiffImproved
+	}
+	d.add(vr)
+	hb := func(s *Scenario) (ping, noop *Latencies) {
+		if s.Heartbeat == nil {
+			return nil, nil
+		}
+		return s.Heartbeat.Ping, s.Heartbeat.NoopTool
+	}
+	op, on := hb(o)
+	np, nn := hb(n)
+	for _, l := range []struct {
+		name     string
+		old, new *Latencies
+	}{{"heartbeat.ping", op, np}, {"heartbeat.noop", on, nn}} {
+		if (l.old == nil || l.old.Count == 0) && (l.new == nil || l.new.Count == 0) {
+			continue
+		}
+		for _, m := range []struct {
+			name string
+			get  func(*Latencies) float64
+		}{
+			{"p99", func(x *Latencies) float64 { return x.P99 }},
+			{"p99.9", func(x *Latencies) float64 { return x.P999 }},
+			{"max", func(x *Latencies) float64 { return x.Max }},
+		} {
+			row := DiffRow{Scenario: n.Name, Metric: l.name + "." + m.name, Unit: "ms"}
+			if l.old == nil || l.old.Count == 0 || l.new == nil || l.new.Count == 0 {
+				row.Status, row.Note = DiffSkipped, "heartbeat missing in one run"
+				d.add(row)
+				continue
+			}
+			d.add(compareValue(row, m.get(l.old), m.get(l.new), +1, opts))
+		}
+	}
+	oldChecks := map[string]Check{}
+	for _, c := range o.Checks {
+		oldChecks[CheckLabel(c)] = c
+	}
+	seen := map[string]bool{}
+	for _, c := range n.Checks {
+		label := CheckLabel(c)
+		seen[label] = true
+		row := DiffRow{Scenario: n.Name, Metric: label, Unit: c.Unit}
+		oc, ok := oldChecks[label]
+		if !ok {
+			row.New, row.NewValue, row.Status = FormatValue(c.Value, c.Unit), c.Value, DiffNew
+			d.add(row)
+			continue
+		}
+		row = compareValue(row, oc.Value, c.Value, direction(c.Op), opts)
+		switch {
+		case oc.Pass && !c.Pass:
+			row.Status, row.Note = DiffRegression, "check now fails ("+c.Op+" "+FormatValue(c.Threshold, c.Unit)+")"
+		case !oc.Pass && c.Pass:
+			row.Status, row.Note = DiffImproved, "check now passes"
+		}
+		d.add(row)
+	}
+	for _, c := range o.Checks {
+		if label := CheckLabel(c); !seen[label] {
+			d.add(DiffRow{Scenario: n.Name, Metric: label, Unit: c.Unit, Old: FormatValue(c.Value, c.Unit), OldValue: c.Value, Status: DiffMissing})
+		}
+	}
+}
+
+// direction is +1 when a larger value is worse, -1 when smaller is worse,
+// 0 when only a pass/fail flip matters.
+func direction(op string) int {
+	switch op {
+	case "<=", "<":
+		return +1
+	case ">=", ">":
+		return -1
+	}
+	return 0
+}
+
+func compareValue(row DiffRow, old, cur float64, dir int, opts DiffOptions) DiffRow {
+	row.OldValue, row.NewValue = old, cur
+	row.Old, row.New = FormatValue(old, row.Unit), FormatValue(cur, row.Unit)
+	if old != 0 {
+		row.Change = (cur - old) / math.Abs(old)
+	}
+	row.Status = DiffOK
+	if dir == 0 || row.Unit == "bool" {
+		return row
+	}
+	worse := (cur - old) * float64(dir)
+	allowed := math.Max(opts.tolerance()*math.Abs(old), opts.floor(row.Unit))
+	switch {
+	case worse > allowed:
+		row.Status = DiffRegression
+	case -worse > allowed:
+		row.Status = DiffImproved
+	}
+	return row
+}
+
+// NewDiffReporter renders a Diff as an aligned text table followed by a
+// one-line conclusion. With onlyChanged, rows whose status is ok are left out.
+func NewDiffReporter(d *Diff, onlyChanged bool) Reporter {
+	return func(w io.Writer) error {
+		ew := newErrWriter(w)
+		tw := tabwriter.NewWriter(ew.bw, 2, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "SCENARIO\tMETRIC\tOLD\tNEW\tCHANGE\tSTATUS\tNOTE")
+		hidden := 0
+		for _, r := range d.Rows {
+			if onlyChanged && r.Status == DiffOK {
+				hidden++
+				continue
+			}
+			change := ""
+			if r.Old != "" && r.New != "" && r.OldValue != 0 && r.Unit != "bool" && r.Metric != "verdict" {
+				change = strconv.FormatFloat(r.Change*100, 'f', 1, 64) + "%"
+				if r.Change > 0 {
+					change = "+" + change
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Metric, dash(r.Old), dash(r.New), change, r.Status, r.Note)
+		}
+		tw.Flush()
+		if hidden > 0 {
+			ew.printf("(%d unchanged rows hidden)\n", hidden)
+		}
+		if d.Regressions == 0 {
+			ew.printf("no regression beyond tolerance %s (noise floor %s)\n", pct(d.Tolerance), FormatMS(d.FloorMS))
+		} else {
+			ew.printf("%d regression%s beyond tolerance %s (noise floor %s)\n", d.Regressions, plural(d.Regressions), pct(d.Tolerance), FormatMS(d.FloorMS))
+		}
+		if err := ew.flush(); err != nil {
+			return fmt.Errorf("cannot write diff: %w", err)
+		}
+		return nil
+	}
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func pct(f float64) string { return strconv.FormatFloat(f*100, 'f', -1, 64) + "%" }
