@@ -49,6 +49,7 @@ type collector struct {
 	skipped   []skipEntry
 	visited   map[string]bool  // real paths of walked directories
 	ruleCache map[string]rules // rules added by a directory, by disk path
+	links     []entry          // symlinks found while walking, resolved last
 	errs      []error          // problems with named paths
 }
 
@@ -76,6 +77,9 @@ func collect(ctx context.Context, paths []string, opt Options) (*collector, erro
 		if err := c.addNamed(ctx, p, false); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.resolveLinks(ctx); err != nil {
+		return nil, err
 	}
 	if err := c.sniffAll(ctx); err != nil {
 		return nil, err
@@ -167,64 +171,115 @@ func (c *collector) walkDir(ctx context.Context, dir, dirReal string, k int, par
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("cannot pack context: walk of %q interrupted: %w", dir, err)
 		}
-		name := e.Name()
-		p := filepath.Join(dir, name)
-		childParts := append(slices.Clip(parts), name)
-		real := filepath.Join(dirReal, name)
-		isDir := e.IsDir()
-		var info fs.FileInfo
+		en := entry{
+			path: filepath.Join(dir, e.Name()), real: filepath.Join(dirReal, e.Name()), parentReal: dirReal,
+			k: k, parts: append(slices.Clip(parts), e.Name()), rules: rs, priority: priority,
+		}
 		if e.Type()&fs.ModeSymlink != 0 {
-			target, err := filepath.EvalSymlinks(p)
-			if err != nil {
-				c.skip(p, k, childParts, false, "broken or looping symlink: "+err.Error())
-				continue
-			}
-			if c.rootOf(target, true) < 0 {
-				c.skip(p, k, childParts, false, ReasonOutsideRoots)
-				continue
-			}
-			if info, err = os.Stat(p); err != nil {
-				c.skip(p, k, childParts, false, "cannot stat symlink target: "+err.Error())
-				continue
-			}
-			real, isDir = target, info.IsDir()
-		}
-		if why := builtinSkip(name, isDir); why != "" {
-			c.skip(p, k, childParts, isDir, why)
+			// Links are resolved after every real path is walked, so a file
+			// keeps its real name and the link is the duplicate.
+			c.links = append(c.links, en)
 			continue
 		}
-		if r, ok := rs.match(childParts, isDir); ok {
-			c.skip(p, k, childParts, isDir, r.reason())
-			continue
-		}
-		if isDir {
-			if c.visited[real] {
-				if e.Type()&fs.ModeSymlink == 0 {
-					continue // named earlier by the caller: its files are already in
-				}
-				why := "symlink loop: target already walked"
-				if !isWithin(real, dirReal) {
-					why = "already walked via another path"
-				}
-				c.skip(p, k, childParts, true, why)
-				continue
-			}
-			if err := c.walkDir(ctx, p, real, k, childParts, rs, priority); err != nil {
+		if e.IsDir() {
+			if err := c.addDir(ctx, en, false); err != nil {
 				return err
 			}
 			continue
 		}
-		if info == nil {
-			if info, err = e.Info(); err != nil {
-				c.skip(p, k, childParts, false, "cannot stat: "+err.Error())
-				continue
-			}
-		}
-		if !info.Mode().IsRegular() {
-			c.skip(p, k, childParts, false, "not a regular file ("+info.Mode().Type().String()+")")
+		info, err := e.Info()
+		if err != nil {
+			c.skip(en.path, k, en.parts, false, "cannot stat: "+err.Error())
 			continue
 		}
-		c.addFile(p, real, k, childParts, info, false, priority)
+		c.addWalkedFile(en, info)
+	}
+	return nil
+}
+
+// entry is a directory entry found while walking, with its context.
+type entry struct {
+	path, real, parentReal string
+	k                      int
+	parts                  []string
+	rules                  rules // rules of its parent directory
+	priority               bool
+}
+
+// addDir applies the skip rules to a walked directory and walks it.
+func (c *collector) addDir(ctx context.Context, en entry, viaLink bool) error {
+	name := en.parts[len(en.parts)-1]
+	if why := builtinSkip(name, true); why != "" {
+		c.skip(en.path, en.k, en.parts, true, why)
+		return nil
+	}
+	if r, ok := en.rules.match(en.parts, true); ok {
+		c.skip(en.path, en.k, en.parts, true, r.reason())
+		return nil
+	}
+	if c.visited[en.real] {
+		if !viaLink {
+			return nil // named earlier by the caller: its files are already in
+		}
+		why := "symlink loop: target already walked"
+		if !isWithin(en.real, en.parentReal) {
+			why = "already walked via another path"
+		}
+		c.skip(en.path, en.k, en.parts, true, why)
+		return nil
+	}
+	return c.walkDir(ctx, en.path, en.real, en.k, en.parts, en.rules, en.priority)
+}
+
+// addWalkedFile applies the skip rules to a walked file and adds it.
+func (c *collector) addWalkedFile(en entry, info fs.FileInfo) {
+	name := en.parts[len(en.parts)-1]
+	if why := builtinSkip(name, false); why != "" {
+		c.skip(en.path, en.k, en.parts, false, why)
+		return
+	}
+	if r, ok := en.rules.match(en.parts, false); ok {
+		c.skip(en.path, en.k, en.parts, false, r.reason())
+		return
+	}
+	if !info.Mode().IsRegular() {
+		c.skip(en.path, en.k, en.parts, false, "not a regular file ("+info.Mode().Type().String()+")")
+		return
+	}
+	c.addFile(en.path, en.real, en.k, en.parts, info, false, en.priority)
+}
+
+// resolveLinks handles the symlinks found while walking, including those
+// found inside directories reached through links.
+func (c *collector) resolveLinks(ctx context.Context) error {
+	for len(c.links) > 0 {
+		en := c.links[0]
+		c.links = c.links[1:]
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("cannot pack context: %w", err)
+		}
+		target, err := filepath.EvalSymlinks(en.path)
+		if err != nil {
+			c.skip(en.path, en.k, en.parts, false, "broken or looping symlink: "+err.Error())
+			continue
+		}
+		if c.rootOf(target, true) < 0 {
+			c.skip(en.path, en.k, en.parts, false, ReasonOutsideRoots)
+			continue
+		}
+		info, err := os.Stat(en.path)
+		if err != nil {
+			c.skip(en.path, en.k, en.parts, false, "cannot stat symlink target: "+err.Error())
+			continue
+		}
+		en.real = target
+		if info.IsDir() {
+			if err := c.addDir(ctx, en, true); err != nil {
+				return err
+			}
+			continue
+		}
+		c.addWalkedFile(en, info)
 	}
 	return nil
 }
