@@ -2,7 +2,6 @@ package logship
 
 import (
 	"sync"
-	"sync/atomic"
 )
 
 // DropReason says why a record never reached its sink. The values are the
@@ -46,9 +45,10 @@ func (r DropReason) String() string {
 // the stderr writer and the VictoriaLogs shipper.
 //
 // A full queue rejects the *newest* record (see doc.go, "Drop policy").
-// Every counter is an atomic so that Prometheus can read it without the lock,
-// but each is changed only while mu is held, so [lineQueue.counts], which
-// also takes mu, sees emitted = delivered + dropped + pending exactly.
+// The counters are plain integers guarded by mu rather than atomics: push
+// already holds mu, so this costs nothing, keeps the critical section (the
+// only shared lock a log call takes) as short as possible, and lets
+// [lineQueue.counts] see emitted = delivered + dropped + pending exactly.
 // mu is never held across I/O: the consumer takes lines out, unlocks, writes,
 // then settles.
 type lineQueue struct {
@@ -63,9 +63,9 @@ type lineQueue struct {
 
 	wake chan struct{} // cap 1: "there is something to do"
 
-	emitted, queued, delivered atomic.Int64
-	dropped                    [numDropReasons]atomic.Int64
-	highRecords, highBytes     atomic.Int64
+	emitted, queued, delivered int64
+	dropped                    [numDropReasons]int64
+	highRecords, highBytes     int64
 }
 
 func newLineQueue(maxRecords, maxBytes int) *lineQueue {
@@ -76,7 +76,7 @@ func newLineQueue(maxRecords, maxBytes int) *lineQueue {
 // anything but mu, which is only ever held for a few slice operations.
 func (q *lineQueue) push(line []byte) (DropReason, bool) {
 	q.mu.Lock()
-	q.emitted.Add(1)
+	q.emitted += 1
 	var reason DropReason
 	switch {
 	case q.closed:
@@ -88,18 +88,14 @@ func (q *lineQueue) push(line []byte) (DropReason, bool) {
 	default:
 		q.lines = append(q.lines, line)
 		q.bytes += len(line)
-		q.queued.Add(1)
-		if n := int64(len(q.lines)); n > q.highRecords.Load() {
-			q.highRecords.Store(n)
-		}
-		if b := int64(q.bytes); b > q.highBytes.Load() {
-			q.highBytes.Store(b)
-		}
+		q.queued += 1
+		q.highRecords = max(q.highRecords, int64(len(q.lines)))
+		q.highBytes = max(q.highBytes, int64(q.bytes))
 		q.mu.Unlock()
 		q.signal()
 		return 0, true
 	}
-	q.dropped[reason].Add(1)
+	q.dropped[reason] += 1
 	q.mu.Unlock()
 	return reason, false
 }
@@ -108,8 +104,8 @@ func (q *lineQueue) push(line []byte) (DropReason, bool) {
 // (for example because it could not be encoded).
 func (q *lineQueue) dropUnqueued(reason DropReason) {
 	q.mu.Lock()
-	q.emitted.Add(1)
-	q.dropped[reason].Add(1)
+	q.emitted += 1
+	q.dropped[reason] += 1
 	q.mu.Unlock()
 }
 
@@ -162,9 +158,9 @@ func (q *lineQueue) settle(n int, delivered bool, reason DropReason) {
 	q.mu.Lock()
 	q.inflight -= n
 	if delivered {
-		q.delivered.Add(int64(n))
+		q.delivered += int64(n)
 	} else {
-		q.dropped[reason].Add(int64(n))
+		q.dropped[reason] += int64(n)
 	}
 	q.mu.Unlock()
 }
@@ -183,7 +179,7 @@ func (q *lineQueue) dropQueued(reason DropReason) int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n := len(q.lines)
-	q.dropped[reason].Add(int64(n))
+	q.dropped[reason] += int64(n)
 	q.lines, q.bytes = nil, 0
 	return n
 }
@@ -201,17 +197,17 @@ func (q *lineQueue) counts() queueCounts {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	c := queueCounts{
-		emitted:     q.emitted.Load(),
-		queued:      q.queued.Load(),
-		delivered:   q.delivered.Load(),
+		emitted:     q.emitted,
+		queued:      q.queued,
+		delivered:   q.delivered,
 		pending:     int64(len(q.lines) + q.inflight),
 		records:     int64(len(q.lines)),
 		bytes:       int64(q.bytes),
-		highRecords: q.highRecords.Load(),
-		highBytes:   q.highBytes.Load(),
+		highRecords: q.highRecords,
+		highBytes:   q.highBytes,
 	}
 	for i := range c.dropped {
-		c.dropped[i] = q.dropped[i].Load()
+		c.dropped[i] = q.dropped[i]
 		c.droppedTotal += c.dropped[i]
 	}
 	return c
@@ -230,11 +226,11 @@ func (c queueCounts) droppedMap() map[string]int64 {
 // countSync accounts for one record handled inline by a sync-mode sink.
 func (q *lineQueue) countSync(delivered bool) {
 	q.mu.Lock()
-	q.emitted.Add(1)
+	q.emitted += 1
 	if delivered {
-		q.delivered.Add(1)
+		q.delivered += 1
 	} else {
-		q.dropped[DropSinkError].Add(1)
+		q.dropped[DropSinkError] += 1
 	}
 	q.mu.Unlock()
 }

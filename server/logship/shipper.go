@@ -158,8 +158,8 @@ func setDefault[T int | time.Duration](p *T, d T) {
 // Handlers returned by WithAttrs and WithGroup share queue, goroutine,
 // level and counters. All methods are safe for concurrent use.
 type Shipper struct {
-	core  *shipCore
-	inner slog.Handler
+	core *shipCore
+	enc  *encNode
 }
 
 type shipCore struct {
@@ -216,15 +216,14 @@ func StartShipper(o ShipperOptions) (*Shipper, error) {
 			return o.Redactor.ReplaceAttr(groups, a)
 		},
 	}
-	var sink io.Writer = shipQueueWriter{c}
+	app := []slog.Attr{slog.String(KeyApp, o.App)}
+	base := func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, hopts).WithAttrs(app) }
 	if o.Sync {
-		sink = shipSyncWriter{c}
 		close(c.done)
 	} else {
 		go c.run()
 	}
-	inner := slog.NewJSONHandler(sink, hopts).WithAttrs([]slog.Attr{slog.String(KeyApp, o.App)})
-	return &Shipper{core: c, inner: inner}, nil
+	return &Shipper{core: c, enc: newEncNode(base)}, nil
 }
 
 // Enabled reports whether level is at or above the shipper's LevelVar.
@@ -237,11 +236,23 @@ func (s *Shipper) Enabled(_ context.Context, level slog.Level) bool {
 // Notices handler at most once per NoticeInterval. ctx is not consulted, so a
 // cancelled request still gets its records shipped.
 func (s *Shipper) Handle(ctx context.Context, r slog.Record) error {
-	err := s.inner.Handle(ctx, r)
-	if s.core.unnoticed.Load() > 0 {
-		s.core.maybeNotice()
+	c := s.core
+	line, err := s.enc.encode(ctx, r, c.o.Redactor)
+	switch {
+	case err != nil:
+		c.q.dropUnqueued(DropEncodeError)
+		c.unnoticed.Add(1)
+	case c.o.Sync:
+		return c.postSync(line)
+	default:
+		if reason, ok := c.q.push(line); !ok && reason != DropShutdown {
+			c.unnoticed.Add(1)
+		}
 	}
-	return err
+	if c.unnoticed.Load() > 0 {
+		c.maybeNotice()
+	}
+	return nil
 }
 
 // WithAttrs returns a handler sharing this one's queue and counters.
@@ -249,7 +260,7 @@ func (s *Shipper) WithAttrs(attrs []slog.Attr) slog.Handler {
 	if len(attrs) == 0 {
 		return s
 	}
-	return &Shipper{core: s.core, inner: s.inner.WithAttrs(attrs)}
+	return &Shipper{core: s.core, enc: s.enc.withAttrs(attrs)}
 }
 
 // WithGroup returns a handler sharing this one's queue and counters;
@@ -258,7 +269,7 @@ func (s *Shipper) WithGroup(name string) slog.Handler {
 	if name == "" {
 		return s
 	}
-	return &Shipper{core: s.core, inner: s.inner.WithGroup(name)}
+	return &Shipper{core: s.core, enc: s.enc.withGroup(name)}
 }
 
 // Level returns the LevelVar Enabled compares against.
@@ -503,33 +514,19 @@ func (c *shipCore) post(body []byte) error {
 	return err
 }
 
-// shipQueueWriter receives exactly one encoded record per Write from slog's
-// JSON handler.
-type shipQueueWriter struct{ c *shipCore }
-
-func (w shipQueueWriter) Write(p []byte) (int, error) {
-	if reason, ok := w.c.q.push(w.c.o.Redactor.Redact(p)); !ok && reason != DropShutdown {
-		w.c.unnoticed.Add(1)
-	}
-	return len(p), nil
-}
-
-// shipSyncWriter is the deliberately blocking canary path: the network call
+// postSync is the deliberately blocking canary path: the network call
 // happens on the logging goroutine, under a mutex.
-type shipSyncWriter struct{ c *shipCore }
-
-func (w shipSyncWriter) Write(p []byte) (int, error) {
-	line := w.c.o.Redactor.Redact(p)
-	w.c.syncMu.Lock()
-	defer w.c.syncMu.Unlock()
+func (c *shipCore) postSync(line []byte) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
 	start := time.Now()
-	err := w.c.post(line)
-	w.c.recordLatency(time.Since(start))
-	w.c.q.countSync(err == nil)
+	err := c.post(line)
+	c.recordLatency(time.Since(start))
+	c.q.countSync(err == nil)
 	if err != nil {
-		w.c.failed.Add(1)
-		return 0, err
+		c.failed.Add(1)
+		return err
 	}
-	w.c.batches.Add(1)
-	return len(p), nil
+	c.batches.Add(1)
+	return nil
 }

@@ -94,8 +94,8 @@ func (o *StderrOptions) fill() {
 // goroutine, the level and the counters. All methods are safe for concurrent
 // use.
 type Stderr struct {
-	core  *stderrCore
-	inner slog.Handler // slog's own text/JSON encoder, writing into core
+	core *stderrCore
+	enc  *encNode // slog's own text/JSON encoder, pooled per goroutine
 }
 
 type stderrCore struct {
@@ -125,20 +125,16 @@ func StartStderr(w io.Writer, o StderrOptions) *Stderr {
 		done:  make(chan struct{}),
 	}
 	hopts := &slog.HandlerOptions{Level: o.Level, ReplaceAttr: o.Redactor.ReplaceAttr}
-	var sink io.Writer = stderrQueueWriter{c}
+	base := func(w io.Writer) slog.Handler { return slog.NewTextHandler(w, hopts) }
+	if o.Format == FormatJSON {
+		base = func(w io.Writer) slog.Handler { return slog.NewJSONHandler(w, hopts) }
+	}
 	if o.Sync {
-		sink = stderrSyncWriter{c}
 		close(c.done)
 	} else {
 		go c.run()
 	}
-	s := &Stderr{core: c}
-	if o.Format == FormatJSON {
-		s.inner = slog.NewJSONHandler(sink, hopts)
-	} else {
-		s.inner = slog.NewTextHandler(sink, hopts)
-	}
-	return s
+	return &Stderr{core: c, enc: newEncNode(base)}
 }
 
 // Enabled reports whether level is at or above the handler's LevelVar.
@@ -149,7 +145,17 @@ func (s *Stderr) Enabled(_ context.Context, level slog.Level) bool {
 // Handle encodes r and queues it (or, in Sync mode, writes it). It returns
 // nil when the record is dropped: drops are counted, not reported per call.
 func (s *Stderr) Handle(ctx context.Context, r slog.Record) error {
-	return s.inner.Handle(ctx, r)
+	c := s.core
+	line, err := s.enc.encode(ctx, r, c.o.Redactor)
+	if err != nil {
+		c.q.dropUnqueued(DropEncodeError)
+		return nil
+	}
+	if c.o.Sync {
+		return c.writeSync(line)
+	}
+	c.q.push(line)
+	return nil
 }
 
 // WithAttrs returns a handler sharing this one's queue and counters.
@@ -157,7 +163,7 @@ func (s *Stderr) WithAttrs(attrs []slog.Attr) slog.Handler {
 	if len(attrs) == 0 {
 		return s
 	}
-	return &Stderr{core: s.core, inner: s.inner.WithAttrs(attrs)}
+	return &Stderr{core: s.core, enc: s.enc.withAttrs(attrs)}
 }
 
 // WithGroup returns a handler sharing this one's queue and counters;
@@ -166,7 +172,7 @@ func (s *Stderr) WithGroup(name string) slog.Handler {
 	if name == "" {
 		return s
 	}
-	return &Stderr{core: s.core, inner: s.inner.WithGroup(name)}
+	return &Stderr{core: s.core, enc: s.enc.withGroup(name)}
 }
 
 // Level returns the LevelVar Enabled compares against.
@@ -291,26 +297,15 @@ func (c *stderrCore) run() {
 	}
 }
 
-// stderrQueueWriter receives exactly one encoded record per Write from
-// slog's handler (which calls Write once per record, under its own mutex).
-type stderrQueueWriter struct{ c *stderrCore }
-
-func (w stderrQueueWriter) Write(p []byte) (int, error) {
-	w.c.q.push(w.c.o.Redactor.Redact(p))
-	return len(p), nil
-}
-
-// stderrSyncWriter is the deliberately blocking canary path.
-type stderrSyncWriter struct{ c *stderrCore }
-
-func (w stderrSyncWriter) Write(p []byte) (int, error) {
-	line := w.c.o.Redactor.Redact(p)
-	w.c.syncMu.Lock()
-	defer w.c.syncMu.Unlock()
-	_, err := w.c.w.Write(line) // blocks while the pipe is full: that is the point
-	w.c.q.countSync(err == nil)
+// writeSync is the deliberately blocking canary path: the write happens on
+// the logging goroutine, under a mutex, and blocks while the pipe is full.
+func (c *stderrCore) writeSync(line []byte) error {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	_, err := c.w.Write(line)
+	c.q.countSync(err == nil)
 	if err != nil {
-		return 0, fmt.Errorf("cannot write log record to stderr: %w", err)
+		return fmt.Errorf("cannot write log record to stderr: %w", err)
 	}
-	return len(p), nil
+	return nil
 }
