@@ -129,11 +129,11 @@ func (st *ruleState) take(r Rule) bool {
 // the server was created with.
 type Faults struct {
 	// Fixed latency added to each request of a kind before it is answered.
-	UploadLatency   Duration `json:"upload_latency,omitempty"`   // POST /v1/files
-	ResponseLatency Duration `json:"response_latency,omitempty"` // POST /v1/responses
-	PollLatency     Duration `json:"poll_latency,omitempty"`     // GET of a response, vector store, vector-store file or batch
-	ChatLatency     Duration `json:"chat_latency,omitempty"`     // POST /v1/chat/completions
-	DeleteLatency   Duration `json:"delete_latency,omitempty"`   // DELETE of anything
+	UploadLatency      Duration `json:"upload_latency,omitempty"`       // POST /v1/files
+	ResponseLatency    Duration `json:"response_latency,omitempty"`     // POST /v1/responses
+	PollLatency        Duration `json:"poll_latency,omitempty"`         // GET of a response, vector store, vector-store file or batch
+	ChatLatency        Duration `json:"chat_latency,omitempty"`         // POST /v1/chat/completions
+	DeleteLatency      Duration `json:"delete_latency,omitempty"`       // DELETE of anything
 	VectorStoreLatency Duration `json:"vector_store_latency,omitempty"` // POST on /v1/vector_stores/… (create, attach, batch, search)
 
 	// The upload throttle (seeds: uploads 6–7× slower, 15 s → 104–123 s,

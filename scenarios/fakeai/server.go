@@ -281,7 +281,9 @@ func (s *Server) take(name string, r Rule, method, p string, defaults []string) 
 
 // realDuration converts scenario time to wall time when the clock is scaled.
 func (s *Server) realDuration(d time.Duration) time.Duration {
-	if sc, ok := s.clk.(interface{ Real(time.Duration) time.Duration }); ok {
+	if sc, ok := s.clk.(interface {
+		Real(time.Duration) time.Duration
+	}); ok {
 		return sc.Real(d)
 	}
 	return d
