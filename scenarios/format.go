@@ -38,7 +38,7 @@ type Scenario struct {
 	// verdict rules: decode it with [Scenario.DecodeThresholds].
 	Thresholds ast.Node `yaml:"thresholds"`
 
-	file string   // where the scenario came from, for errors
+	file string    // where the scenario came from, for errors
 	root *ast.File // the parsed document, for positions in later errors
 }
 
@@ -346,44 +346,62 @@ type Faults struct {
 	Sink *SinkFaults `yaml:"sink"`
 }
 
-// APIFaults configure the fake OpenAI API. Zero fields mean no fault.
+// APIFaults configure the fake OpenAI API (package scenarios/fakeai); the
+// keys mirror its fault model. Zero fields mean no fault. Durations are
+// scenario time.
 type APIFaults struct {
-	// UploadLatency is added to every file upload and batch poll.
-	UploadLatency Duration `yaml:"upload_latency"`
-	// ResponseLatency is added to every Responses / chat completion create.
-	ResponseLatency Duration `yaml:"response_latency"`
+	// Latency added to each request of a kind.
+	UploadLatency      Duration `yaml:"upload_latency"`       // POST /v1/files
+	ResponseLatency    Duration `yaml:"response_latency"`     // POST /v1/responses
+	PollLatency        Duration `yaml:"poll_latency"`         // GET of a response, store, file or batch
+	ChatLatency        Duration `yaml:"chat_latency"`         // POST /v1/chat/completions
+	DeleteLatency      Duration `yaml:"delete_latency"`       // DELETE of anything
+	VectorStoreLatency Duration `yaml:"vector_store_latency"` // POST on /v1/vector_stores/…
 	// ResponseDuration keeps a background response queued/in_progress this
 	// long before it completes (the seeds' ~340 s long poll).
 	ResponseDuration Duration `yaml:"response_duration"`
-	// Throttle degrades uploads after heavy use and recovers after a window.
+	// BatchDuration keeps vector-store files and batches in_progress.
+	BatchDuration Duration `yaml:"batch_duration"`
+	// Throttle degrades uploads after heavy use and recovers after a window
+	// (the seeds' 6–7× slowdown with a 3–5 minute recovery).
 	Throttle *Throttle `yaml:"throttle"`
-	// RateLimit answers 429 with Retry-After.
-	RateLimit *RateLimit `yaml:"rate_limit"`
-	// Errors5xx fails the next N requests with 500.
-	Errors5xx int `yaml:"errors_5xx"`
-	// StallUploads makes uploads hang until the client gives up.
-	StallUploads bool `yaml:"stall_uploads"`
-	// StoreLimit is the vector-store limit (default: the fake's, 100).
+	// RateLimit answers 429 with Retry-After to the requests it hits.
+	RateLimit *Rule `yaml:"rate_limit"`
+	// ServerErrors answers 5xx to the requests it hits.
+	ServerErrors *Rule `yaml:"server_errors"`
+	// Stall holds the requests it hits until the client gives up.
+	Stall *Rule `yaml:"stall"`
+	// DeleteStall stalls deletes (default paths: vector-store and file deletes).
+	DeleteStall *Rule `yaml:"delete_stall"`
+	// StoreLimit caps live vector stores (default: the fake's, 100).
 	StoreLimit int `yaml:"store_limit"`
-	// PrefillStores creates this many idle vector stores up front, so a
-	// scenario can start at the limit.
+	// PrefillStores creates this many idle vector stores at the fake before
+	// the server starts, so a scenario can begin at the limit.
 	PrefillStores int `yaml:"prefill_stores"`
-	// DeleteStall makes vector-store deletes take this long.
-	DeleteStall Duration `yaml:"delete_stall"`
+	// FailFiles are name patterns whose files end "failed" in a store.
+	FailFiles []string `yaml:"fail_files"`
 }
 
-// Throttle is the seeds' 6–7× upload slowdown with a 3–5 minute recovery.
+// Throttle is the fake's upload throttle: after AfterUploads uploads (or
+// AfterBytes bytes) within one Recovery window, every upload waits Factor
+// times longer, until no upload arrived for Recovery.
 type Throttle struct {
-	Factor   float64  `yaml:"factor"`
-	After    int      `yaml:"after"` // uploads before it engages
-	Recovery Duration `yaml:"recovery"`
+	Factor       float64  `yaml:"factor"`
+	AfterUploads int      `yaml:"after_uploads"`
+	AfterBytes   Size     `yaml:"after_bytes"`
+	Base         Duration `yaml:"base"`
+	Recovery     Duration `yaml:"recovery"`
 }
 
-// RateLimit answers 429 to every Every-th request (1 = all) with the given
-// Retry-After.
-type RateLimit struct {
+// Rule picks the requests a fault hits: Count in total (-1 = no limit),
+// or every Every-th; Paths are "[METHOD ]PATH" prefixes or globs (empty =
+// every /v1/ route).
+type Rule struct {
+	Count      int      `yaml:"count"`
 	Every      int      `yaml:"every"`
-	RetryAfter Duration `yaml:"retry_after"`
+	Paths      []string `yaml:"paths"`
+	RetryAfter Duration `yaml:"retry_after"` // rate_limit only
+	Status     int      `yaml:"status"`      // server_errors only
 }
 
 // SinkFaults configure the fake VictoriaLogs sink.

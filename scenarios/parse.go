@@ -366,13 +366,28 @@ func (s *Scenario) validateProject() error {
 
 func (s *Scenario) validateFaults(key string, api *APIFaults, sink *SinkFaults) error {
 	if api != nil {
-		if t := api.Throttle; t != nil && (t.Factor < 1 || t.Recovery <= 0 || t.After < 0) {
-			return s.errAt(key+".api.throttle", "throttle needs factor >= 1, after >= 0 and a recovery window > 0")
+		if t := api.Throttle; t != nil && (t.Factor < 1 || t.Recovery <= 0 || t.AfterUploads < 0 || (t.AfterUploads == 0 && t.AfterBytes == 0)) {
+			return s.errAt(key+".api.throttle", "throttle needs factor >= 1, after_uploads or after_bytes > 0 and a recovery window > 0")
 		}
-		if r := api.RateLimit; r != nil && r.Every < 1 {
-			return s.errAt(key+".api.rate_limit.every", "every must be >= 1")
+		rules := []struct {
+			name string
+			r    *Rule
+		}{{"rate_limit", api.RateLimit}, {"server_errors", api.ServerErrors}, {"stall", api.Stall}, {"delete_stall", api.DeleteStall}}
+		for _, r := range rules {
+			if r.r == nil {
+				continue
+			}
+			if r.r.Count < -1 || r.r.Every < 0 || (r.r.Count == 0 && r.r.Every == 0) {
+				return s.errAt(key+".api."+r.name, "a rule needs count (>0, or -1 for every request) or every (>0)")
+			}
+			if st := r.r.Status; st != 0 && (r.name != "server_errors" || st < 500 || st > 599) {
+				return s.errAt(key+".api."+r.name+".status", fmt.Sprintf("status %d: only server_errors takes a status, 500..599", st))
+			}
+			if r.r.RetryAfter != 0 && r.name != "rate_limit" {
+				return s.errAt(key+".api."+r.name+".retry_after", "only rate_limit takes retry_after")
+			}
 		}
-		if api.Errors5xx < 0 || api.StoreLimit < 0 || api.PrefillStores < 0 {
+		if api.StoreLimit < 0 || api.PrefillStores < 0 {
 			return s.errAt(key+".api", "counts must not be negative")
 		}
 		if api.StoreLimit > 0 && api.PrefillStores > api.StoreLimit {

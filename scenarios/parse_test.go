@@ -33,7 +33,7 @@ steps:
   - phase: baseline
   - call: {tool: chat_with_o3, session: s1, progress: true}
   - gap: 3m
-  - fault: {api: {throttle: {factor: 7, after: 10, recovery: 4m}}, for: 4m}
+  - fault: {api: {throttle: {factor: 7, after_uploads: 10, recovery: 4m}}, for: 4m}
   - call: {tool: chat_with_o3, session: s1, context: [], background: true, expect: cancelled}
   - cancel: {after: 8.6s}
   - concurrent: {count: 3, call: {tool: list_models}}
@@ -116,6 +116,7 @@ func TestParse_malformed(t *testing.T) {
 		{"empty file", "", 1, "", "empty scenario"},
 		{"bad log level", validHead + "server: {log_level: loud}\n" + steps, 8, "server.log_level", "unknown log level"},
 		{"thresholds not a mapping", validHead + "thresholds: 5\n" + steps, 8, "thresholds", "must be a mapping"},
+		{"rule without count", validHead + "faults: {api: {rate_limit: {retry_after: 2s}}}\n" + steps, 8, "faults.api.rate_limit", "needs count"},
 		{"bad phase", validHead + "steps:\n  - phase: Base Line\n", 9, "steps[0].phase", "bad phase name"},
 	}
 	for _, tc := range cases {

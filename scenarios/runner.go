@@ -1,0 +1,551 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client/transport"
+
+	"github.com/secondbrain-dev/secondbrain/reports"
+	"github.com/secondbrain-dev/secondbrain/server/clock"
+)
+
+// Defaults of [Options].
+const (
+	DefaultTimeScale    = 60
+	DefaultTransport    = "stdio"
+	DefaultStartTimeout = 30 * time.Second
+	// DefaultCallTimeout bounds a call in scenario time when the file does
+	// not say: the longest model timeout of the registry is 1 h.
+	DefaultCallTimeout = 60 * time.Minute
+	// cancelReturnBound is how long (real time) a cancel step waits for
+	// the cancelled calls to return before calling it a failure.
+	cancelReturnBound = 10 * time.Second
+)
+
+// TempPrefix starts the name of every temp dir a run creates; the pid of
+// the run follows, so a later run can remove what a killed one left.
+const TempPrefix = "secondbrain-replay-"
+
+// Options configure a [Runner]. The zero value runs the scenarios at 60×
+// over stdio against this binary's own `serve`.
+type Options struct {
+	// TimeScale shrinks every gap, fault window and timeout; the fakes and
+	// the server (--time-scale) run on the same scale. 0 means 60.
+	TimeScale float64
+	// Transport is stdio (default) or http; a scenario may force one.
+	Transport string
+	// ServerCmd drives another MCP server over stdio instead of
+	// `<this binary> serve`. It gets the fakes' URLs in the environment
+	// (OPENAI_BASE_URL, VICTORIA_LOGS_URL) but none of serve's flags.
+	ServerCmd []string
+	// Executable is the binary whose `serve` is started; default
+	// os.Executable().
+	Executable string
+	// Seed makes generated trees and session ids reproducible.
+	Seed int64
+	// TempDir is where temp dirs go; default os.TempDir().
+	TempDir string
+	// StartTimeout bounds the server's start and the MCP handshake (real
+	// time); 0 means 30 s.
+	StartTimeout time.Duration
+	// Observers returns the watchers of one scenario (the probes'
+	// heartbeat, profiles…); nil means none.
+	Observers func(*Scenario) []Observer
+	// Fakes starts the fake API and log sink for one scenario; nil means
+	// the in-process fakes of scenarios/fakeai and scenarios/fakesink.
+	Fakes func(ctx context.Context, clk clock.Clock, sc *Scenario) (Fakes, error)
+}
+
+// Observer watches one scenario while it runs. Start is called once the
+// server answers; SetPhase at every phase step; Stop after the last step,
+// before the server stops, to add its checks and figures to res.
+type Observer interface {
+	Start(ctx context.Context, t *Target) error
+	SetPhase(name string)
+	Stop(ctx context.Context, res *reports.Scenario) error
+}
+
+// Target is what an [Observer] can reach.
+type Target struct {
+	Scenario  *Scenario
+	Transport string
+	// Session is the scenario's own MCP connection (over stdio the only
+	// one there can be).
+	Session *Session
+	// Dial opens another connection (HTTP only; nil over stdio).
+	Dial func(ctx context.Context) (*Session, error)
+	// DebugURL is the server's debug listener ("http://127.0.0.1:port"),
+	// empty if the server did not report one.
+	DebugURL string
+	Clock    *clock.Scaled
+	Fakes    Fakes
+	// Elapsed is the wall time since the scenario started.
+	Elapsed func() time.Duration
+}
+
+// Fakes is the fake API and sink of one scenario.
+type Fakes interface {
+	// APIURL is the fake OpenAI API's base URL, without /v1.
+	APIURL() string
+	// SinkURL is the fake VictoriaLogs' base URL.
+	SinkURL() string
+	SetAPIFaults(*APIFaults) error
+	SetSinkFaults(*SinkFaults) error
+	APIStats() map[string]int64
+	SinkStats() map[string]int64
+	// Close stops both and waits for their goroutines.
+	Close() error
+}
+
+// EventKind says what an [Event] reports.
+type EventKind int
+
+// Event kinds.
+const (
+	ScenarioStarted EventKind = iota
+	StepStarted
+	StepFinished
+	ScenarioFinished
+)
+
+// Event reports progress of a run. Step is set for step events, Result for
+// ScenarioFinished.
+type Event struct {
+	Kind     EventKind
+	Scenario *Scenario
+	Index    int // of the scenario in the run
+	Total    int
+	Step     *reports.Step
+	// Expected is the scenario's scaled nominal length.
+	Expected time.Duration
+	Elapsed  time.Duration
+	Result   *reports.Scenario
+}
+
+// Runner replays scenarios. Create it with [NewRunner]; one Runner runs once.
+type Runner struct {
+	opts     Options
+	ctx      context.Context
+	cancel   context.CancelFunc
+	stopOnce sync.Once
+}
+
+// NewRunner returns a runner with opts' defaults filled in.
+func NewRunner(opts Options) *Runner {
+	if opts.TimeScale <= 0 {
+		opts.TimeScale = DefaultTimeScale
+	}
+	if opts.Transport == "" {
+		opts.Transport = DefaultTransport
+	}
+	if opts.StartTimeout <= 0 {
+		opts.StartTimeout = DefaultStartTimeout
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = os.TempDir()
+	}
+	if opts.Fakes == nil {
+		opts.Fakes = startFakes
+	}
+	return &Runner{opts: opts}
+}
+
+// Run replays scenarios in order and returns a channel of events that is
+// closed once every process, goroutine and temp dir the run started is gone.
+// Cancelling ctx or calling Stop ends the run early; the scenario in flight
+// is then reported with an error.
+func (r *Runner) Run(ctx context.Context, scs []*Scenario) <-chan Event {
+	r.ctx, r.cancel = context.WithCancel(ctx)
+	events := make(chan Event, 16)
+	go func() {
+		defer close(events)
+		defer r.cancel()
+		sweepTemp(r.opts.TempDir)
+		for i, sc := range scs {
+			if r.ctx.Err() != nil {
+				return
+			}
+			res := r.runScenario(r.ctx, sc, i, len(scs), events)
+			events <- Event{Kind: ScenarioFinished, Scenario: sc, Index: i, Total: len(scs), Result: res,
+				Elapsed: time.Duration(res.DurationMS * float64(time.Millisecond))}
+		}
+	}()
+	return events
+}
+
+// Stop ends the run; it reports whether this call did the stopping.
+func (r *Runner) Stop() bool {
+	did := false
+	r.stopOnce.Do(func() {
+		if r.cancel != nil {
+			r.cancel()
+		}
+		did = true
+	})
+	return did
+}
+
+// scaled is the wall-clock length of d.
+func (r *Runner) scaled(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / r.opts.TimeScale)
+}
+
+// run is the state of one scenario being replayed.
+type run struct {
+	r       *Runner
+	sc      *Scenario
+	clk     *clock.Scaled
+	start   time.Time
+	project string
+	fakes   Fakes
+	sess    *Session
+	obs     []Observer
+	events  chan<- Event
+	idx     int
+	total   int
+	res     *reports.Scenario
+
+	phase string
+	nextStep int // next step index
+
+	bgMu sync.Mutex
+	bg   []*bgCall
+
+	faultWin map[string]int // side → index in res.Faults of the open window
+	timers   sync.WaitGroup // fault "for" windows
+}
+
+type bgCall struct {
+	cancel   context.CancelFunc
+	done     chan struct{}
+	step     *reports.Step
+	returned time.Time
+}
+
+func (r *Runner) runScenario(ctx context.Context, sc *Scenario, idx, total int, events chan<- Event) *reports.Scenario {
+	start := time.Now()
+	res := &reports.Scenario{
+		Name: sc.Name, Description: sc.Summary(), Source: sc.Source.Seed + ": " + strings.TrimSpace(sc.Source.Quote),
+		Repeats: 1, StartedAt: start, Steps: []reports.Step{}, Checks: []reports.Check{},
+	}
+	ru := &run{r: r, sc: sc, clk: clock.NewScaled(r.opts.TimeScale), start: start, events: events,
+		idx: idx, total: total, res: res, phase: "baseline", faultWin: map[string]int{}}
+	events <- Event{Kind: ScenarioStarted, Scenario: sc, Index: idx, Total: total, Expected: r.scaled(sc.RealLength())}
+	if err := ru.play(ctx); err != nil {
+		res.Error = err.Error()
+	}
+	res.DurationMS = ms(time.Since(start))
+	res.Verdict = reports.VerdictPass
+	if res.Error != "" {
+		res.Verdict = reports.VerdictFail
+	}
+	for _, st := range res.Steps {
+		if !st.Pass {
+			res.Verdict = reports.VerdictFail
+		}
+	}
+	for _, c := range res.Checks {
+		if !c.Pass {
+			res.Verdict = reports.VerdictFail
+		}
+	}
+	return res
+}
+
+// play sets everything up, runs the steps and tears everything down, in
+// reverse order, on every path.
+func (ru *run) play(ctx context.Context) (err error) {
+	r, sc := ru.r, ru.sc
+	tmp, err := os.MkdirTemp(r.opts.TempDir, fmt.Sprintf("%s%d-", TempPrefix, os.Getpid()))
+	if err != nil {
+		return fmt.Errorf("cannot create temp dir: %w", err)
+	}
+	defer func() {
+		if rmErr := os.RemoveAll(tmp); rmErr != nil && err == nil {
+			err = fmt.Errorf("cannot remove temp dir %q: %w", tmp, rmErr)
+		}
+	}()
+
+	ru.project = filepath.Join(tmp, "project")
+	if sc.Project.Path != "" {
+		if ru.project, err = filepath.Abs(sc.Project.Path); err != nil {
+			return fmt.Errorf("cannot resolve project path %q: %w", sc.Project.Path, err)
+		}
+	} else {
+		if err := os.Mkdir(ru.project, 0o755); err != nil {
+			return fmt.Errorf("cannot create project dir: %w", err)
+		}
+		if _, err := GenerateTree(ru.project, sc.Project, r.opts.Seed); err != nil {
+			return fmt.Errorf("cannot generate project tree: %w", err)
+		}
+	}
+
+	ru.fakes, err = r.opts.Fakes(ctx, ru.clk, sc)
+	if err != nil {
+		return fmt.Errorf("cannot start fakes: %w", err)
+	}
+	defer func() {
+		if cErr := ru.fakes.Close(); cErr != nil && err == nil {
+			err = fmt.Errorf("cannot stop fakes: %w", cErr)
+		}
+	}()
+	if err := ru.fakes.SetAPIFaults(sc.Faults.API); err != nil {
+		return fmt.Errorf("cannot set initial api faults: %w", err)
+	}
+	if err := ru.fakes.SetSinkFaults(sc.Faults.Sink); err != nil {
+		return fmt.Errorf("cannot set initial sink faults: %w", err)
+	}
+	ru.faultWindow("api", sc.Faults.API != nil)
+	ru.faultWindow("sink", sc.Faults.Sink != nil)
+	if sc.Faults.API != nil && sc.Faults.API.PrefillStores > 0 {
+		if err := prefillStores(ctx, ru.fakes.APIURL(), sc.Faults.API.PrefillStores); err != nil {
+			return err
+		}
+	}
+
+	transportName := r.opts.Transport
+	if sc.Transport != "" {
+		transportName = sc.Transport
+	}
+	if len(r.opts.ServerCmd) > 0 {
+		transportName = "stdio"
+	}
+	srv, err := ru.startServer(ctx, tmp, transportName)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if stErr := srv.proc.stop(); stErr != nil && err == nil {
+			err = stErr
+		}
+	}()
+
+	startCtx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
+	defer cancel()
+	var dial func(context.Context) (*Session, error)
+	if transportName == "http" {
+		url := srv.mcpURL
+		dial = func(ctx context.Context) (*Session, error) {
+			tr, err := transport.NewStreamableHTTP(url)
+			if err != nil {
+				return nil, fmt.Errorf("cannot create HTTP transport for %q: %w", url, err)
+			}
+			return newSession(ctx, tr)
+		}
+		ru.sess, err = dialRetry(startCtx, dial, srv.proc)
+	} else {
+		out, in := srv.proc.stdio()
+		ru.sess, err = newSession(startCtx, transport.NewIO(out, in, nil))
+	}
+	if err != nil {
+		return fmt.Errorf("%w (server stderr: %s)", err, lastLines(srv.proc.Tail(), 5))
+	}
+	defer func() { _ = ru.sess.Close() }()
+	debugURL := readDebugAddr(startCtx, srv.debugFile, srv.proc)
+
+	tgt := &Target{Scenario: sc, Transport: transportName, Session: ru.sess, Dial: dial, DebugURL: debugURL,
+		Clock: ru.clk, Fakes: ru.fakes, Elapsed: func() time.Duration { return time.Since(ru.start) }}
+	if r.opts.Observers != nil {
+		ru.obs = r.opts.Observers(sc)
+	}
+	for i, o := range ru.obs {
+		if err := o.Start(ctx, tgt); err != nil {
+			ru.obs = ru.obs[:i]
+			ru.stopObservers()
+			return fmt.Errorf("cannot start observer: %w", err)
+		}
+	}
+	ru.setPhase("baseline")
+
+	stepErr := ru.steps(ctx, sc.Steps, "")
+	ru.joinBackground(ctx, r.opts.StartTimeout)
+	ru.timers.Wait()
+	ru.closeFaultWindows()
+	ru.stopObservers()
+	if stepErr != nil {
+		return stepErr
+	}
+	if srv.proc.Exited() {
+		return fmt.Errorf("server exited during the scenario (stderr: %s)", lastLines(srv.proc.Tail(), 5))
+	}
+	return ctx.Err()
+}
+
+func (ru *run) stopObservers() {
+	// Observers get a fresh bounded context: the run's may be cancelled,
+	// and their figures are still worth having.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := len(ru.obs) - 1; i >= 0; i-- {
+		if err := ru.obs[i].Stop(ctx, ru.res); err != nil && ru.res.Error == "" {
+			ru.res.Error = fmt.Sprintf("observer: %v", err)
+		}
+	}
+	ru.obs = nil
+}
+
+func (ru *run) setPhase(name string) {
+	ru.phase = name
+	for _, o := range ru.obs {
+		o.SetPhase(name)
+	}
+}
+
+// server is a started server under test.
+type serverProc struct {
+	proc      *process
+	mcpURL    string // http only
+	debugFile string
+}
+
+func (ru *run) startServer(ctx context.Context, tmp, transportName string) (*serverProc, error) {
+	r, sc := ru.r, ru.sc
+	s := &serverProc{debugFile: filepath.Join(tmp, "debug-addr")}
+	apiBase := ru.fakes.APIURL() + "/v1"
+	env := append(os.Environ(),
+		"OPENAI_API_KEY=sk-fake-replay", "XAI_API_KEY=xai-fake-replay", "GEMINI_API_KEY=gemini-fake-replay",
+		"OPENAI_BASE_URL="+apiBase, "VICTORIA_LOGS_URL="+ru.fakes.SinkURL())
+	for k, v := range sc.Server.Env {
+		env = append(env, k+"="+v)
+	}
+	var argv []string
+	if len(r.opts.ServerCmd) > 0 {
+		argv = append(argv, r.opts.ServerCmd...)
+	} else {
+		exe := r.opts.Executable
+		if exe == "" {
+			var err error
+			if exe, err = os.Executable(); err != nil {
+				return nil, fmt.Errorf("cannot find this binary to run serve: %w", err)
+			}
+		}
+		argv = []string{exe, "serve",
+			"--base-url", apiBase,
+			"--db", filepath.Join(tmp, "secondbrain.db"),
+			"--roots", ru.project,
+			"--debug-addr", "127.0.0.1:0", "--debug-addr-file", s.debugFile,
+			"--time-scale", strconv.FormatFloat(r.opts.TimeScale, 'g', -1, 64),
+		}
+		if u := ru.fakes.SinkURL(); u != "" {
+			argv = append(argv, "--victorialogs-url", u)
+		}
+		if sc.Server.LogLevel != "" {
+			argv = append(argv, "--log-level", sc.Server.LogLevel)
+		}
+		if sc.Server.LogShipping != "" {
+			argv = append(argv, "--log-shipping", sc.Server.LogShipping)
+		}
+		if transportName == "http" {
+			port, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+			argv = append(argv, "--http", addr)
+			s.mcpURL = "http://" + addr + "/mcp"
+		}
+		argv = append(argv, sc.Server.Args...)
+	}
+	proc, err := startProcess(argv, env, ru.project, sc.Stderr)
+	if err != nil {
+		return nil, err
+	}
+	proc.termFirst = transportName == "http"
+	s.proc = proc
+	return s, nil
+}
+
+// freePort asks the kernel for a free loopback port. Another process could
+// take it before the server binds; the dial retry then reports the server's
+// own error.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("cannot find a free port: %w", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// dialRetry connects over HTTP, retrying while the server starts.
+func dialRetry(ctx context.Context, dial func(context.Context) (*Session, error), proc *process) (*Session, error) {
+	for {
+		s, err := dial(ctx)
+		if err == nil {
+			return s, nil
+		}
+		if proc.Exited() {
+			return nil, fmt.Errorf("server exited before answering: %w", err)
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("server did not answer over HTTP: %w", err)
+		case <-t.C:
+		}
+	}
+}
+
+// readDebugAddr waits briefly for the server to write its debug address.
+// A server without a debug listener (--server-cmd) is fine: "" is returned.
+func readDebugAddr(ctx context.Context, file string, proc *process) string {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if b, err := os.ReadFile(file); err == nil {
+			if addr := strings.TrimSpace(string(b)); addr != "" {
+				if !strings.HasPrefix(addr, "http") {
+					addr = "http://" + addr
+				}
+				return addr
+			}
+		}
+		if time.Now().After(deadline) || proc.Exited() || ctx.Err() != nil {
+			return ""
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	out := strings.Join(lines, " | ")
+	if out == "" {
+		return "(empty)"
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// sweepTemp removes temp dirs left by runs whose process is gone (a replay
+// killed with SIGKILL cannot clean up after itself).
+func sweepTemp(dir string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if !e.IsDir() || !strings.HasPrefix(name, TempPrefix) {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(strings.TrimPrefix(name, TempPrefix), "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		_ = os.RemoveAll(filepath.Join(dir, name))
+	}
+}
