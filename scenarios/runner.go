@@ -213,7 +213,7 @@ type run struct {
 	total   int
 	res     *reports.Scenario
 
-	phase string
+	phase    string
 	nextStep int // next step index
 
 	bgMu sync.Mutex
