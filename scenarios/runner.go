@@ -13,6 +13,7 @@ import (
 
 	"github.com/mark3labs/mcp-go/client/transport"
 
+	"github.com/secondbrain-dev/secondbrain/probes"
 	"github.com/secondbrain-dev/secondbrain/reports"
 	"github.com/secondbrain-dev/secondbrain/server/clock"
 )
@@ -56,9 +57,13 @@ type Options struct {
 	// StartTimeout bounds the server's start and the MCP handshake (real
 	// time); 0 means 30 s.
 	StartTimeout time.Duration
-	// Observers returns the watchers of one scenario (the probes'
-	// heartbeat, profiles…); nil means none.
+	// Observers returns extra watchers of one scenario (profiles,
+	// verdicts…); nil means none.
 	Observers func(*Scenario) []Observer
+	// Heartbeat configures the probes' heartbeat that watches every
+	// scenario; NoHeartbeat turns it off.
+	Heartbeat   probes.HeartbeatOptions
+	NoHeartbeat bool
 	// Fakes starts the fake API and log sink for one scenario; nil means
 	// the in-process fakes of scenarios/fakeai and scenarios/fakesink.
 	Fakes func(ctx context.Context, clk clock.Clock, sc *Scenario) (Fakes, error)
@@ -353,8 +358,11 @@ func (ru *run) play(ctx context.Context) (err error) {
 
 	tgt := &Target{Scenario: sc, Transport: transportName, Session: ru.sess, Dial: dial, DebugURL: debugURL,
 		Clock: ru.clk, Fakes: ru.fakes, Elapsed: func() time.Duration { return time.Since(ru.start) }}
+	if !r.opts.NoHeartbeat {
+		ru.obs = append(ru.obs, NewHeartbeatObserver(r.opts.Heartbeat))
+	}
 	if r.opts.Observers != nil {
-		ru.obs = r.opts.Observers(sc)
+		ru.obs = append(ru.obs, r.opts.Observers(sc)...)
 	}
 	for i, o := range ru.obs {
 		if err := o.Start(ctx, tgt); err != nil {

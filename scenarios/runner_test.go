@@ -143,6 +143,12 @@ func TestRunner_transports(t *testing.T) {
 					t.Errorf("%d %s steps; want %d (%v)", kinds[k], k, n, kinds)
 				}
 			}
+			if r.Heartbeat == nil || r.Heartbeat.Ping == nil || r.Heartbeat.Ping.Count == 0 {
+				t.Errorf("no heartbeat pings recorded: %+v", r.Heartbeat)
+			}
+			if len(r.Phases) != 2 || r.Phases[1].Name != "faulted" {
+				t.Errorf("phases %+v; want baseline and faulted", r.Phases)
+			}
 			if len(r.Faults) != 2 || r.Faults[1].Name != "sink" || r.Faults[1].EndMS <= r.Faults[1].StartMS {
 				t.Errorf("fault windows %+v; want api (initial) and a closed sink window", r.Faults)
 			}
