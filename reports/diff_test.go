@@ -35,7 +35,7 @@ func TestCompareIdentical(t *testing.T) {
 
 func TestCompareDoubledP99(t *testing.T) {
 	old, cur := summarized(t), summarized(t)
-	hb := cur.Scenarios[1].Heartbeat.Ping
+	hb := cur.Scenarios[0].Heartbeat.Ping
 	hb.P99 *= 2 // stderr-backpressure's p99 is over a second: far above the floor
 	d := Compare(old, cur, DiffOptions{})
 	if d.Regressions != 1 {
@@ -85,7 +85,7 @@ func TestCompareValues(t *testing.T) {
 func TestCompareFlipsNewMissing(t *testing.T) {
 	old, cur := summarized(t), summarized(t)
 	// back-to-back starts failing one "==" check: flip is a regression.
-	sc := &cur.Scenarios[0]
+	sc := &cur.Scenarios[1]
 	sc.Verdict = VerdictFail
 	for i := range sc.Checks {
 		if sc.Checks[i].Name == "goroutines.leaked" {
@@ -93,7 +93,7 @@ func TestCompareFlipsNewMissing(t *testing.T) {
 		}
 	}
 	// stderr-backpressure is fixed.
-	cur.Scenarios[1].Verdict = VerdictPass
+	cur.Scenarios[0].Verdict = VerdictPass
 	// gap-sweep disappears, a new scenario appears.
 	cur.Scenarios[2] = Scenario{Name: "long-poll", Verdict: VerdictPass}
 	d := Compare(old, cur, DiffOptions{})

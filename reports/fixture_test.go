@@ -9,11 +9,12 @@ import (
 
 // The synthetic run every golden and rendering test uses: three scenarios
 // shaped like real replays at --time-scale 60, generated from a fixed seed
-// (math/rand/v2's PCG is specified, so the numbers never change).
-//   - back-to-back passes: sub-millisecond pings, a slow log sink that does
-//     not reach the request path;
+// (math/rand/v2's PCG is specified, so the numbers never change). The
+// failing scenario comes first so the checked-in screenshot shows a diagnosis.
 //   - stderr-backpressure fails: the sync-stderr canary, a host that stops
 //     reading stderr, 1.4 s and 0.9 s stalls seen by the prober, a diagnosis;
+//   - back-to-back passes: sub-millisecond pings, a slow log sink that does
+//     not reach the request path;
 //   - gap-sweep is invalid: the prober fell behind.
 
 const fixtureIntervalMS = 20.0
@@ -132,7 +133,7 @@ func syntheticResult(tb testing.TB) *Result {
 		Source:      "000 post-mortem: hangs on the second query of a session",
 		Verdict:     VerdictPass,
 		Repeats:     1,
-		StartedAt:   t0,
+		StartedAt:   t0.Add(41 * time.Second),
 		DurationMS:  48000,
 		Phases:      b2bPhases,
 		Faults:      []FaultWindow{{Name: "slow-sink", StartMS: 18000, EndMS: 42000}},
@@ -188,7 +189,7 @@ func syntheticResult(tb testing.TB) *Result {
 		Canary:      "sync-stderr",
 		Verdict:     VerdictFail,
 		Repeats:     1,
-		StartedAt:   t0.Add(50 * time.Second),
+		StartedAt:   t0,
 		DurationMS:  40000,
 		Phases:      sbPhases,
 		Faults:      []FaultWindow{{Name: "stderr-undrained", StartMS: 15000, EndMS: 40000}},
@@ -282,7 +283,7 @@ func syntheticResult(tb testing.TB) *Result {
 			Version:    "v0.1.0-test",
 			Verdict:    VerdictInvalid,
 		},
-		Scenarios: []Scenario{b2b, sb, gs},
+		Scenarios: []Scenario{sb, b2b, gs},
 	}
 }
 

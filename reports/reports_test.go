@@ -400,7 +400,7 @@ func TestJUnitSchema(t *testing.T) {
 
 	// The failing scenario's failures carry the diagnosis; the invalid
 	// scenario's checks are skipped, not failed; the passing one has none.
-	pass, fail, invalid := doc.Suites[0], doc.Suites[1], doc.Suites[2]
+	fail, pass, invalid := doc.Suites[0], doc.Suites[1], doc.Suites[2]
 	if *pass.Failures != "0" || *pass.Skipped != "0" {
 		t.Fatalf("passing scenario: failures=%s skipped=%s", *pass.Failures, *pass.Skipped)
 	}
@@ -579,8 +579,8 @@ func TestReportersReturnWriteErrors(t *testing.T) {
 		{"markdown", NewMarkdownReporter(r)},
 		{"html", NewHTMLReporter(r)},
 		{"junit", NewJUnitReporter(r)},
-		{"hlog", func(w io.Writer) error { return WriteHlog(w, &r.Scenarios[1]) }},
-		{"hgrm", func(w io.Writer) error { return WriteHgrm(w, &r.Scenarios[1]) }},
+		{"hlog", func(w io.Writer) error { return WriteHlog(w, &r.Scenarios[0]) }},
+		{"hgrm", func(w io.Writer) error { return WriteHgrm(w, &r.Scenarios[0]) }},
 		{"diff", NewDiffReporter(d, false)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -160,13 +160,15 @@ func (d *svgDoc) frame(xa, ya axis, xt, yt []tick, xlabel, ylabel string) {
 }
 
 // legend draws coloured swatches with names, right-aligned above the plot.
+// The legend sits on its own row under the title, so a long title and many
+// series never overlap.
 func (d *svgDoc) legend(names, colours []string) {
 	x := d.box.x1()
 	for i := len(names) - 1; i >= 0; i-- {
-		w := 7*float64(len([]rune(names[i]))) + 22
+		w := 6.5*float64(len([]rune(names[i]))) + 24
 		x -= w
-		d.printf(`<rect x="%s" y="8" width="12" height="4" fill="%s"/>`, f1(x), colours[i])
-		d.printf(`<text x="%s" y="14" font-size="11" fill="#333">%s</text>`, f1(x+16), esc(names[i]))
+		d.printf(`<rect x="%s" y="25" width="12" height="4" fill="%s"/>`, f1(x), colours[i])
+		d.printf(`<text x="%s" y="31" font-size="11" fill="#333">%s</text>`, f1(x+16), esc(names[i]))
 	}
 }
 
@@ -310,7 +312,7 @@ func LatencyOverTimeSVG(sc *Scenario) string {
 	if len(series) == 0 && len(calls) == 0 {
 		return ""
 	}
-	box := plotBox{w: 1280, h: 300, left: 64, right: 16, top: 26, bottom: 40}
+	box := plotBox{w: 1280, h: 300, left: 64, right: 30, top: 40, bottom: 40}
 	lo, hi := math.Inf(1), 0.0
 	for _, s := range series {
 		if s.Value > 0 {
@@ -403,7 +405,7 @@ func PercentileSVG(sc *Scenario) string {
 	if len(lines) == 0 {
 		return ""
 	}
-	box := plotBox{w: 630, h: 300, left: 64, right: 16, top: 26, bottom: 40}
+	box := plotBox{w: 630, h: 300, left: 64, right: 30, top: 40, bottom: 40}
 	xMax, yMax := 10.0, 0.0
 	for _, l := range lines {
 		for _, p := range l.pts {
@@ -453,7 +455,7 @@ func GoroutinesSVG(sc *Scenario) string {
 	}
 	samples := append([]Sample(nil), sc.Goroutines...)
 	sort.SliceStable(samples, func(i, j int) bool { return samples[i].TMS < samples[j].TMS })
-	box := plotBox{w: 630, h: 300, left: 64, right: 16, top: 26, bottom: 40}
+	box := plotBox{w: 630, h: 300, left: 64, right: 30, top: 40, bottom: 40}
 	hi := 0.0
 	for _, s := range samples {
 		hi = math.Max(hi, s.Value)
