@@ -431,17 +431,29 @@ func write(t *testing.T, path, content string, mtime time.Time) {
 	}
 }
 
+// tok is the estimate of a whole small file.
+func tok(content string) int { return EstimateTokens(int64(len(content)), []byte(content)) }
+
 // TestPack_selection covers priority, smallest-first order, ties and the
-// budget boundary. Files of n ASCII bytes cost n/3 tokens.
+// budget boundary.
 func TestPack_selection(t *testing.T) {
 	t.Parallel()
 	files := map[string]string{
-		"z.txt":     strings.Repeat("z", 30),  // 10 tokens
-		"a.txt":     strings.Repeat("a", 30),  // 10 tokens, ties with z by path
-		"m.txt":     strings.Repeat("m", 60),  // 20
-		"big.txt":   strings.Repeat("b", 300), // 100
-		"p/pri.go":  strings.Repeat("p", 150), // 50, priority
-		"p/huge.go": strings.Repeat("h", 900), // 300, priority, never fits
+		"z.txt":     strings.Repeat("z", 30),
+		"a.txt":     strings.Repeat("a", 30), // ties with z: by path
+		"m.txt":     strings.Repeat("m", 60),
+		"big.txt":   strings.Repeat("b", 300),
+		"p/pri.go":  strings.Repeat("p", 150),
+		"p/huge.go": strings.Repeat("h", 900), // more than all others together
+	}
+	tk := make(map[string]int)
+	total := 0
+	for rel, c := range files {
+		tk[rel] = tok(c)
+		total += tk[rel]
+	}
+	if tk["a.txt"] != tk["z.txt"] || tk["p/huge.go"] <= total-tk["p/huge.go"] {
+		t.Fatalf("fixture assumptions broken: %v", tk)
 	}
 	cases := []struct {
 		name         string
@@ -450,12 +462,12 @@ func TestPack_selection(t *testing.T) {
 		wantInline   []string
 		wantOverflow []string
 	}{
-		{"all fit exactly", 490, nil, []string{"a.txt", "z.txt", "m.txt", "p/pri.go", "big.txt", "p/huge.go"}, nil},
-		{"one short", 489, nil, []string{"a.txt", "z.txt", "m.txt", "p/pri.go", "big.txt"}, []string{"p/huge.go"}},
-		{"smaller ones still fit after a miss", 45, nil, []string{"a.txt", "z.txt", "m.txt"}, []string{"p/pri.go", "big.txt", "p/huge.go"}},
-		{"ties by path", 10, nil, []string{"a.txt"}, []string{"z.txt", "m.txt", "p/pri.go", "big.txt", "p/huge.go"}},
-		{"priority first", 70, []string{"p"}, []string{"p/pri.go", "a.txt", "z.txt"}, []string{"p/huge.go", "m.txt", "big.txt"}},
-		{"priority file alone over budget is attached", 299, []string{"p/huge.go"}, []string{"a.txt", "z.txt", "m.txt", "p/pri.go", "big.txt"}, []string{"p/huge.go"}},
+		{"all fit exactly", total, nil, []string{"a.txt", "z.txt", "m.txt", "p/pri.go", "big.txt", "p/huge.go"}, nil},
+		{"one short", total - 1, nil, []string{"a.txt", "z.txt", "m.txt", "p/pri.go", "big.txt"}, []string{"p/huge.go"}},
+		{"one short of the third", tk["a.txt"] + tk["z.txt"] + tk["m.txt"] - 1, nil, []string{"a.txt", "z.txt"}, []string{"m.txt", "p/pri.go", "big.txt", "p/huge.go"}},
+		{"ties by path", tk["a.txt"], nil, []string{"a.txt"}, []string{"z.txt", "m.txt", "p/pri.go", "big.txt", "p/huge.go"}},
+		{"priority first", tk["p/pri.go"] + tk["a.txt"] + tk["z.txt"], []string{"p"}, []string{"p/pri.go", "a.txt", "z.txt"}, []string{"p/huge.go", "m.txt", "big.txt"}},
+		{"priority file alone over budget is attached", total - tk["p/huge.go"], []string{"p/huge.go"}, []string{"a.txt", "z.txt", "m.txt", "p/pri.go", "big.txt"}, []string{"p/huge.go"}},
 		{"negative budget inlines nothing", -1, nil, nil, []string{"a.txt", "z.txt", "m.txt", "p/pri.go", "big.txt", "p/huge.go"}},
 	}
 	root := mkTree(t, files)
@@ -489,7 +501,7 @@ func TestPack_selection(t *testing.T) {
 						t.Errorf("overflow %s has content", f.Rel)
 					}
 				}
-				if res.InlineTokens != sum || sum > max(tc.budget, 0) || res.TotalTokens != 490 {
+				if res.InlineTokens != sum || sum > max(tc.budget, 0) || res.TotalTokens != total {
 					t.Errorf("InlineTokens %d (sum %d, budget %d), TotalTokens %d", res.InlineTokens, sum, tc.budget, res.TotalTokens)
 				}
 			}
@@ -538,7 +550,10 @@ func TestPack_stable(t *testing.T) {
 	check("second unchanged", rels(second.Unchanged), []string{"same.txt"})
 	check("second inline", rels(second.Inline), []string{"newprio.txt", "touch.txt", "edit.txt"})
 	check("second overflow", rels(second.Overflow), []string{"new.txt", "left.txt"})
-	if second.UnchangedTokens != 10 || second.InlineTokens != 10+1+10+11 {
+	if want := tok(strings.Repeat("s", 30)); second.UnchangedTokens != want {
+		t.Errorf("unchanged tokens %d, want %d", second.UnchangedTokens, want)
+	}
+	if want := tok(strings.Repeat("s", 30)) + tok("p") + tok(strings.Repeat("t", 30)) + tok(strings.Repeat("E", 33)); second.InlineTokens != want {
 		t.Errorf("tokens: unchanged %d inline %d", second.UnchangedTokens, second.InlineTokens)
 	}
 	for _, f := range second.Unchanged {
@@ -551,10 +566,10 @@ func TestPack_stable(t *testing.T) {
 		t.Errorf("tree:\n%s", second.Tree)
 	}
 
-	// Third call: nothing changed, a tight budget. Unchanged files stay
+	// Third call: nothing changed, a budget below what the model holds. Unchanged files stay
 	// unchanged even over the budget; the rest overflows.
 	opt.Previous = second.Stamps(opt.Previous)
-	opt.BudgetTokens = 5
+	opt.BudgetTokens = 2
 	third, err := Pack(context.Background(), []string{"."}, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -631,10 +646,10 @@ func genTree(tb testing.TB, n, size int) string {
 func TestCount(t *testing.T) {
 	t.Parallel()
 	root := mkTree(t, map[string]string{
-		"a/x.txt":     strings.Repeat("x", 300), // 100
-		"a/b/y.txt":   strings.Repeat("y", 600), // 200
-		"c/z.txt":     strings.Repeat("z", 150), // 50
-		"top.txt":     strings.Repeat("t", 30),  // 10
+		"a/x.txt":     strings.Repeat("x", 300),
+		"a/b/y.txt":   strings.Repeat("y", 600),
+		"c/z.txt":     strings.Repeat("z", 150),
+		"top.txt":     strings.Repeat("t", 30),
 		"a/empty.txt": "",
 		"img.png":     "x",
 	})
@@ -642,20 +657,22 @@ func TestCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.TotalTokens != 360 || rep.TotalBytes != 1080 || rep.FileCount != 5 {
+	x, y, z, top := tok(strings.Repeat("x", 300)), tok(strings.Repeat("y", 600)), tok(strings.Repeat("z", 150)), tok(strings.Repeat("t", 30))
+	if rep.TotalTokens != x+y+z+top || rep.TotalBytes != 1080 || rep.FileCount != 5 {
 		t.Errorf("totals: %+v", rep)
 	}
 	var files []string
 	for _, f := range rep.Files {
 		files = append(files, fmt.Sprintf("%s=%d", f.Rel, f.Tokens))
 	}
-	if want := []string{"a/b/y.txt=200", "a/empty.txt=0", "a/x.txt=100", "c/z.txt=50", "top.txt=10"}; !slices.Equal(files, want) {
+	want := []string{fmt.Sprintf("a/b/y.txt=%d", y), "a/empty.txt=0", fmt.Sprintf("a/x.txt=%d", x), fmt.Sprintf("c/z.txt=%d", z), fmt.Sprintf("top.txt=%d", top)}
+	if !slices.Equal(files, want) {
 		t.Errorf("files %q, want %q", files, want)
 	}
 	if len(rep.LargestFiles) != 2 || rep.LargestFiles[0].Rel != "a/b/y.txt" || rep.LargestFiles[1].Rel != "a/x.txt" {
 		t.Errorf("largest files %+v", rep.LargestFiles)
 	}
-	if want := []DirTokens{{Rel: "a", Files: 3, Bytes: 900, Tokens: 300}, {Rel: "a/b", Files: 1, Bytes: 600, Tokens: 200}}; !slices.Equal(rep.LargestDirs, want) {
+	if want := []DirTokens{{Rel: "a", Files: 3, Bytes: 900, Tokens: x + y}, {Rel: "a/b", Files: 1, Bytes: 600, Tokens: y}}; !slices.Equal(rep.LargestDirs, want) {
 		t.Errorf("largest dirs %+v, want %+v", rep.LargestDirs, want)
 	}
 	if len(rep.Skipped) != 1 || !strings.HasSuffix(rep.Skipped[0].Path, "img.png") {

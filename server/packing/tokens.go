@@ -5,46 +5,79 @@ import (
 	"unicode/utf8"
 )
 
-// Token estimate constants, calibrated against o200k_base (tiktoken) on Go,
-// C, TypeScript, Python, Markdown, JSON and YAML from the Go toolchain and
-// module cache, and on CJK, Cyrillic and other non-ASCII text:
+// The token estimate is a linear model over character classes, fitted
+// (least squares on relative error, each file type weighted equally) to
+// o200k_base counts of 3,668 files' first 8 KiB: Go, C, headers, assembly,
+// TypeScript, JavaScript, Python, shell, Markdown, text, JSON, YAML, TOML,
+// HTML, CSS, proto from the Go toolchain and module cache. Letters merge
+// into long tokens, digits and punctuation do not, spaces and tabs mostly
+// merge into indentation tokens, and a newline usually starts one. Per file
+// type the fit's median estimate/actual ratio is 0.80 (assembly) to 1.11
+// (proto), 5th percentile ≥ 0.70; plain bytes/3 ranges 0.76–1.53 and
+// bytes/4 underestimates code by ~20 %. Non-ASCII is priced per rune:
+// CJK ≈ 1 token per character, Cyrillic and other 2-byte scripts ≈ 0.35–0.5.
 //
-//	ASCII:  2.5 (JSON, C headers) … 4.2 (Python, prose) bytes per token, ~3.4 for Go
-//	CJK:    ~1.0 token per character (3-byte UTF-8)
-//	Cyrillic and other 2-byte scripts: ~0.5–0.7 token per character
-//
-// The constants lean towards overestimating: an overestimate only sends a
-// file to the vector store, an underestimate can overflow the model window.
+// safetyMargin scales the fit up by 10 %: an overestimate only sends a file
+// to the vector store, an underestimate can overflow the model's window.
 const (
-	asciiBytesPerToken = 3.0
-	tokensPer2ByteRune = 0.7
-	tokensPerWideRune  = 1.0 // 3- and 4-byte runes
+	safetyMargin = 1.10
+
+	tokPerLetter  = 0.196
+	tokPerDigit   = 0.954
+	tokPerPunct   = 0.554 // also each byte that is not valid UTF-8
+	tokPerSpace   = 0.041 // space or tab
+	tokPerNewline = 1.375
+	tokPer2Byte   = 0.40 // a 2-byte UTF-8 rune (Latin accents, Cyrillic, Greek …)
+	tokPerWide    = 0.90 // a 3- or 4-byte rune (CJK, emoji …)
+
+	// bytesPerTokenBlind is used when no sample is available.
+	bytesPerTokenBlind = 3.0
 )
 
+// byteClass indexes classWeight for each ASCII byte.
+var byteClass = func() (t [utf8.RuneSelf]uint8) {
+	for b := range utf8.RuneSelf {
+		switch {
+		case b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z':
+			t[b] = 0
+		case b >= '0' && b <= '9':
+			t[b] = 1
+		case b == ' ' || b == '\t':
+			t[b] = 3
+		case b == '\n' || b == '\r':
+			t[b] = 4
+		default:
+			t[b] = 2
+		}
+	}
+	return t
+}()
+
 // EstimateTokens estimates the o200k token count of a file of size bytes from
-// sample, a prefix of it (the whole file when size <= len(sample)). It costs
-// one pass over the sample and never reads the file, so all files can be
-// estimated before deciding which ones to read. An empty sample falls back
-// to size/3.
+// sample, a prefix of it (the whole file when size <= len(sample)): the
+// model's rate per byte of the sample, times size. It costs one pass over
+// the sample and never reads the file, so every file is estimated before
+// deciding which ones to read. An empty sample falls back to size/3.
 func EstimateTokens(size int64, sample []byte) int {
 	if size <= 0 {
 		return 0
 	}
 	if len(sample) == 0 {
-		return int(math.Ceil(float64(size) / asciiBytesPerToken))
+		return int(math.Ceil(float64(size) / bytesPerTokenBlind))
 	}
-	var ascii, two, wide, invalid int
+	var class [5]int
+	var two, wide int
 	for i := 0; i < len(sample); {
 		b := sample[i]
 		if b < utf8.RuneSelf {
-			ascii++
+			class[byteClass[b]]++
 			i++
 			continue
 		}
 		_, n := utf8.DecodeRune(sample[i:])
 		switch {
 		case n <= 1:
-			invalid++ // a byte of a non-UTF-8 encoding or a rune cut at the end
+			class[2]++ // invalid byte (Latin-1 and the like), or a rune cut at the end
 			n = 1
 		case n == 2:
 			two++
@@ -53,7 +86,9 @@ func EstimateTokens(size int64, sample []byte) int {
 		}
 		i += n
 	}
-	est := float64(ascii+invalid)/asciiBytesPerToken + float64(two)*tokensPer2ByteRune + float64(wide)*tokensPerWideRune
-	perByte := est / float64(len(sample))
-	return int(math.Ceil(perByte * float64(size)))
+	est := float64(class[0])*tokPerLetter + float64(class[1])*tokPerDigit + float64(class[2])*tokPerPunct +
+		float64(class[3])*tokPerSpace + float64(class[4])*tokPerNewline +
+		float64(two)*tokPer2Byte + float64(wide)*tokPerWide
+	perByte := est * safetyMargin / float64(len(sample))
+	return max(1, int(math.Ceil(perByte*float64(size))))
 }
