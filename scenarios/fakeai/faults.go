@@ -12,6 +12,8 @@ import (
 const (
 	DefaultThrottleFactor = 7.0
 	DefaultRecovery       = 4 * time.Minute
+	MinRecovery           = 3 * time.Minute // the seeds saw recovery after 3–5 minutes
+	MaxRecovery           = 5 * time.Minute
 	DefaultThrottleBase   = 100 * time.Millisecond
 	DefaultStoreLimit     = 100
 	DefaultRetryAfter     = time.Second
@@ -146,7 +148,7 @@ type Faults struct {
 	ThrottleAfterBytes   int64    `json:"throttle_after_bytes,omitempty"`
 	ThrottleFactor       float64  `json:"throttle_factor,omitempty"` // default 7
 	ThrottleBase         Duration `json:"throttle_base,omitempty"`   // default UploadLatency, or 100ms if that is 0
-	Recovery             Duration `json:"recovery,omitempty"`        // default 4m
+	Recovery             Duration `json:"recovery,omitempty"`        // default 4m; Validate allows 3m–5m
 
 	// RateLimit answers 429 with Retry-After (default 1s) to the requests it hits.
 	RateLimit Rule `json:"rate_limit,omitzero"`
@@ -236,6 +238,9 @@ func (f Faults) Validate() error {
 		if d < 0 {
 			return fmt.Errorf("negative duration %s", d.D())
 		}
+	}
+	if r := f.Recovery.D(); r != 0 && (r < MinRecovery || r > MaxRecovery) {
+		return fmt.Errorf("recovery %s is outside the observed %s–%s window", r, MinRecovery, MaxRecovery)
 	}
 	if f.ThrottleFactor < 0 {
 		return fmt.Errorf("throttle_factor %v must not be negative", f.ThrottleFactor)

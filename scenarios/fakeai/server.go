@@ -240,6 +240,9 @@ func (s *Server) injectFaults(ctx context.Context, w http.ResponseWriter, r *htt
 	switch {
 	case stall:
 		s.count("stalled", 1)
+		// net/http notices a client hanging up (and ends ctx) only once
+		// the request body has been read to EOF.
+		_, _ = io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 64<<20))
 		<-ctx.Done()
 		s.count("stalls_released", 1)
 		return false
