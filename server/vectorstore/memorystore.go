@@ -39,6 +39,7 @@ func (m *Manager) AddDocument(ctx context.Context, project, memType, name string
 
 	sum := sha256.Sum256(content)
 	e := &entry{path: name, content: content, sum: hex.EncodeToString(sum[:]), name: uploadName(name)}
+	defer m.unpinEntries([]*entry{e})
 	if err := m.upload(ctx, project, e); err != nil {
 		return err
 	}
@@ -47,6 +48,7 @@ func (m *Manager) AddDocument(ctx context.Context, project, memType, name string
 		err = e.lastErr
 	}
 	if err != nil {
+		m.unpinEntries([]*entry{e})
 		m.deleteFileLater(e.fileID) // unattached: nothing else will use it
 		return fmt.Errorf("cannot add memory document %q: %w", name, err)
 	}

@@ -43,7 +43,7 @@ func (m *Manager) retry(ctx context.Context, fn func(context.Context) error) err
 // recovery window; hammering it only prolongs it).
 func (m *Manager) backoff(attempt int, err error) time.Duration {
 	if d, ok := retryAfter(err); ok {
-		return min(d, m.o.RetryMax)
+		return min(m.fromWall(d), m.o.RetryMax)
 	}
 	d := m.o.RetryBase << min(attempt, 20)
 	return min(d, m.o.RetryMax)
@@ -137,13 +137,23 @@ func uploadName(p string) string {
 func (m *Manager) pollAfter(raw *http.Response) time.Duration {
 	if raw != nil {
 		if ms, err := strconv.ParseInt(raw.Header.Get("openai-poll-after-ms"), 10, 64); err == nil && ms > 0 {
-			return min(time.Duration(ms)*time.Millisecond, m.o.RetryMax)
+			return min(m.fromWall(time.Duration(ms)*time.Millisecond), m.o.RetryMax)
 		}
 	}
 	return m.o.PollInterval
 }
 
-// reqOpts are added to every provider call: no SDK retries (see retry) and a
+// fromWall converts a wall-clock duration sent by the provider (Retry-After,
+// openai-poll-after-ms) to scenario time when the clock is scaled, so that a
+// 60× replay waits as long, in real time, as the provider asked.
+func (m *Manager) fromWall(d time.Duration) time.Duration {
+	if s, ok := m.o.Clock.(interface{ Scale() float64 }); ok && s.Scale() > 1 {
+		return time.Duration(float64(d) * s.Scale())
+	}
+	return d
+}
+
+// opts are added to every provider call: no SDK retries (see retry) and a
 // per-attempt timeout so that no call waits forever on a stalled provider.
 func (m *Manager) opts(extra ...option.RequestOption) []option.RequestOption {
 	o := []option.RequestOption{option.WithMaxRetries(0), option.WithRequestTimeout(m.o.RequestTimeout)}

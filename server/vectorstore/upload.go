@@ -26,6 +26,25 @@ type entry struct {
 	fileID  string // provider file id, known when reused or once uploaded
 	reused  bool
 	lastErr error
+	pinned  string // file id pinned against the sweeper until the call ends
+}
+
+// pinEntry protects e's provider file from the sweeper's unattached-file
+// cleanup until unpinEntries runs at the end of the call.
+func (m *Manager) pinEntry(e *entry) {
+	if e.pinned == "" && e.fileID != "" {
+		e.pinned = e.fileID
+		m.pin(e.fileID)
+	}
+}
+
+func (m *Manager) unpinEntries(es []*entry) {
+	for _, e := range es {
+		if e.pinned != "" {
+			m.unpin(e.pinned)
+			e.pinned = ""
+		}
+	}
 }
 
 func sessionKey(r AttachRequest) string { return r.Project + "\x00" + r.Tool + "\x00" + r.SessionID }
@@ -104,16 +123,12 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (Attachment, er
 		}
 		if id != "" {
 			e.fileID, e.reused = id, true
-			m.pin(id)
-			defer func() {
-				if e.reused {
-					m.unpin(id)
-				}
-			}()
+			m.pinEntry(e)
 		}
 		work = append(work, e)
 	}
 
+	defer m.unpinEntries(work)
 	done, bad := m.runBatches(ctx, st, req.Project, work)
 	for _, e := range done {
 		if e.reused {
@@ -124,6 +139,10 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (Attachment, er
 	}
 	for _, e := range bad {
 		att.Failed = append(att.Failed, FailedFile{Path: e.path, Reason: errString(e.lastErr)})
+		if e.fileID != "" && !e.reused {
+			m.unpinEntries([]*entry{e})
+			m.deleteFileLater(e.fileID) // uploaded but never indexed: useless at the provider
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return att, fmt.Errorf("cannot attach files to vector store %s: %w", st.StoreID, err)
@@ -347,7 +366,6 @@ func (m *Manager) runBatch(ctx context.Context, st storeRow, project string, b [
 			// A reused file may have been deleted since it was recorded:
 			// the next round uploads it afresh.
 			if e.reused {
-				m.unpin(e.fileID)
 				e.fileID, e.reused = "", false
 			}
 		}
@@ -452,6 +470,7 @@ func (m *Manager) upload(ctx context.Context, project string, e *entry) error {
 		return fmt.Errorf("cannot record upload of %q: %w", e.path, err)
 	}
 	e.fileID = fo.ID
+	m.pinEntry(e)
 	return nil
 }
 
