@@ -1,0 +1,234 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/secondbrain-dev/secondbrain/server/clock"
+	"github.com/secondbrain-dev/secondbrain/server/provider"
+	"github.com/secondbrain-dev/secondbrain/server/session"
+	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
+)
+
+// Defaults for [Options].
+const (
+	DefaultProgressInterval       = 10 * time.Second // scenario time; hosts give up after 60 s of silence
+	DefaultSessionCleanupInterval = 10 * time.Minute
+	DefaultSearchResults          = 8
+)
+
+// HistorySearcher searches the project's memory (past conversations, commit
+// log). The vector-store layer implements it; nil means the
+// search_project_history tool and function are absent.
+type HistorySearcher interface {
+	SearchHistory(ctx context.Context, project string, queries []string, maxResults int, storeTypes []string) ([]vectorstore.SearchHit, error)
+}
+
+// DebugLogSearcher runs a LogsQL query against the server's own logs (the
+// logship layer provides it). nil means no search_mcp_debug_logs tool.
+type DebugLogSearcher func(ctx context.Context, query string, limit int) ([]map[string]any, error)
+
+// Options configures [New]. Sessions is required; every other zero value means the default.
+type Options struct {
+	Name, Version string
+	Models        []Model                      // nil: DefaultModels()
+	Endpoints     map[string]provider.Endpoint // by Provider name
+	// Roots are the allowed roots; Roots[0] is the project (sessions and
+	// vector stores are per project). Empty: the working directory.
+	Roots         []string
+	MaxFileBytes  int64 // 0: packing default (2 MB)
+	MaxTotalBytes int64 // 0: packing default (50 MB)
+
+	Sessions  *session.Store
+	Attacher  vectorstore.Attacher // nil: overflow files are reported as not attached
+	History   HistorySearcher      // nil: no search_project_history
+	DebugLogs DebugLogSearcher     // used only with DeveloperMode
+	// DeveloperMode registers the developer tools (search_mcp_debug_logs).
+	DeveloperMode bool
+
+	// TimeScale runs internal timers (poll backoff, progress, timeouts,
+	// session TTL) that many times faster; 0 or 1 is real time.
+	TimeScale float64
+	// Clock overrides the scenario clock (tests); nil: clock.NewScaled(TimeScale).
+	Clock                  clock.Clock
+	ProgressInterval       time.Duration // scenario time; 0: DefaultProgressInterval
+	SessionCleanupInterval time.Duration // scenario time; 0: DefaultSessionCleanupInterval
+	Poll                   provider.PollPolicy
+	HTTPClient             *http.Client // for provider calls; nil: provider.DefaultHTTPClient()
+	MaxRetries             int          // provider SDK retries; 0: 2
+
+	Logger     *slog.Logger          // nil: discard
+	Registerer prometheus.Registerer // nil: metrics not registered
+	Stdio      StdioOptions
+}
+
+// Server is the secondbrain MCP server. Create with [New], serve with
+// [Server.ServeStdio] or [Server.HTTPHandler], stop with [Server.Close].
+type Server struct {
+	opt     Options
+	mcp     *mcpserver.MCPServer
+	calls   *Calls
+	log     *slog.Logger
+	clk     clock.Clock
+	scale   float64
+	models  map[string]Model
+	clients map[string]*provider.Client
+	project string
+
+	bgCancel context.CancelFunc
+	bg       sync.WaitGroup
+}
+
+// New builds the server and registers its tools. It starts the session
+// cleanup loop, which Close stops.
+func New(opt Options) (*Server, error) {
+	if opt.Sessions == nil {
+		return nil, errors.New("cannot create server: Options.Sessions is nil")
+	}
+	if opt.Name == "" {
+		opt.Name = "secondbrain"
+	}
+	if opt.Version == "" {
+		opt.Version = "dev"
+	}
+	if opt.Models == nil {
+		opt.Models = DefaultModels()
+	}
+	if opt.TimeScale <= 0 {
+		opt.TimeScale = 1
+	}
+	if opt.Clock == nil {
+		opt.Clock = clock.NewScaled(opt.TimeScale)
+	}
+	if opt.ProgressInterval <= 0 {
+		opt.ProgressInterval = DefaultProgressInterval
+	}
+	if opt.SessionCleanupInterval <= 0 {
+		opt.SessionCleanupInterval = DefaultSessionCleanupInterval
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.HTTPClient == nil {
+		opt.HTTPClient = provider.DefaultHTTPClient()
+	}
+	if len(opt.Roots) == 0 {
+		wd, err := filepath.Abs(".")
+		if err != nil {
+			return nil, fmt.Errorf("cannot default the project root to the working directory: %w", err)
+		}
+		opt.Roots = []string{wd}
+	}
+	for i, r := range opt.Roots {
+		abs, err := filepath.Abs(r)
+		if err != nil {
+			return nil, fmt.Errorf("cannot resolve root %q: %w", r, err)
+		}
+		opt.Roots[i] = abs
+	}
+	calls, err := NewCalls(0, opt.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		opt: opt, calls: calls, log: opt.Logger.With("component", "server"), clk: opt.Clock, scale: opt.TimeScale,
+		models: map[string]Model{}, clients: map[string]*provider.Client{}, project: opt.Roots[0],
+	}
+	for name, ep := range opt.Endpoints {
+		s.clients[name] = provider.New(ep, provider.Options{
+			Clock: opt.Clock, Logger: opt.Logger, HTTPClient: opt.HTTPClient, MaxRetries: opt.MaxRetries, Poll: opt.Poll,
+		})
+	}
+	s.mcp = mcpserver.NewMCPServer(opt.Name, opt.Version,
+		mcpserver.WithToolCapabilities(false),
+		mcpserver.WithLogging(),
+		mcpserver.WithRecovery(),
+		mcpserver.WithToolHandlerMiddleware(calls.Middleware()),
+		mcpserver.WithInstructions("secondbrain consults other models (OpenAI o3/GPT-4.1, Gemini 2.5, Grok) with your project's files as context. "+
+			"Pass file or directory paths in `context`; reuse a `session_id` to continue a conversation."),
+	)
+	s.registerTools()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.bgCancel = cancel
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		opt.Sessions.RunCleanup(ctx, opt.SessionCleanupInterval, func(err error) {
+			s.log.Warn("session cleanup failed", "err", err)
+		})
+	}()
+	return s, nil
+}
+
+// MCP returns the mcp-go protocol core (for in-process transports and tests).
+func (s *Server) MCP() *mcpserver.MCPServer { return s.mcp }
+
+// Calls returns the call tracker: mount it at /debug/calls.
+func (s *Server) Calls() *Calls { return s.calls }
+
+// Models returns the registry.
+func (s *Server) Models() []Model { return append([]Model(nil), s.opt.Models...) }
+
+// NewStdio returns a stdio transport for this server.
+func (s *Server) NewStdio() *Stdio {
+	return NewStdio(s.mcp, s.opt.Stdio, s.calls, s.opt.Logger)
+}
+
+// ServeStdio serves one client on in/out until in ends or ctx ends (see [Stdio.Serve]).
+func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) error {
+	return s.NewStdio().Serve(ctx, in, out)
+}
+
+// Close stops the background loops and waits for them and for the
+// provider-side cancels still running. It does not close Options.Sessions.
+func (s *Server) Close() {
+	s.bgCancel()
+	s.bg.Wait()
+	for _, c := range s.clients {
+		c.Close()
+	}
+}
+
+// realDuration converts scenario time to wall-clock time.
+func (s *Server) realDuration(d time.Duration) time.Duration {
+	return time.Duration(float64(d) / s.scale)
+}
+
+// sendProgress sends notifications/progress for the call in ctx, if the
+// client asked for progress. It never blocks (mcp-go drops when full).
+func (s *Server) sendProgress(ctx context.Context, token mcp.ProgressToken, progress float64, msg string) {
+	if token == nil {
+		return
+	}
+	err := s.mcp.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
+		"progressToken": token, "progress": progress, "message": msg,
+	})
+	if err != nil && !errors.Is(err, mcpserver.ErrNotificationNotInitialized) {
+		s.log.Debug("cannot send progress notification", "err", err)
+	}
+}
+
+// progressLoop sends a progress notification every ProgressInterval (scenario
+// time) until ctx ends. The caller owns the goroutine and waits for it.
+func (s *Server) progressLoop(ctx context.Context, token mcp.ProgressToken, status func() string) {
+	n := 0
+	for {
+		if err := clock.Sleep(ctx, s.clk, s.opt.ProgressInterval); err != nil {
+			return
+		}
+		n++
+		s.sendProgress(ctx, token, float64(n), status())
+	}
+}
