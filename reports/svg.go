@@ -176,12 +176,17 @@ func (d *svgDoc) legend(names, colours []string) {
 func (d *svgDoc) faults(xa axis, faults []FaultWindow) {
 	b := d.box
 	for _, f := range faults {
-		x0, x1 := xa.px(f.StartMS/1000), xa.px(f.EndMS/1000)
+		end := f.EndMS
+		if end < f.StartMS {
+			// Still open when the scenario ended (the runner marks it -1).
+			end = xa.max * 1000
+		}
+		x0, x1 := xa.px(f.StartMS/1000), xa.px(end/1000)
 		if x1 < x0+1 {
 			x1 = x0 + 1
 		}
 		d.printf(`<rect class="fault" x="%s" y="%s" width="%s" height="%s" fill="%s" fill-opacity="0.18"><title>%s</title></rect>`,
-			f1(x0), f1(b.y1()), f1(x1-x0), f1(b.y0()-b.y1()), faultFill, esc(fmt.Sprintf("fault %s: %.1fs–%.1fs", f.Name, f.StartMS/1000, f.EndMS/1000)))
+			f1(x0), f1(b.y1()), f1(x1-x0), f1(b.y0()-b.y1()), faultFill, esc(fmt.Sprintf("fault %s: %.1fs–%.1fs", f.Name, f.StartMS/1000, end/1000)))
 		d.printf(`<text x="%s" y="%s" font-size="10" fill="#92400e">%s</text>`, f1(x0+3), f1(b.y1()+12), esc(f.Name))
 	}
 }
