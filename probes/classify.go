@@ -1,0 +1,351 @@
+package probes
+
+import (
+	"regexp"
+	"strings"
+)
+
+// Path says which part of the server a goroutine serves.
+type Path string
+
+// Paths of a goroutine.
+const (
+	// PathRequest: under the MCP dispatch or a tool handler (including the
+	// goroutines a handler starts, which inherit its pprof labels).
+	PathRequest Path = "request"
+	// PathBackground: the log shipper, the vector-store lifecycle sweeper,
+	// the memory writer, the stderr writer.
+	PathBackground Path = "background"
+	// PathOther: runtime, debug listener, connection plumbing, unknown.
+	PathOther Path = "other"
+)
+
+// Label keys the server sets with pprof.Do on its goroutines.
+const (
+	LabelPath      = "path"      // request | background
+	LabelComponent = "component" // shipper | lifecycle | memory | stderr (background)
+	LabelTool      = "tool"
+	LabelRequestID = "request_id"
+)
+
+// pathMarker recognises a goroutine by a frame when it carries no labels.
+type pathMarker struct {
+	substr    string
+	path      Path
+	component string
+}
+
+// pathMarkers are tried from the root of a stack towards its leaf; the
+// first frame that matches decides. Scanning from the root matters: a
+// request goroutine that calls into logship (sync canary) has its root in
+// the dispatcher, a shipper goroutine has its root in logship.
+var pathMarkers = []pathMarker{
+	// Connection plumbing started by a request inherits its labels but
+	// serves every later request too: never the request path.
+	{"net/http.(*persistConn).readLoop", PathOther, "http-conn"},
+	{"net/http.(*persistConn).writeLoop", PathOther, "http-conn"},
+	{"net/http.(*Transport).dialConnFor", PathOther, "http-conn"},
+	{"/secondbrain/server/debug.", PathOther, "debug"},
+	{"net/http/pprof.", PathOther, "debug"},
+	{"/secondbrain/server/logship.", PathBackground, "shipper"},
+	{"/secondbrain/server/vectorstore.(*Manager).loop", PathBackground, "lifecycle"},
+	{"/secondbrain/server/vectorstore.(*Manager).sweep", PathBackground, "lifecycle"},
+	{"/secondbrain/server/vectorstore.(*Manager).lifecycle", PathBackground, "lifecycle"},
+	{"/secondbrain/server/memory.", PathBackground, "memory"},
+	{"github.com/mark3labs/mcp-go/server.", PathRequest, "mcp"},
+	{"/secondbrain/server.", PathRequest, "server"},
+	{"/secondbrain/server/", PathRequest, "server"},
+}
+
+// ClassifyPath tells request path from background for one goroutine:
+// pprof labels first (path=request|background, component=…), then frames.
+func ClassifyPath(labels map[string]string, stack []Frame) (Path, string) {
+	// Plumbing goroutines inherit labels from whoever started them, so
+	// they are recognised by frame before labels are trusted.
+	for i := len(stack) - 1; i >= 0; i-- {
+		for _, m := range pathMarkers[:3] {
+			if strings.Contains(stack[i].Func, m.substr) {
+				return m.path, m.component
+			}
+		}
+	}
+	switch labels[LabelPath] {
+	case string(PathRequest):
+		return PathRequest, labels[LabelTool]
+	case string(PathBackground):
+		return PathBackground, labels[LabelComponent]
+	}
+	for i := len(stack) - 1; i >= 0; i-- {
+		for _, m := range pathMarkers {
+			if strings.Contains(stack[i].Func, m.substr) {
+				return m.path, m.component
+			}
+		}
+	}
+	return PathOther, ""
+}
+
+// Cause labels of the diagnosis rule set (see the package doc).
+const (
+	CauseLogShippingIO = "log-shipping-io"
+	CauseStderrWrite   = "stderr-write"
+	CauseSemaphoreHeld = "semaphore-held"
+	CauseWorkerPool    = "worker-pool-exhausted"
+	CauseConnPool      = "conn-pool-exhausted"
+	CauseBlockingFile  = "blocking-file-io"
+	CauseSlowUpstream  = "slow-upstream"
+	CauseUnknown       = "unknown"
+	// causeLogWait is provisional: a goroutine queued on a lock inside a
+	// log handler. [Diagnose] resolves it to stderr-write or
+	// log-shipping-io from the goroutine that holds the handler up.
+	causeLogWait = "log-wait"
+)
+
+// ExpectedCause maps a canary server flag to the cause the diagnosis must
+// name for it.
+func ExpectedCause(canary string) (string, bool) {
+	switch canary {
+	case "sync-log":
+		return CauseLogShippingIO, true
+	case "sync-stderr":
+		return CauseStderrWrite, true
+	case "held-semaphore":
+		return CauseSemaphoreHeld, true
+	case "worker-pool":
+		return CauseWorkerPool, true
+	case "conn-pool":
+		return CauseConnPool, true
+	case "blocking-file-io":
+		return CauseBlockingFile, true
+	}
+	return "", false
+}
+
+// Canaries lists the canary flags in the documented order.
+func Canaries() []string {
+	return []string{"sync-log", "sync-stderr", "held-semaphore", "worker-pool", "conn-pool", "blocking-file-io"}
+}
+
+func anyFrame(stack []Frame, subs ...string) bool {
+	for _, f := range stack {
+		for _, s := range subs {
+			if strings.Contains(f.Func, s) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+var (
+	logFrames = []string{"log/slog.", "/logship.", "log.(*Logger).", "log.Print", "log.Fatal",
+		"Handler).Handle", "handler).Handle"}
+	fileWriteFrames = []string{"os.(*File).Write", "os.(*File).write", "internal/poll.(*FD).Write",
+		"internal/poll.(*pollDesc).waitWrite", "syscall.write", "syscall.Write"}
+	netFrames = []string{"net/http.", "net.(*conn).", "net.(*netFD).", "net.(*TCPConn).",
+		"golang.org/x/net/http2.", "crypto/tls."}
+	connPoolFrames = []string{"net/http.(*Transport).getConn", "net/http.(*Transport).queueForIdleConn",
+		"net/http.(*Transport).queueForDial", "net/http.(*wantConn)."}
+	fileReadFrames = []string{"os.Open", "os.open", "os.ReadFile", "os.(*File).Read", "os.(*File).read",
+		"os.(*File).pread", "os.Stat", "os.Lstat", "os.ReadDir", "os.(*File).ReadDir", "os.(*File).readdir",
+		"internal/poll.(*FD).Read", "internal/poll.(*FD).Pread", "syscall.Open", "syscall.openat",
+		"syscall.Read", "syscall.read", "syscall.Pread", "syscall.pread", "syscall.Stat", "syscall.fstatat"}
+	lockFrames = []string{"sync.(*Mutex).Lock", "sync.(*RWMutex).Lock", "sync.(*RWMutex).RLock",
+		"golang.org/x/sync/semaphore.(*Weighted).Acquire", "internal/sync.(*Mutex).Lock"}
+	// plumbingFrames wait for input by design (a transport's read loop):
+	// never a culprit.
+	plumbingFrames = []string{".readLoop", "readNextLine", "net/http.(*conn).readRequest",
+		"net/http.(*connReader).", "net.(*TCPListener).Accept", "net.(*UnixListener).Accept",
+		"os/signal.", ".writeLoop", "net/http.(*Server).Serve", "net/http.(*conn).serve"}
+
+	poolName = regexp.MustCompile(`(?i)pool|worker|enqueue|submit|mcp-go/server\.\(\*StdioServer\)`)
+	semName  = regexp.MustCompile(`(?i)sem|acquire|lock|token|limit|permit`)
+)
+
+// syncStates are the wait reasons of a goroutine parked on a lock, a
+// channel or a select.
+var syncStates = map[string]bool{
+	"chan send": true, "chan receive": true, "select": true, "semacquire": true,
+	"sync.Mutex.Lock": true, "sync.RWMutex.Lock": true, "sync.RWMutex.RLock": true,
+	"sync.Cond.Wait": true, "sync.WaitGroup.Wait": true,
+	"chan send (nil chan)": true, "chan receive (nil chan)": true, "select (no cases)": true,
+}
+
+// notWaiting states are not blocking anyone: running, runnable, sleeping
+// on purpose, idle, or owned by the runtime.
+var notWaiting = map[string]bool{
+	"running": true, "runnable": true, "sleep": true, "idle": true, "dead": true,
+	"GC worker (idle)": true, "GC worker (active)": true, "GC sweep wait": true,
+	"GC scavenge wait": true, "finalizer wait": true, "force gc (idle)": true,
+	"trace reader (blocked)": true, "wait for GC cycle": true, "cleanup wait": true,
+}
+
+func baseState(s string) string {
+	if i := strings.Index(s, " (scan)"); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.Index(s, " (durable)"); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// ClassifyStack applies the rule set to one waiting goroutine: its wait
+// state ("" when unknown, e.g. a block-profile stack) and its stack, leaf
+// first. It returns the cause label, or "" when the goroutine is not
+// blocked on anything the rules care about (running, sleeping, idle
+// plumbing).
+//
+// Rules, first match wins:
+//
+//  1. a log frame (log/slog, logship, log.Logger, a *Handler.Handle) and a
+//     file write (os.(*File).Write, poll.FD.Write, syscall write) → stderr-write
+//  2. a log frame and network/HTTP client frames → log-shipping-io
+//  3. a log frame and a lock/channel wait → the log handler's lock, resolved
+//     later to 1 or 2 (by the frames below it: "stderr" → stderr-write,
+//     else by the goroutine holding the handler)
+//  4. net/http Transport getConn / queueForIdleConn / wantConn → conn-pool-exhausted
+//  5. other HTTP client frames (roundTrip, persistConn) → slow-upstream
+//  6. file open/read/stat without network frames → blocking-file-io
+//  7. a lock or channel wait whose frames name a pool (pool, worker,
+//     enqueue, submit, mcp-go's StdioServer queue) → worker-pool-exhausted
+//  8. Mutex/RWMutex Lock, semacquire, x/sync semaphore Acquire, or a
+//     channel wait whose frames name a semaphore (sem, acquire, lock,
+//     token, limit, permit) → semaphore-held
+//  9. any other wait → unknown
+func ClassifyStack(state string, stack []Frame) string {
+	state = baseState(state)
+	if notWaiting[state] {
+		return ""
+	}
+	// A transport loop waiting for input is idle by design; but a read
+	// loop blocked in something it called (inline dispatch) is not, so
+	// only the innermost application frame is checked.
+	if apps := appFrames(stack); len(apps) > 0 {
+		for _, p := range plumbingFrames {
+			if strings.Contains(apps[0].Func, p) {
+				return ""
+			}
+		}
+	} else if anyFrame(stack, plumbingFrames...) {
+		return ""
+	}
+	isLog := anyFrame(stack, logFrames...)
+	isNet := anyFrame(stack, netFrames...)
+	isLock := anyFrame(stack, lockFrames...) || state == "semacquire" ||
+		strings.HasPrefix(state, "sync.Mutex") || strings.HasPrefix(state, "sync.RWMutex")
+	isSync := syncStates[state] || isLock ||
+		(state == "" && anyFrame(stack, "runtime.chanrecv", "runtime.chansend", "runtime.selectgo", "runtime.semacquire", "sync.runtime_Semacquire", "sync.runtime_SemacquireMutex"))
+	switch {
+	case isLog && anyFrame(stack, fileWriteFrames...):
+		return CauseStderrWrite
+	case isLog && isNet:
+		return CauseLogShippingIO
+	case isLog && isSync:
+		if anyFrameFold(stack, "stderr") {
+			return CauseStderrWrite
+		}
+		return causeLogWait
+	case anyFrame(stack, connPoolFrames...):
+		return CauseConnPool
+	case isNet && anyFrame(stack, "net/http.(*Transport).", "net/http.(*persistConn).", "net/http.(*Client).", "net/http.send"):
+		return CauseSlowUpstream
+	case !isNet && anyFrame(stack, fileReadFrames...):
+		return CauseBlockingFile
+	case isSync && anyFrameMatch(stack, poolName):
+		return CauseWorkerPool
+	case isLock || (isSync && anyFrameMatch(stack, semName)):
+		return CauseSemaphoreHeld
+	}
+	// Any other wait (a channel nobody names, IO wait, a syscall, or a
+	// block-profile stack) is still a wait: ranked, but unexplained.
+	return CauseUnknown
+}
+
+// anyFrameMatch reports whether an application (non-stdlib) frame of the
+// stack matches re.
+func anyFrameMatch(stack []Frame, re *regexp.Regexp) bool {
+	for _, f := range appFrames(stack) {
+		if re.MatchString(f.Func) {
+			return true
+		}
+	}
+	return false
+}
+
+func anyFrameFold(stack []Frame, sub string) bool {
+	for _, f := range stack {
+		if strings.Contains(strings.ToLower(f.Func), sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// appFrames returns the non-stdlib frames of a stack (leaf first).
+func appFrames(stack []Frame) []Frame {
+	var out []Frame
+	for _, f := range stack {
+		if !isStdlib(f.Func) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// isStdlib reports whether fn belongs to the runtime or the standard
+// library: its import path's first element has no dot ("net/http",
+// "sync"), except package main.
+func isStdlib(fn string) bool {
+	if strings.HasPrefix(fn, "main.") {
+		return false
+	}
+	first := fn
+	if i := strings.Index(first, "/"); i >= 0 {
+		first = first[:i]
+	} else if i := strings.Index(first, "."); i >= 0 {
+		first = first[:i]
+	}
+	return !strings.Contains(first, ".")
+}
+
+// CulpritFrame picks the frame to name for a waiting stack: the first
+// frame, from the leaf, in the module under test (modulePrefix, e.g.
+// "github.com/secondbrain-dev/secondbrain/"); else the first frame outside
+// the standard library (e.g. mcp-go, openai-go); else the first frame
+// outside the runtime. It returns the index in stack, or -1 for an empty
+// stack.
+func CulpritFrame(stack []Frame, modulePrefix string) int {
+	if modulePrefix != "" {
+		for i, f := range stack {
+			if strings.HasPrefix(f.Func, modulePrefix) {
+				return i
+			}
+		}
+	}
+	for i, f := range stack {
+		if !isStdlib(f.Func) {
+			return i
+		}
+	}
+	for i, f := range stack {
+		if !strings.HasPrefix(f.Func, "runtime.") && !strings.HasPrefix(f.Func, "internal/") {
+			return i
+		}
+	}
+	if len(stack) == 0 {
+		return -1
+	}
+	return 0
+}
+
+// WaitFrame is the innermost frame outside the runtime: the operation the
+// goroutine is blocked in (sync.(*Mutex).Lock, os.(*File).Write…).
+func WaitFrame(stack []Frame) (Frame, bool) {
+	for _, f := range stack {
+		if !strings.HasPrefix(f.Func, "runtime.") && !strings.HasPrefix(f.Func, "internal/") {
+			return f, true
+		}
+	}
+	return Frame{}, false
+}

@@ -1,0 +1,269 @@
+package probes
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/secondbrain-dev/secondbrain/reports"
+)
+
+// DefaultModulePrefix is the import-path prefix of the server under test:
+// culprit frames are taken from it first.
+const DefaultModulePrefix = "github.com/secondbrain-dev/secondbrain/"
+
+// Evidence is what a diagnosis ranks: goroutine dumps taken during and
+// after a step (and at a heartbeat breach), and the block and mutex
+// profile deltas over the step.
+type Evidence struct {
+	Dumps []*GoroutineDump
+	Block []StackSample // Delta of the block profile over the step
+	Mutex []StackSample // Delta of the mutex profile (unlockers' stacks)
+	// Profiles are the saved raw files, copied into the diagnosis.
+	Profiles []string
+}
+
+// DiagnoseOptions tune [Diagnose]. The zero value uses the defaults.
+type DiagnoseOptions struct {
+	// ModulePrefix: culprit frames are taken from this module first.
+	// "" means [DefaultModulePrefix].
+	ModulePrefix string
+	// MaxFrames is how many ranked frames to keep (default 10).
+	MaxFrames int
+	// StackDepth is how many frames of each culprit's stack to keep
+	// (default 16).
+	StackDepth int
+}
+
+type culpritAgg struct {
+	frame      Frame
+	cause      string
+	source     string
+	goroutines int                     // max seen in one dump
+	waits      map[int64]time.Duration // per goroutine id: longest observed wait
+	delay      time.Duration           // block/mutex delay
+	stack      []Frame
+	state      string // wait state of the first goroutine seen
+}
+
+func (a *culpritAgg) waitSum() time.Duration {
+	var s time.Duration
+	for _, w := range a.waits {
+		s += w
+	}
+	return s + a.delay
+}
+
+func (a *culpritAgg) waitMax() time.Duration {
+	var m time.Duration
+	for _, w := range a.waits {
+		m = max(m, w)
+	}
+	return max(m, a.delay)
+}
+
+// Diagnose ranks the frames where request-path goroutines waited and names
+// the top one with a cause label. It returns nil when no request-path
+// goroutine was found waiting on anything.
+//
+// Each waiting request-path goroutine (or block/mutex stack) is classified
+// by [ClassifyStack] and keyed by its culprit frame ([CulpritFrame]). A
+// key's wait is the sum over its goroutines of the longest wait observed
+// (the runtime's "N minutes", or the time between the first and last dump
+// that show the goroutine with the same stack) plus its block/mutex delay.
+// Keys rank by that wait, then by the most goroutines seen behind the frame
+// in one dump.
+func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
+	if opts.ModulePrefix == "" {
+		opts.ModulePrefix = DefaultModulePrefix
+	}
+	if opts.MaxFrames <= 0 {
+		opts.MaxFrames = 10
+	}
+	if opts.StackDepth <= 0 {
+		opts.StackDepth = 16
+	}
+	aggs := map[string]*culpritAgg{}
+	get := func(stack []Frame, cause, source string) *culpritAgg {
+		i := CulpritFrame(stack, opts.ModulePrefix)
+		var f Frame
+		if i >= 0 {
+			f = stack[i]
+		}
+		k := f.Short() + "|" + cause + "|" + source
+		a := aggs[k]
+		if a == nil {
+			a = &culpritAgg{frame: f, cause: cause, source: source, waits: map[int64]time.Duration{}, stack: stack}
+			aggs[k] = a
+		}
+		return a
+	}
+
+	dumps := append([]*GoroutineDump(nil), ev.Dumps...)
+	sort.SliceStable(dumps, func(i, j int) bool { return dumps[i].At.Before(dumps[j].At) })
+	type seen struct {
+		at  time.Time
+		key string
+	}
+	first := map[int64]seen{} // goroutine id → first dump with its current stack
+	for _, d := range dumps {
+		perKey := map[*culpritAgg]int{}
+		for _, g := range d.Goroutines {
+			if p, _ := ClassifyPath(g.Labels, g.Stack); p != PathRequest {
+				continue
+			}
+			cause := ClassifyStack(g.State, g.Stack)
+			if cause == "" {
+				delete(first, g.ID)
+				continue
+			}
+			a := get(g.Stack, cause, "goroutine")
+			if a.state == "" {
+				a.state = baseState(g.State)
+			}
+			perKey[a]++
+			sk := g.State + "\n" + stackKey(g.Stack)
+			w := g.Wait
+			if s, ok := first[g.ID]; ok && s.key == sk {
+				w = max(w, d.At.Sub(s.at))
+			} else {
+				first[g.ID] = seen{at: d.At, key: sk}
+			}
+			a.waits[g.ID] = max(a.waits[g.ID], w)
+		}
+		for a, n := range perKey {
+			a.goroutines = max(a.goroutines, n)
+		}
+	}
+	for _, src := range []struct {
+		name    string
+		samples []StackSample
+	}{{"block", ev.Block}, {"mutex", ev.Mutex}} {
+		for _, s := range src.samples {
+			if p, _ := ClassifyPath(s.Labels, s.Stack); p != PathRequest {
+				continue
+			}
+			cause := ClassifyStack("", s.Stack)
+			if cause == "" || s.Delay <= 0 {
+				continue
+			}
+			get(s.Stack, cause, src.name).delay += s.Delay
+		}
+	}
+	if len(aggs) == 0 {
+		return nil
+	}
+
+	// Resolve the provisional log-wait: goroutines queued on a log
+	// handler's lock are stuck behind whatever the handler does.
+	logCause := ""
+	for _, a := range aggs {
+		switch a.cause {
+		case CauseStderrWrite:
+			logCause = CauseStderrWrite
+		case CauseLogShippingIO:
+			if logCause == "" {
+				logCause = CauseLogShippingIO
+			}
+		}
+	}
+	if logCause == "" {
+		logCause = CauseLogShippingIO
+	}
+	ranked := make([]*culpritAgg, 0, len(aggs))
+	for _, a := range aggs {
+		if a.cause == causeLogWait {
+			a.cause = logCause
+		}
+		ranked = append(ranked, a)
+	}
+	sort.Slice(ranked, func(i, j int) bool {
+		a, b := ranked[i], ranked[j]
+		if wa, wb := a.waitSum(), b.waitSum(); wa != wb {
+			return wa > wb
+		}
+		if a.goroutines != b.goroutines {
+			return a.goroutines > b.goroutines
+		}
+		if (a.cause == CauseUnknown) != (b.cause == CauseUnknown) {
+			return b.cause == CauseUnknown
+		}
+		return a.frame.Short() < b.frame.Short()
+	})
+	if len(ranked) > opts.MaxFrames {
+		ranked = ranked[:opts.MaxFrames]
+	}
+	diag := &reports.Diagnosis{Profiles: ev.Profiles}
+	for _, a := range ranked {
+		c := reports.Culprit{
+			Frame:      a.frame.Short(),
+			Cause:      a.cause,
+			Goroutines: a.goroutines,
+			WaitMS:     ms(a.waitMax()),
+			Source:     a.source,
+			Stack:      formatStack(a.stack, opts.StackDepth),
+		}
+		diag.Frames = append(diag.Frames, c)
+	}
+	top := ranked[0]
+	diag.Cause = top.cause
+	diag.Culprit = top.frame.Short()
+	how := top.state
+	if wf, ok := WaitFrame(top.stack); ok && wf.Func != top.frame.Func {
+		how = strings.TrimPrefix(strings.TrimSpace(how+" in "+ShortFunc(wf.Func)), "in ")
+	}
+	if how == "" {
+		how = "waiting"
+	}
+	diag.Summary = fmt.Sprintf("%s: %d request-path goroutine(s) at %s, %s; longest wait seen %s (from %s)",
+		top.cause, max(top.goroutines, 1), top.frame.Short(), how,
+		top.waitMax().Round(time.Millisecond), top.source)
+	return diag
+}
+
+// LongWaits counts request-path goroutines seen waiting with the given
+// causes for at least min (observed across dumps, or as the runtime's
+// minutes), e.g. the "no request-path goroutine waiting > 100 ms in log
+// shipping" check. A single dump proves no duration below a minute, so at
+// least two dumps min apart are needed to see shorter waits.
+func LongWaits(dumps []*GoroutineDump, min time.Duration, causes ...string) int {
+	want := map[string]bool{}
+	for _, c := range causes {
+		want[c] = true
+	}
+	if want[CauseLogShippingIO] || want[CauseStderrWrite] {
+		want[causeLogWait] = true
+	}
+	ds := append([]*GoroutineDump(nil), dumps...)
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].At.Before(ds[j].At) })
+	type seen struct {
+		at  time.Time
+		key string
+	}
+	first := map[int64]seen{}
+	long := map[int64]bool{}
+	for _, d := range ds {
+		for _, g := range d.Goroutines {
+			if p, _ := ClassifyPath(g.Labels, g.Stack); p != PathRequest {
+				continue
+			}
+			if !want[ClassifyStack(g.State, g.Stack)] {
+				delete(first, g.ID)
+				continue
+			}
+			sk := g.State + "\n" + stackKey(g.Stack)
+			if g.Wait >= min {
+				long[g.ID] = true
+			}
+			if s, ok := first[g.ID]; ok && s.key == sk {
+				if d.At.Sub(s.at) >= min {
+					long[g.ID] = true
+				}
+			} else {
+				first[g.ID] = seen{at: d.At, key: sk}
+			}
+		}
+	}
+	return len(long)
+}
