@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -172,5 +173,15 @@ func BenchmarkEstimate_vsTiktoken(b *testing.B) {
 			b.ReportMetric(float64(len(files))*float64(b.N)/b.Elapsed().Seconds(), "files/s")
 			b.Log(fmt.Sprintf("%s: %d tokens for %d files", bc.name, sum, len(files)))
 		})
+	}
+}
+
+// BenchmarkEstimateTokens prices one 8 KiB Go source prefix.
+func BenchmarkEstimateTokens(b *testing.B) {
+	line := "\tif err := fmt.Errorf(\"cannot read %q: %w\", path, err); err != nil { return 42 }\n"
+	sample := []byte(strings.Repeat(line, sniffLen/len(line)+1)[:sniffLen])
+	b.SetBytes(int64(len(sample)))
+	for b.Loop() {
+		EstimateTokens(40_000, sample)
 	}
 }

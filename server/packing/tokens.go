@@ -34,20 +34,34 @@ const (
 	bytesPerTokenBlind = 3.0
 )
 
-// byteClass indexes classWeight for each ASCII byte.
-var byteClass = func() (t [utf8.RuneSelf]uint8) {
-	for b := range utf8.RuneSelf {
+// Byte classes; classHigh marks bytes of non-ASCII UTF-8 (or invalid bytes).
+const (
+	classLetter = iota
+	classDigit
+	classPunct
+	classSpace
+	classNewline
+	classHigh
+	numClasses
+)
+
+// byteClass maps every byte to its class, so the common all-ASCII case is
+// one table lookup per byte.
+var byteClass = func() (t [256]uint8) {
+	for b := range 256 {
 		switch {
+		case b >= utf8.RuneSelf:
+			t[b] = classHigh
 		case b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z':
-			t[b] = 0
+			t[b] = classLetter
 		case b >= '0' && b <= '9':
-			t[b] = 1
+			t[b] = classDigit
 		case b == ' ' || b == '\t':
-			t[b] = 3
+			t[b] = classSpace
 		case b == '\n' || b == '\r':
-			t[b] = 4
+			t[b] = classNewline
 		default:
-			t[b] = 2
+			t[b] = classPunct
 		}
 	}
 	return t
@@ -65,29 +79,34 @@ func EstimateTokens(size int64, sample []byte) int {
 	if len(sample) == 0 {
 		return int(math.Ceil(float64(size) / bytesPerTokenBlind))
 	}
-	var class [5]int
-	var two, wide int
-	for i := 0; i < len(sample); {
-		b := sample[i]
-		if b < utf8.RuneSelf {
-			class[byteClass[b]]++
-			i++
-			continue
-		}
-		_, n := utf8.DecodeRune(sample[i:])
-		switch {
-		case n <= 1:
-			class[2]++ // invalid byte (Latin-1 and the like), or a rune cut at the end
-			n = 1
-		case n == 2:
-			two++
-		default:
-			wide++
-		}
-		i += n
+	var class [numClasses]int
+	for _, b := range sample {
+		class[byteClass[b]]++
 	}
-	est := float64(class[0])*tokPerLetter + float64(class[1])*tokPerDigit + float64(class[2])*tokPerPunct +
-		float64(class[3])*tokPerSpace + float64(class[4])*tokPerNewline +
+	var two, wide int
+	if class[classHigh] > 0 {
+		// Second pass only for non-ASCII text: price runes, not bytes.
+		for i := 0; i < len(sample); {
+			if sample[i] < utf8.RuneSelf {
+				i++
+				continue
+			}
+			_, n := utf8.DecodeRune(sample[i:])
+			switch {
+			case n <= 1:
+				class[classPunct]++ // invalid byte (Latin-1 and the like), or a rune cut at the end
+				n = 1
+			case n == 2:
+				two++
+			default:
+				wide++
+			}
+			i += n
+		}
+	}
+	est := float64(class[classLetter])*tokPerLetter + float64(class[classDigit])*tokPerDigit +
+		float64(class[classPunct])*tokPerPunct + float64(class[classSpace])*tokPerSpace +
+		float64(class[classNewline])*tokPerNewline +
 		float64(two)*tokPer2Byte + float64(wide)*tokPerWide
 	perByte := est * safetyMargin / float64(len(sample))
 	return max(1, int(math.Ceil(perByte*float64(size))))

@@ -326,7 +326,7 @@ func (c *collector) addFile(p, real string, k int, parts []string, info fs.FileI
 func (c *collector) sniffAll(ctx context.Context) error {
 	err := forEach(ctx, len(c.files), c.opt.Workers, func(i int) {
 		f := c.files[i]
-		sample, whole, err := readPrefix(f.Path, sniffLen)
+		sample, whole, err := readPrefix(f.Path, f.Size, sniffLen)
 		switch {
 		case err != nil:
 			f.skip = "cannot read: " + err.Error()
@@ -357,23 +357,29 @@ func (c *collector) sniffAll(ctx context.Context) error {
 	return nil
 }
 
-// readPrefix reads up to n bytes of a file; whole reports that the file
-// ended within them.
-func readPrefix(path string, n int) (sample []byte, whole bool, err error) {
+// readPrefix reads the first min(size, n) bytes of a file of size bytes (as
+// stat saw it); whole reports that they are the entire file. Trusting size
+// saves the extra read that would find EOF, and keeps content consistent
+// with the size recorded in the file's Stamp if the file grows meanwhile.
+func readPrefix(path string, size int64, n int) (sample []byte, whole bool, err error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, false, err
 	}
 	defer fh.Close()
-	buf := make([]byte, n+1) // one extra byte tells "exactly n" from "more"
+	want := n
+	if size <= int64(n) {
+		want, whole = int(size), true
+	}
+	buf := make([]byte, want)
 	m, err := io.ReadFull(fh, buf)
-	switch {
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return buf[:m:m], true, nil
-	case err != nil:
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return buf[:m:m], true, nil // shrank since stat
+	}
+	if err != nil {
 		return nil, false, err
 	}
-	return buf[:n:n], false, nil
+	return buf, whole, nil
 }
 
 // forEach runs fn(0..n-1) on at most workers goroutines and waits for them.
