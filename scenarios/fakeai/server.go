@@ -57,7 +57,8 @@ type Server struct {
 
 	ctx    context.Context // ends at Close: releases stalls and latencies
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // in-flight handlers and serve loops
+	wg     sync.WaitGroup // serve loops of Start
+	gate   gate           // in-flight handlers
 	closed atomic.Bool
 
 	counters map[string]*atomic.Int64 // fixed keys, made in New: read without a lock
@@ -142,19 +143,21 @@ func (s *Server) Stats() map[string]int64 {
 // baseURL+"/v1" to option.WithBaseURL or OPENAI_BASE_URL. stop waits until
 // the serving goroutine has exited; calling it twice is harmless.
 func (s *Server) Start(ctx context.Context, addr string) (baseURL string, stop func(), err error) {
-	if s.closed.Load() {
-		return "", nil, errors.New("cannot start fakeai: server is closed")
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, fmt.Errorf("cannot listen on %q: %w", addr, err)
 	}
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		_ = ln.Close()
+		return "", nil, errors.New("cannot start fakeai: server is closed")
+	}
 	s.listeners = append(s.listeners, hs)
+	s.wg.Add(1) // under s.mu with the closed check, so Close's Wait cannot race it
 	s.mu.Unlock()
 	done := make(chan struct{})
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer close(done)
@@ -175,27 +178,27 @@ func (s *Server) Start(ctx context.Context, addr string) (baseURL string, stop f
 // Close releases every stalled or waiting request, stops servers begun by
 // Start, and waits for in-flight handlers to return. Later requests get 503.
 func (s *Server) Close() error {
-	s.closed.Store(true)
-	s.cancel()
 	s.mu.Lock()
+	s.closed.Store(true)
 	ls := s.listeners
 	s.listeners = nil
 	s.mu.Unlock()
+	s.cancel()
 	for _, hs := range ls {
 		_ = hs.Close()
 	}
 	s.wg.Wait()
+	s.gate.closeAndWait()
 	return nil
 }
 
 // ServeHTTP routes /v1/… to the fake API and /_fault, /_stats to control.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if s.closed.Load() {
+	if !s.gate.enter() {
 		writeError(w, closedError())
 		return
 	}
-	s.wg.Add(1)
-	defer s.wg.Done()
+	defer s.gate.leave()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	unwatch := context.AfterFunc(s.ctx, cancel)
