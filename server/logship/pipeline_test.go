@@ -213,3 +213,27 @@ func TestAllocs(t *testing.T) {
 		}
 	}
 }
+
+func TestPipeline_syncModesAndCancelledContext(t *testing.T) {
+	sink := newFakeSink(t)
+	stderr := &syncBuffer{}
+	p, err := Start(Config{Stderr: stderr, VictoriaLogsURL: sink.URL(), Mode: ModeSync, ShipperOptions: fastOptions(sink.URL())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cancelled request context must not drop its records (slog's contract).
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	p.Logger().InfoContext(ctx, "logged from a cancelled call")
+	if err := p.Close(closeCtx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	st := p.Stats()
+	if st.Mode != ModeSync || st.Stderr.Mode != "sync-stderr" || st.VictoriaLogs.Mode != "sync-log" {
+		t.Errorf("modes = %s / %s / %s", st.Mode, st.Stderr.Mode, st.VictoriaLogs.Mode)
+	}
+	if st.Stderr.Delivered != 1 || st.VictoriaLogs.Delivered != 1 || sink.received() != 1 {
+		t.Errorf("cancelled-context record: stderr %d, victorialogs %d, sink %d; want 1 each",
+			st.Stderr.Delivered, st.VictoriaLogs.Delivered, sink.received())
+	}
+}

@@ -137,10 +137,14 @@ func TestShipper_stalledSinkNeverBlocksCallers(t *testing.T) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
+	began := time.Now()
 	const goroutines, perG = 50, 2000
 	lat := hammer(goroutines, perG, func(g, i int) {
 		log.Info("skipping duplicate file", "path", "src/x.go", "g", g, "i", i, Component("vectorstore"))
 	})
+	// Retained memory while the sink is still stalled and the queue full:
+	// bounded by the queue, not by how much was logged.
+	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	t.Logf("sink stalled, %d goroutines × %d: %s", goroutines, perG, quantiles(lat))
@@ -156,10 +160,12 @@ func TestShipper_stalledSinkNeverBlocksCallers(t *testing.T) {
 		t.Errorf("nothing dropped although the sink stalled")
 	}
 	heapGrowth := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("heap growth while stalled: %d KiB (queue bound %d KiB); queue high %d records / %d bytes",
+	t.Logf("live heap growth while stalled (after GC): %d KiB (queue bound %d KiB); queue high %d records / %d bytes",
 		heapGrowth>>10, o.MaxQueueBytes>>10, st.QueueHighRecords, st.QueueHighBytes)
-	if heapGrowth > 64<<20 {
-		t.Errorf("heap grew by %d MiB while the sink stalled", heapGrowth>>20)
+	// ~25 MB of records were logged; only the queue's 256 KiB (plus slice
+	// headers, pools and the test's histograms) may stay alive.
+	if heapGrowth > 8<<20 {
+		t.Errorf("live heap grew by %d KiB while the sink stalled, want < 8 MiB", heapGrowth>>10)
 	}
 
 	// Recovery: the sink answers again; everything queued is delivered.
@@ -178,6 +184,9 @@ func TestShipper_stalledSinkNeverBlocksCallers(t *testing.T) {
 	}
 	if st.Retries == 0 || st.Notices == 0 {
 		t.Errorf("retries = %d, notices = %d; want both > 0", st.Retries, st.Notices)
+	}
+	if limit := int64(time.Since(began)/o.NoticeInterval) + 1; st.Notices > limit {
+		t.Errorf("%d notices in %v: not rate-limited to one per %v", st.Notices, time.Since(began), o.NoticeInterval)
 	}
 	if err := stderr.Close(closeCtx(t, 2*time.Second)); err != nil {
 		t.Fatal(err)
