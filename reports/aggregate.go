@@ -157,14 +157,26 @@ const (
 	OutcomeSkipped   = "skipped"
 )
 
-// isCall reports whether a step is a measured call (a tool call, possibly
-// one of a concurrent group or one that was cancelled), as opposed to a gap
-// or a fault switch.
+// Step kinds that are measured tool calls (the runner's scenarios.Kind*).
+const (
+	KindCall       = "call"
+	KindConcurrent = "concurrent" // one call of a concurrent group
+)
+
+// isCall reports whether a step is a measured tool call (alone, one of a
+// concurrent group, or one that was cancelled), as opposed to a gap, a wait,
+// a fault switch or the cancel step itself.
 func isCall(s Step) bool {
 	if s.Outcome == OutcomeSkipped {
 		return false
 	}
-	return s.Tool != "" || s.Kind == "call"
+	switch s.Kind {
+	case KindCall, KindConcurrent:
+		return true
+	case "":
+		return s.Tool != ""
+	}
+	return false
 }
 
 // ToolLatencies aggregates call steps per tool name.
@@ -257,16 +269,18 @@ func summarizeHeartbeat(sc *Scenario) error {
 		sc.Heartbeat = &Heartbeat{}
 	}
 	hb := sc.Heartbeat
+	// A producer that sent percentiles without histograms cannot be merged;
+	// its phases still render, the scenario line just stays empty.
 	if hb.Ping == nil && len(pings) > 0 {
 		l, err := MergeLatencies(pings...)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrNoHistogram) {
 			return err
 		}
 		hb.Ping = l
 	}
 	if hb.NoopTool == nil && len(noops) > 0 {
 		l, err := MergeLatencies(noops...)
-		if err != nil {
+		if err != nil && !errors.Is(err, ErrNoHistogram) {
 			return err
 		}
 		hb.NoopTool = l

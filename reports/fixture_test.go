@@ -198,7 +198,7 @@ func syntheticResult(tb testing.TB) *Result {
 			{Index: 0, Kind: "call", Name: "context query", Tool: "consult", Session: "s1", Phase: "baseline", StartMS: 400, LatencyMS: 7410, Outcome: OutcomeOK, Expected: OutcomeOK, Pass: true},
 			{Index: 1, Kind: "fault", Name: "host stops reading stderr", Phase: "fault:stderr-undrained", StartMS: 15000, Outcome: OutcomeOK, Pass: true},
 			{Index: 2, Kind: "call", Name: "second context query", Tool: "consult", Session: "s1", Phase: "fault:stderr-undrained", StartMS: 15200, LatencyMS: 20000, Outcome: OutcomeTimeout, Expected: OutcomeOK, Pass: false, Error: "context deadline exceeded after 20s (scaled)"},
-			{Index: 3, Kind: "cancel", Name: "cancel the stuck call", Tool: "consult", Phase: "fault:stderr-undrained", StartMS: 35200, LatencyMS: 2.4, Outcome: OutcomeCancelled, Expected: OutcomeCancelled, Pass: true, CancelMS: 3.9, NextOKMS: 12.5},
+			{Index: 3, Kind: "cancel", Name: "cancel the stuck call", Phase: "fault:stderr-undrained", StartMS: 35200, LatencyMS: 2.4, Outcome: OutcomeCancelled, Expected: OutcomeCancelled, Pass: true, CancelMS: 3.9, NextOKMS: 12.5},
 		},
 		Goroutines: goroutineSeries(40000, func(t float64) float64 {
 			switch {

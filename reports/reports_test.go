@@ -199,7 +199,8 @@ func TestStepAndToolLatencies(t *testing.T) {
 	steps := []Step{
 		{Kind: "call", Tool: "consult", LatencyMS: 10, Outcome: OutcomeOK, Phase: "a"},
 		{Kind: "call", Tool: "consult", LatencyMS: 20, Outcome: OutcomeError, Phase: "b"},
-		{Kind: "cancel", Tool: "consult", LatencyMS: 5, Outcome: OutcomeCancelled, Phase: "b"},
+		{Kind: "concurrent", Tool: "consult", LatencyMS: 5, Outcome: OutcomeCancelled, Phase: "b"},
+		{Kind: "cancel", LatencyMS: 2, Outcome: OutcomeOK, Phase: "b", CancelMS: 3},
 		{Kind: "call", Tool: "sessions", LatencyMS: 1, Outcome: OutcomeTimeout, Phase: "b"},
 		{Kind: "gap", LatencyMS: 180000, Outcome: OutcomeOK, Phase: "b"},
 		{Kind: "call", Tool: "consult", Outcome: OutcomeSkipped, Phase: "b"},
@@ -612,5 +613,28 @@ func TestHTMLSelfContained(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("report.html lacks %q", want)
 		}
+	}
+}
+
+func TestWriteAllWithoutHistograms(t *testing.T) {
+	// A producer that only filled percentiles still gets every report.
+	r := &Result{Scenarios: []Scenario{{
+		Name:   "bare",
+		Phases: []Phase{{Name: "baseline", EndMS: 1000, Ping: &Latencies{Count: 50, P50: 0.4, P99: 1.2, Max: 2}}},
+		Steps:  []Step{{Kind: "call", Tool: "consult", Phase: "baseline", LatencyMS: 12, Outcome: OutcomeOK, Pass: true}},
+		Checks: []Check{{Name: "c", Pass: true}},
+	}}}
+	dir := t.TempDir()
+	if err := WriteAll(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{ResultFile, SummaryFile, HTMLFile, JUnitFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The phase's tool calls (from steps) have a histogram, so a log exists.
+	if _, err := os.Stat(filepath.Join(dir, "hlog", "bare.hlog")); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -21,14 +21,16 @@ const (
 // and writes every report into dir, creating it: result.json, summary.md,
 // report.html, junit.xml, and per scenario hlog/<name>.hlog and
 // hlog/<name>.hgrm. Each file is written to a temporary name and renamed, so
-// a reader never sees half a report. A failing file does not stop the
-// others; the errors are joined.
+// a reader never sees half a report. Neither a failing summary nor a failing
+// file stops the others; the errors are joined.
 //
 // The pprof profiles named in Diagnosis.Profiles are written by the probes
 // beside result.json; WriteAll only links them.
 func WriteAll(dir string, r *Result) error {
+	var errs []error
+	// A result that cannot be fully summarised is still worth rendering.
 	if err := Summarize(r); err != nil {
-		return err
+		errs = append(errs, err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, HlogDir), 0o755); err != nil {
 		return fmt.Errorf("cannot create report directory %q: %w", dir, err)
@@ -49,7 +51,6 @@ func WriteAll(dir string, r *Result) error {
 			files = append(files, outFile{HgrmPath(sc.Name), func(w io.Writer) error { return WriteHgrm(w, sc) }})
 		}
 	}
-	var errs []error
 	for _, f := range files {
 		if err := writeFile(filepath.Join(dir, filepath.FromSlash(f.name)), f.rep); err != nil {
 			errs = append(errs, err)
