@@ -404,15 +404,22 @@ type Rule struct {
 	Status     int      `yaml:"status"`      // server_errors only
 }
 
-// SinkFaults configure the fake VictoriaLogs sink.
+// SinkFaults configure the fake VictoriaLogs sink (scenarios/fakesink).
+// Durations are scenario time.
 type SinkFaults struct {
-	// Delay is added to every ingestion request.
+	// Delay holds every ingestion request this long (the post-mortem's
+	// sink that "stalls 5 s per request").
 	Delay Duration `yaml:"delay"`
-	// Stall holds every request this long (the post-mortem's slow sink).
+	// Stall makes every request arriving in the next Stall wait until that
+	// window has ended.
 	Stall Duration `yaml:"stall"`
-	// Status answers every request with this HTTP status (e.g. 503).
-	Status int `yaml:"status"`
-	// Stopped refuses connections.
+	// Hang holds every request until its client gives up.
+	Hang bool `yaml:"hang"`
+	// Status answers ingestion with this 5xx; ErrorCount limits it to that
+	// many requests (0 = all while set).
+	Status     int `yaml:"status"`
+	ErrorCount int `yaml:"error_count"`
+	// Stopped refuses connections until the fault is cleared.
 	Stopped bool `yaml:"stopped"`
 }
 

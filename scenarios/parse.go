@@ -394,8 +394,11 @@ func (s *Scenario) validateFaults(key string, api *APIFaults, sink *SinkFaults) 
 			return s.errAt(key+".api.prefill_stores", "prefill_stores exceeds store_limit")
 		}
 	}
-	if sink != nil && sink.Status != 0 && (sink.Status < 400 || sink.Status > 599) {
-		return s.errAt(key+".sink.status", fmt.Sprintf("status %d is not an HTTP error (400..599)", sink.Status))
+	if sink != nil && sink.Status != 0 && (sink.Status < 500 || sink.Status > 599) {
+		return s.errAt(key+".sink.status", fmt.Sprintf("status %d is not a server error (500..599)", sink.Status))
+	}
+	if sink != nil && (sink.ErrorCount < 0 || (sink.ErrorCount > 0 && sink.Status == 0)) {
+		return s.errAt(key+".sink.error_count", "error_count needs a status and must not be negative")
 	}
 	return nil
 }

@@ -106,7 +106,7 @@ func TestParse_malformed(t *testing.T) {
 		{"no steps", validHead, 0, "steps", "at least one step"},
 		{"bad transport", validHead + "transport: carrier-pigeon\n" + steps, 8, "transport", "unknown transport"},
 		{"bad clear side", validHead + "steps:\n  - fault: {clear: [db]}\n", 9, "steps[0].fault.clear[0]", "unknown side"},
-		{"bad sink status", validHead + "faults: {sink: {status: 200}}\n" + steps, 8, "faults.sink.status", "not an HTTP error"},
+		{"bad sink status", validHead + "faults: {sink: {status: 200}}\n" + steps, 8, "faults.sink.status", "not a server error"},
 		{"bad nested repeat", validHead + "steps:\n  - repeat:\n      times: 2\n      steps:\n        - gap: soon\n", 12, "steps[0].repeat.steps[0].gap", "bad duration"},
 		{"zero repeat", validHead + "steps:\n  - repeat: {times: 0, steps: [{gap: 1s}]}\n", 9, "steps[0].repeat.times", "times must be"},
 		{"escaping context", validHead + "steps:\n  - call: {tool: chat_with_o3, context: [../etc]}\n", 9, "steps[0].call.context[0]", "stay inside"},
