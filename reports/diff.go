@@ -1,10 +1,12 @@
 package reports
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 )
 
@@ -253,7 +255,8 @@ func compareValue(row DiffRow, old, cur float64, dir int, opts DiffOptions) Diff
 func NewDiffReporter(d *Diff, onlyChanged bool) Reporter {
 	return func(w io.Writer) error {
 		ew := newErrWriter(w)
-		tw := tabwriter.NewWriter(ew.bw, 2, 8, 2, ' ', 0)
+		var table bytes.Buffer
+		tw := tabwriter.NewWriter(&table, 2, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "SCENARIO\tMETRIC\tOLD\tNEW\tCHANGE\tSTATUS\tNOTE")
 		hidden := 0
 		for _, r := range d.Rows {
@@ -271,8 +274,15 @@ func NewDiffReporter(d *Diff, onlyChanged bool) Reporter {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Scenario, r.Metric, dash(r.Old), dash(r.New), change, r.Status, r.Note)
 		}
 		tw.Flush()
+		// tabwriter pads the empty last column; CI logs need no trailing blanks.
+		for _, line := range strings.SplitAfter(table.String(), "\n") {
+			ew.print(strings.TrimRight(line, " \n"))
+			if strings.HasSuffix(line, "\n") {
+				ew.print("\n")
+			}
+		}
 		if hidden > 0 {
-			ew.printf("(%d unchanged rows hidden)\n", hidden)
+			ew.printf("(%d unchanged row%s hidden)\n", hidden, plural(hidden))
 		}
 		if d.Regressions == 0 {
 			ew.printf("no regression beyond tolerance %s (noise floor %s)\n", pct(d.Tolerance), FormatMS(d.FloorMS))
