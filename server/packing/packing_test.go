@@ -724,3 +724,41 @@ func TestPack_tree(t *testing.T) {
 		t.Errorf("TreeTokens %d", res.TreeTokens)
 	}
 }
+
+// TestPack_content: inline content is the file's bytes whichever way it was
+// read (kept from the sniff, re-read because the kept-bytes bound was hit,
+// or read in full because it is larger than the sniff).
+func TestPack_content(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{
+		"a.txt":    strings.Repeat("a", 60), // walked first: kept from the sniff
+		"b.txt":    strings.Repeat("b", 50), // kept bytes would pass the 100-byte cap: re-read
+		"c.txt":    strings.Repeat("c", 45),
+		"empty":    "",
+		"big/x.go": strings.Repeat("package x // a line of Go\n", 1000), // 26 KB > sniff
+	}
+	root := mkTree(t, files)
+	for _, tc := range []struct {
+		name     string
+		maxTotal int64
+		inline   []string
+	}{
+		{"kept bytes bound hit", 100, []string{"empty", "c.txt", "b.txt"}},
+		{"default caps", 0, []string{"empty", "c.txt", "b.txt", "a.txt", "big/x.go"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Pack(context.Background(), []string{"."}, Options{Roots: []string{root}, MaxTotalBytes: tc.maxTotal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := rels(res.Inline); !slices.Equal(got, tc.inline) {
+				t.Fatalf("inline %q, want %q", got, tc.inline)
+			}
+			for _, f := range res.Inline {
+				if string(f.Content) != files[f.Rel] || int64(len(f.Content)) != f.Size || f.Content == nil {
+					t.Errorf("%s: %d bytes of content (nil %v), size %d, want %d bytes", f.Rel, len(f.Content), f.Content == nil, f.Size, len(files[f.Rel]))
+				}
+			}
+		})
+	}
+}

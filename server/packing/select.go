@@ -92,13 +92,13 @@ func (c *collector) selectFiles(opt Options) *selection {
 // A file that vanished or cannot be read since sniffing moves to Skipped.
 func (c *collector) readInline(ctx context.Context, sel *selection) error {
 	errs := make([]error, len(sel.inline))
-	err := forEach(ctx, len(sel.inline), c.opt.Workers, func(i int) {
+	err := forEach(ctx, len(sel.inline), c.opt.Workers, func(_, i int) {
 		f := sel.inline[i]
-		if f.whole {
-			sel.res.Inline[i].Content = f.sample
+		if f.whole != nil {
+			sel.res.Inline[i].Content = f.whole
 			return
 		}
-		sel.res.Inline[i].Content, errs[i] = readLimited(f.Path, c.opt.MaxFileBytes)
+		sel.res.Inline[i].Content, errs[i] = readLimited(f.Path, f.Size)
 	})
 	if err != nil {
 		return fmt.Errorf("cannot pack context: reading inline files: %w", err)
@@ -119,8 +119,8 @@ func (c *collector) readInline(ctx context.Context, sel *selection) error {
 	return nil
 }
 
-// readLimited reads a file, at most limit bytes (it may have grown since
-// it was measured).
+// readLimited reads a file, at most limit bytes: its size when it was
+// measured, so content, tokens and Stamp agree if it grows meanwhile.
 func readLimited(path string, limit int64) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // ReasonOutsideRoots is the skip reason of a walked symlink whose target is
@@ -25,11 +26,10 @@ type root struct {
 // cand is a file that passed the name-based checks; sniffing may still skip it.
 type cand struct {
 	File
-	real   string // symlink-resolved path, for dedup
-	named  bool   // named by the caller rather than found by walking
-	sample []byte // first sniffLen bytes
-	whole  bool   // sample is the entire file
-	skip   string // set when sniffing finds it binary or unreadable
+	real  string // symlink-resolved path, for dedup
+	named bool   // named by the caller rather than found by walking
+	whole []byte // the entire file, kept from the sniff when small (see sniffAll)
+	skip  string // set when sniffing finds it binary or unreadable
 }
 
 // skipEntry is a Skipped with what the tree needs.
@@ -323,18 +323,31 @@ func (c *collector) addFile(p, real string, k int, parts []string, info fs.FileI
 
 // sniffAll reads the first sniffLen bytes of every candidate, with at most
 // opt.Workers files open at once, to drop binaries and estimate tokens.
+// A file that fits in the sniff is kept in memory so it need not be read
+// again if inlined, but only while the kept bytes stay under
+// opt.MaxTotalBytes: memory stays bounded on huge trees.
 func (c *collector) sniffAll(ctx context.Context) error {
-	err := forEach(ctx, len(c.files), c.opt.Workers, func(i int) {
+	bufs := make([][]byte, c.opt.Workers)
+	var held atomic.Int64
+	err := forEach(ctx, len(c.files), c.opt.Workers, func(worker, i int) {
+		if bufs[worker] == nil {
+			bufs[worker] = make([]byte, sniffLen)
+		}
 		f := c.files[i]
-		sample, whole, err := readPrefix(f.Path, f.Size, sniffLen)
+		sample, whole, err := readPrefix(f.Path, f.Size, bufs[worker])
 		switch {
 		case err != nil:
 			f.skip = "cannot read: " + err.Error()
 		case sniffBinary(sample, !whole):
 			f.skip = "binary file (content)"
 		default:
-			f.sample, f.whole = sample, whole
 			f.Tokens = EstimateTokens(f.Size, sample)
+			if whole && held.Add(int64(len(sample))) <= c.opt.MaxTotalBytes {
+				f.whole = slices.Clone(sample)
+				if f.whole == nil {
+					f.whole = []byte{}
+				}
+			}
 		}
 	})
 	if err != nil {
@@ -357,24 +370,23 @@ func (c *collector) sniffAll(ctx context.Context) error {
 	return nil
 }
 
-// readPrefix reads the first min(size, n) bytes of a file of size bytes (as
-// stat saw it); whole reports that they are the entire file. Trusting size
-// saves the extra read that would find EOF, and keeps content consistent
-// with the size recorded in the file's Stamp if the file grows meanwhile.
-func readPrefix(path string, size int64, n int) (sample []byte, whole bool, err error) {
+// readPrefix reads the first min(size, len(buf)) bytes of a file of size
+// bytes (as stat saw it) into buf; whole reports that they are the entire
+// file. Trusting size saves the extra read that would find EOF, and keeps
+// the content consistent with the size in the file's Stamp if the file
+// grows meanwhile.
+func readPrefix(path string, size int64, buf []byte) (sample []byte, whole bool, err error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, false, err
 	}
 	defer fh.Close()
-	want := n
-	if size <= int64(n) {
-		want, whole = int(size), true
+	if size <= int64(len(buf)) {
+		buf, whole = buf[:size], true
 	}
-	buf := make([]byte, want)
 	m, err := io.ReadFull(fh, buf)
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return buf[:m:m], true, nil // shrank since stat
+		return buf[:m], true, nil // shrank since stat
 	}
 	if err != nil {
 		return nil, false, err
@@ -382,18 +394,19 @@ func readPrefix(path string, size int64, n int) (sample []byte, whole bool, err 
 	return buf, whole, nil
 }
 
-// forEach runs fn(0..n-1) on at most workers goroutines and waits for them.
-// It stops handing out work once ctx ends and then returns ctx.Err().
-func forEach(ctx context.Context, n, workers int, fn func(i int)) error {
+// forEach runs fn(worker, i) for i in 0..n-1 on at most workers goroutines
+// (worker is the goroutine's index, for per-worker buffers) and waits for
+// them. It stops handing out work once ctx ends and then returns ctx.Err().
+func forEach(ctx context.Context, n, workers int, fn func(worker, i int)) error {
 	if workers > n {
 		workers = n
 	}
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
 		wg.Go(func() {
 			for i := range next {
-				fn(i)
+				fn(w, i)
 			}
 		})
 	}
