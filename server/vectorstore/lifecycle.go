@@ -499,12 +499,11 @@ func (m *Manager) reserveStore(ctx context.Context, tmpl storeRow, extra int) (s
 	if err := m.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM vs_stores`).Scan(&count); err != nil {
 		return "", fmt.Errorf("cannot count vector stores: %w", err)
 	}
-	count += extra
 	threshold := m.o.StoreLimit - m.o.EvictHeadroom
 	var wait []<-chan struct{}
-	if count+1 > threshold {
-		soft := count + 1 - threshold
-		hard := count + 1 - m.o.StoreLimit
+	if count+1 > threshold || extra > 0 {
+		soft := max(count+1-threshold, extra)
+		hard := max(count+1-m.o.StoreLimit, extra)
 		cands, err := m.queryStores(ctx, `kind=? AND state=? AND last_used<=? ORDER BY last_used ASC`,
 			kindSession, stateLive, m.nowNanos()-int64(m.o.EvictMinIdle))
 		if err != nil {

@@ -140,3 +140,13 @@ func (m *Manager) liveStores(t testing.TB) int {
 	}
 	return n
 }
+
+// attachedFiles counts the distinct files recorded in some store.
+func (m *Manager) attachedFiles(t testing.TB) int {
+	t.Helper()
+	var n int
+	if err := m.db.QueryRow(`SELECT COUNT(DISTINCT file_id) FROM vs_store_files`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
