@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"

@@ -1,18 +1,126 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/secondbrain-dev/secondbrain/server/config"
 )
 
-// TODO(owner of this command): replace this placeholder.
+// configFlags are the flags shared by `serve` and `config show`; a flag
+// given on the command line overrides the environment and the file.
+type configFlags struct {
+	file string
+	c    config.Config // flag values (applied only when the flag was set)
+	// separate holders for list / secret flags
+	roots, canary, origins string
+	httpToken              string
+}
+
+func (f *configFlags) register(fs *pflag.FlagSet) {
+	d := config.Default()
+	fs.StringVar(&f.file, "config", "", "config file (default ./secondbrain.yaml if present; env SECONDBRAIN_CONFIG)")
+	fs.StringVar(&f.roots, "roots", "", "comma-separated allowed roots for context paths; the first is the project (default: working directory)")
+	fs.StringVar(&f.c.DB, "db", d.DB, "SQLite database for sessions and vector-store records")
+	fs.DurationVar(&f.c.SessionTTL, "session-ttl", d.SessionTTL, "idle time after which a session expires")
+	fs.StringVar(&f.c.Provider, "provider", "", `"fake": run the fake OpenAI-compatible API in-process and point every model at it (no keys needed)`)
+	fs.StringVar(&f.c.BaseURL, "base-url", "", "point ALL providers at this OpenAI-compatible base URL (e.g. http://127.0.0.1:9999/v1)")
+	fs.StringVar(&f.c.HTTP.Addr, "http", "", "serve streamable HTTP on this address (e.g. 127.0.0.1:8765) instead of stdio")
+	fs.StringVar(&f.httpToken, "http-token", "", "bearer token required on HTTP (mandatory for a non-loopback --http)")
+	fs.StringVar(&f.origins, "http-allowed-origins", "", "comma-separated browser origins allowed besides loopback")
+	fs.StringVar(&f.c.Log.Level, "log-level", d.Log.Level, "debug, info, warn or error")
+	fs.StringVar(&f.c.Log.Format, "log-format", d.Log.Format, "stderr log format: text or json")
+	fs.StringVar(&f.c.Log.Shipping, "log-shipping", d.Log.Shipping, "async (default); sync, sync-log, sync-stderr are DELIBERATELY BLOCKING canary modes")
+	fs.StringVar(&f.c.Log.VictoriaLogsURL, "victorialogs-url", "", "ship logs to this VictoriaLogs base URL")
+	fs.StringVar(&f.c.Debug.Addr, "debug-addr", "", "serve pprof, /metrics and /debug/calls on this loopback address (e.g. 127.0.0.1:0)")
+	fs.StringVar(&f.c.Debug.AddrFile, "debug-addr-file", "", "write the debug listener's bound address to this file")
+	fs.BoolVar(&f.c.DeveloperMode, "developer-mode", false, "register developer tools (search_mcp_debug_logs)")
+	fs.Float64Var(&f.c.TimeScale, "time-scale", 1, "run internal timers (polling, progress, timeouts, TTLs) this many times faster (debug/harness)")
+	fs.StringVar(&f.canary, "canary", "", "comma-separated canaries to inject (harness only)")
+	fs.Int64Var(&f.c.MaxFileBytes, "max-file-bytes", 0, "per-file size cap for context (default 2 MB)")
+	fs.Int64Var(&f.c.MaxTotalBytes, "max-total-bytes", 0, "total size cap for context (default 50 MB)")
+	fs.BoolVar(&f.c.VectorStore, "vector-store", true, "upload overflow files to a vector store (needs an OpenAI key or --provider fake)")
+}
+
+// load builds the effective config: defaults < file < env < flags.
+func (f *configFlags) load(fs *pflag.FlagSet) (config.Config, error) {
+	c := config.Default()
+	file, required := f.file, true
+	if file == "" {
+		file = os.Getenv("SECONDBRAIN_CONFIG")
+	}
+	if file == "" {
+		file, required = config.DefaultFile, false
+	}
+	if err := config.LoadFile(&c, file, required); err != nil {
+		return c, err
+	}
+	if err := config.ApplyEnv(&c, os.Getenv); err != nil {
+		return c, fmt.Errorf("cannot read the environment: %w", err)
+	}
+	set := map[string]func(){
+		"roots":                func() { c.Roots = config.SplitList(f.roots) },
+		"db":                   func() { c.DB = f.c.DB },
+		"session-ttl":          func() { c.SessionTTL = f.c.SessionTTL },
+		"provider":             func() { c.Provider = f.c.Provider },
+		"base-url":             func() { c.BaseURL = f.c.BaseURL },
+		"http":                 func() { c.HTTP.Addr = f.c.HTTP.Addr },
+		"http-token":           func() { c.HTTP.Token = f.httpToken },
+		"http-allowed-origins": func() { c.HTTP.AllowedOrigins = config.SplitList(f.origins) },
+		"log-level":            func() { c.Log.Level = f.c.Log.Level },
+		"log-format":           func() { c.Log.Format = f.c.Log.Format },
+		"log-shipping":         func() { c.Log.Shipping = f.c.Log.Shipping },
+		"victorialogs-url":     func() { c.Log.VictoriaLogsURL = f.c.Log.VictoriaLogsURL },
+		"debug-addr":           func() { c.Debug.Addr = f.c.Debug.Addr },
+		"debug-addr-file":      func() { c.Debug.AddrFile = f.c.Debug.AddrFile },
+		"developer-mode":       func() { c.DeveloperMode = f.c.DeveloperMode },
+		"time-scale":           func() { c.TimeScale = f.c.TimeScale },
+		"canary":               func() { c.Canary = config.SplitList(f.canary) },
+		"max-file-bytes":       func() { c.MaxFileBytes = f.c.MaxFileBytes },
+		"max-total-bytes":      func() { c.MaxTotalBytes = f.c.MaxTotalBytes },
+		"vector-store":         func() { c.VectorStore = f.c.VectorStore },
+	}
+	fs.Visit(func(fl *pflag.Flag) {
+		if apply, ok := set[fl.Name]; ok {
+			apply()
+		}
+	})
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
 func newConfigCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "config",
-		Short: "Show the effective configuration",
+	var f configFlags
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Print the effective configuration (file < env < flags), secrets masked",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return &exitError{code: exitUsage, err: errors.New("config: not implemented yet")}
+			c, err := f.load(cmd.Flags())
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			m := c.Masked()
+			b, err := m.YAML()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "# effective secondbrain configuration (secrets masked)\n%s", b)
+			fmt.Fprintf(out, "# environment read: %s\n", strings.Join(config.Env, " "))
+			return nil
 		},
 	}
+	f.register(show.Flags())
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Inspect the configuration",
+	}
+	cmd.AddCommand(show)
+	return cmd
 }

@@ -1,18 +1,301 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
 
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/secondbrain-dev/secondbrain/scenarios/fakeai"
+	"github.com/secondbrain-dev/secondbrain/server"
+	"github.com/secondbrain-dev/secondbrain/server/clock"
+	"github.com/secondbrain-dev/secondbrain/server/config"
+	"github.com/secondbrain-dev/secondbrain/server/logship"
+	"github.com/secondbrain-dev/secondbrain/server/provider"
+	"github.com/secondbrain-dev/secondbrain/server/session"
+	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
 )
 
-// TODO(owner of this command): replace this placeholder.
 func newServeCmd() *cobra.Command {
-	return &cobra.Command{
+	var f configFlags
+	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the MCP server",
+		Short: "Run the MCP server (stdio by default, or streamable HTTP with --http)",
+		Long: `Run the secondbrain MCP server.
+
+Register with Claude Code:  claude mcp add secondbrain -- secondbrain serve
+Try without keys:           secondbrain serve --provider fake
+HTTP:                       secondbrain serve --http 127.0.0.1:8765`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return &exitError{code: exitUsage, err: errors.New("serve: not implemented yet")}
+			c, err := f.load(cmd.Flags())
+			if err != nil {
+				return &exitError{code: exitUsage, err: err}
+			}
+			return serve(cmd.Context(), c, os.Stdin, os.Stdout, os.Stderr)
 		},
 	}
+	f.register(cmd.Flags())
+	return cmd
+}
+
+// serve starts the parts in order and stops them in reverse, logging how
+// long each stop took.
+func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
+	// 1. Logging. Everything below logs through it; it is closed last.
+	level, err := logship.ParseLevel(c.Log.Level)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	format, err := logship.ParseFormat(c.Log.Format)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	mode, err := logship.ParseMode(c.Log.Shipping)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	logs, err := logship.Start(logship.Config{
+		Stderr: stderr, Format: format, StderrLevel: lv, VictoriaLogsURL: c.Log.VictoriaLogsURL,
+		Mode: mode, Secrets: c.Secrets(),
+	})
+	if err != nil {
+		return fmt.Errorf("cannot start logging: %w", err)
+	}
+	log := logs.Logger().With("component", "serve")
+	var stops []namedStop
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			t0 := time.Now()
+			stops[i].stop()
+			log.Info("stopped", "part", stops[i].name, "took", time.Since(t0))
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := logs.Close(cctx); err != nil {
+			fmt.Fprintln(stderr, "secondbrain: log shipping:", err)
+		}
+	}()
+	if mode != logship.ModeAsync {
+		log.Warn("DELIBERATELY BLOCKING log shipping mode (canary); never use in production", "mode", mode)
+	}
+	if len(c.Canary) > 0 {
+		// Integration point (issue 7): canaries are parsed and stored; the
+		// injections are implemented by the harness work, not yet here.
+		log.Warn("canaries requested but not implemented in this build", "canary", strings.Join(c.Canary, ","))
+	}
+
+	scale := c.TimeScale
+	clk := clock.NewScaled(scale)
+
+	// 2. The fake API, if asked.
+	oa, gm, xa := c.Endpoints()
+	if c.Provider == "fake" {
+		fake := fakeai.New(fakeai.WithClock(clk))
+		base, stopFake, err := fake.Start(ctx, "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		stops = append(stops, namedStop{"fakeai", func() { stopFake(); _ = fake.Close() }})
+		for _, ep := range []*config.Endpoint{&oa, &gm, &xa} {
+			ep.BaseURL, ep.APIKey = base+"/v1", "fake-key"
+		}
+		log.Info("fake provider running", "base_url", base+"/v1")
+	}
+
+	// 3. Sessions.
+	st, err := session.Open(ctx, c.DB, session.Options{TTL: c.SessionTTL, Clock: clk})
+	if err != nil {
+		return err
+	}
+	stops = append(stops, namedStop{"sessions", func() { _ = st.Close() }})
+
+	// 4. Metrics registry (served by the debug listener).
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	// 5. Vector stores: overflow goes to OpenAI's vector stores (or the fake's).
+	var attacher vectorstore.Attacher
+	if c.VectorStore && oa.APIKey != "" {
+		vc := openai.NewClient(option.WithBaseURL(strings.TrimRight(oa.BaseURL, "/")+"/"), option.WithAPIKey(oa.APIKey),
+			option.WithHTTPClient(provider.DefaultHTTPClient()))
+		mgr, err := vectorstore.NewManager(ctx, vc, st.DB(), vectorstore.Options{Clock: clk, Logger: logs.Logger()})
+		if err != nil {
+			return err
+		}
+		mctx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
+		if err := mgr.Start(mctx); err != nil {
+			stopMgr()
+			return err
+		}
+		stops = append(stops, namedStop{"vectorstore", func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := mgr.Close(cctx); err != nil {
+				log.Warn("vector-store manager did not stop cleanly", "err", err)
+			}
+			stopMgr()
+		}})
+		attacher = mgr
+	} else if c.VectorStore {
+		log.Info("no OpenAI key: overflow files will be listed, not uploaded to a vector store")
+	}
+
+	// 6. The MCP server.
+	var debugLogs server.DebugLogSearcher
+	if c.Log.VictoriaLogsURL != "" {
+		url := c.Log.VictoriaLogsURL
+		debugLogs = func(ctx context.Context, q string, limit int) ([]map[string]any, error) {
+			return logship.Query(ctx, url, q, limit, 256<<10)
+		}
+	}
+	roots := c.Roots
+	if len(roots) == 0 {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		roots = []string{wd}
+	}
+	srv, err := server.New(server.Options{
+		Version: version,
+		Endpoints: map[string]provider.Endpoint{
+			server.ProviderOpenAI: {Name: "openai", BaseURL: oa.BaseURL, APIKey: oa.APIKey, KeyEnv: "OPENAI_API_KEY"},
+			server.ProviderGemini: {Name: "gemini", BaseURL: gm.BaseURL, APIKey: gm.APIKey, KeyEnv: "GEMINI_API_KEY"},
+			server.ProviderXAI:    {Name: "xai", BaseURL: xa.BaseURL, APIKey: xa.APIKey, KeyEnv: "XAI_API_KEY"},
+		},
+		Roots: roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
+		Sessions: st, Attacher: attacher, DebugLogs: debugLogs, DeveloperMode: c.DeveloperMode,
+		TimeScale: scale, Clock: clk, Logger: logs.Logger(), Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	stops = append(stops, namedStop{"server", srv.Close})
+
+	// 7. Debug listener.
+	if c.Debug.Addr != "" {
+		stop, err := startDebug(c.Debug.Addr, c.Debug.AddrFile, srv, reg, logs, log)
+		if err != nil {
+			return err
+		}
+		stops = append(stops, namedStop{"debug listener", stop})
+	}
+
+	// 8. Transport: runs until the client leaves or a signal arrives.
+	if c.HTTP.Addr != "" {
+		log.Info("serving MCP over streamable HTTP", "addr", c.HTTP.Addr)
+		return srv.ListenHTTP(ctx, server.HTTPOptions{Addr: c.HTTP.Addr, Token: c.HTTP.Token, AllowedOrigins: c.HTTP.AllowedOrigins},
+			func(addr string) { log.Info("HTTP listener bound", "addr", addr, "url", "http://"+addr+"/mcp") })
+	}
+	log.Info("serving MCP over stdio", "roots", strings.Join(roots, ","), "provider", c.Provider)
+	err = srv.ServeStdio(ctx, interruptible(stdin), stdout)
+	if errors.Is(err, context.Canceled) {
+		return nil // a signal: a clean stop
+	}
+	return err
+}
+
+type namedStop struct {
+	name string
+	stop func()
+}
+
+// interruptible makes stdin a non-blocking, poller-backed file when it is a
+// pipe, so closing it at shutdown unblocks the reader goroutine (a plain
+// blocking read of fd 0 cannot be interrupted).
+func interruptible(in io.Reader) io.Reader {
+	f, ok := in.(*os.File)
+	if !ok {
+		return in
+	}
+	fd := int(f.Fd()) // note: Fd puts the file in blocking mode; undone below
+	if term.IsTerminal(fd) {
+		return in
+	}
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		return in
+	}
+	return os.NewFile(uintptr(fd), f.Name())
+}
+
+// startDebug serves pprof, /metrics, /debug/calls and /debug/vars.
+//
+// Integration point (issue 5): server/debug will own this listener (block
+// and mutex profiling, flight recorder, runtime metrics). Until it lands,
+// this minimal loopback-only listener serves what the harness needs.
+func startDebug(addr, addrFile string, srv *server.Server, reg *prometheus.Registry, logs *logship.Pipeline, log *slog.Logger) (func(), error) {
+	if !server.IsLoopbackAddr(addr) {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("--debug-addr %q: the debug listener is loopback only", addr)}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen for debug on %q: %w", addr, err)
+	}
+	if addrFile != "" {
+		if err := writeFileAtomic(addrFile, []byte(ln.Addr().String()+"\n")); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/debug/calls", srv.Calls())
+	mux.HandleFunc("/debug/vars", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		writeJSON(w, map[string]any{"logship": logs.Stats(), "calls": srv.Calls().Snapshot()})
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = hs.Serve(ln) }()
+	log.Info("debug listener bound", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if hs.Shutdown(ctx) != nil {
+			_ = hs.Close()
+		}
+		<-done
+	}, nil
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return fmt.Errorf("cannot write %q: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("cannot write %q: %w", path, err)
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
 }

@@ -1,0 +1,278 @@
+// Package config is secondbrain's configuration: secondbrain.yaml, then the
+// environment, then command-line flags (each overriding the one before, over
+// the defaults), and a masked rendering for `secondbrain config show`.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+)
+
+// Default base URLs of the providers (OpenAI-compatible, including /v1 or equivalent).
+const (
+	DefaultOpenAIBaseURL = "https://api.openai.com/v1"
+	DefaultGeminiBaseURL = "https://generativelanguage.googleapis.com/v1beta/openai/"
+	DefaultXAIBaseURL    = "https://api.x.ai/v1"
+	// DefaultFile is read from the working directory when --config is not given.
+	DefaultFile = "secondbrain.yaml"
+)
+
+// Endpoint is one provider's base URL and key.
+type Endpoint struct {
+	BaseURL string `yaml:"base_url" json:"base_url"`
+	APIKey  string `yaml:"api_key" json:"api_key"`
+}
+
+// Config is the effective configuration. yaml keys are the file's keys.
+type Config struct {
+	// Roots are the allowed roots for context paths; the first is the project. Default: the working directory.
+	Roots []string `yaml:"roots" json:"roots"`
+	// DB is the SQLite file for sessions and vector-store records.
+	DB         string        `yaml:"db" json:"db"`
+	SessionTTL time.Duration `yaml:"session_ttl" json:"session_ttl"`
+	// Provider "fake" runs the fake API in-process and points every model at it.
+	Provider string `yaml:"provider" json:"provider"`
+	// BaseURL, when set, points every provider at one OpenAI-compatible URL.
+	BaseURL string   `yaml:"base_url" json:"base_url"`
+	OpenAI  Endpoint `yaml:"openai" json:"openai"`
+	Gemini  Endpoint `yaml:"gemini" json:"gemini"`
+	XAI     Endpoint `yaml:"xai" json:"xai"`
+
+	HTTP struct {
+		Addr           string   `yaml:"addr" json:"addr"` // "" = stdio
+		Token          string   `yaml:"token" json:"token"`
+		AllowedOrigins []string `yaml:"allowed_origins" json:"allowed_origins"`
+	} `yaml:"http" json:"http"`
+
+	Log struct {
+		Level           string `yaml:"level" json:"level"`
+		Format          string `yaml:"format" json:"format"`
+		Shipping        string `yaml:"shipping" json:"shipping"` // async | sync (canaries only)
+		VictoriaLogsURL string `yaml:"victorialogs_url" json:"victorialogs_url"`
+	} `yaml:"log" json:"log"`
+
+	Debug struct {
+		Addr     string `yaml:"addr" json:"addr"`
+		AddrFile string `yaml:"addr_file" json:"addr_file"`
+	} `yaml:"debug" json:"debug"`
+
+	DeveloperMode bool     `yaml:"developer_mode" json:"developer_mode"`
+	TimeScale     float64  `yaml:"time_scale" json:"time_scale"`
+	Canary        []string `yaml:"canary" json:"canary"`
+
+	MaxFileBytes  int64 `yaml:"max_file_bytes" json:"max_file_bytes"`
+	MaxTotalBytes int64 `yaml:"max_total_bytes" json:"max_total_bytes"`
+	// VectorStore enables uploading overflow files (default true).
+	VectorStore bool `yaml:"vector_store" json:"vector_store"`
+}
+
+// Default returns the defaults.
+func Default() Config {
+	var c Config
+	c.DB = defaultDB()
+	c.SessionTTL = 6 * time.Hour
+	c.OpenAI.BaseURL = DefaultOpenAIBaseURL
+	c.Gemini.BaseURL = DefaultGeminiBaseURL
+	c.XAI.BaseURL = DefaultXAIBaseURL
+	c.Log.Level = "info"
+	c.Log.Format = "text"
+	c.Log.Shipping = "async"
+	c.TimeScale = 1
+	c.VectorStore = true
+	return c
+}
+
+func defaultDB() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "secondbrain", "secondbrain.db")
+	}
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, ".local", "state", "secondbrain", "secondbrain.db")
+	}
+	return "secondbrain.db"
+}
+
+// LoadFile overlays the yaml file at path on c. Unknown keys are errors.
+// A missing file is an error only if required.
+func LoadFile(c *Config, path string, required bool) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && !required {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cannot read config %q: %w", path, err)
+	}
+	if err := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict()).Decode(c); err != nil {
+		return fmt.Errorf("cannot parse config %q: %w", path, err)
+	}
+	return nil
+}
+
+// Env lists the environment variables read by ApplyEnv, for docs and `config show`.
+var Env = []string{
+	"OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY", "GEMINI_BASE_URL", "XAI_API_KEY", "XAI_BASE_URL",
+	"SECONDBRAIN_BASE_URL", "SECONDBRAIN_PROVIDER", "SECONDBRAIN_ROOTS", "SECONDBRAIN_DB", "SECONDBRAIN_SESSION_TTL",
+	"SECONDBRAIN_HTTP", "SECONDBRAIN_HTTP_TOKEN", "SECONDBRAIN_LOG_LEVEL", "LOG_LEVEL", "SECONDBRAIN_LOG_FORMAT",
+	"SECONDBRAIN_LOG_SHIPPING", "VICTORIA_LOGS_URL", "SECONDBRAIN_VICTORIALOGS_URL", "SECONDBRAIN_DEBUG_ADDR",
+	"SECONDBRAIN_DEBUG_ADDR_FILE", "SECONDBRAIN_DEVELOPER_MODE", "SECONDBRAIN_TIME_SCALE", "SECONDBRAIN_CANARY",
+	"SECONDBRAIN_MAX_FILE_BYTES", "SECONDBRAIN_MAX_TOTAL_BYTES", "SECONDBRAIN_VECTOR_STORE",
+}
+
+// ApplyEnv overlays the environment (getenv is os.Getenv in production).
+func ApplyEnv(c *Config, getenv func(string) string) error {
+	str := func(dst *string, keys ...string) {
+		for _, k := range keys {
+			if v := getenv(k); v != "" {
+				*dst = v
+				return
+			}
+		}
+	}
+	var errs []error
+	str(&c.OpenAI.APIKey, "OPENAI_API_KEY")
+	str(&c.OpenAI.BaseURL, "OPENAI_BASE_URL")
+	str(&c.Gemini.APIKey, "GEMINI_API_KEY")
+	str(&c.Gemini.BaseURL, "GEMINI_BASE_URL")
+	str(&c.XAI.APIKey, "XAI_API_KEY")
+	str(&c.XAI.BaseURL, "XAI_BASE_URL")
+	str(&c.BaseURL, "SECONDBRAIN_BASE_URL")
+	str(&c.Provider, "SECONDBRAIN_PROVIDER")
+	if v := getenv("SECONDBRAIN_ROOTS"); v != "" {
+		c.Roots = SplitList(v)
+	}
+	str(&c.DB, "SECONDBRAIN_DB")
+	if v := getenv("SECONDBRAIN_SESSION_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SECONDBRAIN_SESSION_TTL: %w", err))
+		}
+		c.SessionTTL = d
+	}
+	str(&c.HTTP.Addr, "SECONDBRAIN_HTTP")
+	str(&c.HTTP.Token, "SECONDBRAIN_HTTP_TOKEN")
+	str(&c.Log.Level, "SECONDBRAIN_LOG_LEVEL", "LOG_LEVEL")
+	str(&c.Log.Format, "SECONDBRAIN_LOG_FORMAT")
+	str(&c.Log.Shipping, "SECONDBRAIN_LOG_SHIPPING")
+	str(&c.Log.VictoriaLogsURL, "SECONDBRAIN_VICTORIALOGS_URL", "VICTORIA_LOGS_URL")
+	str(&c.Debug.Addr, "SECONDBRAIN_DEBUG_ADDR")
+	str(&c.Debug.AddrFile, "SECONDBRAIN_DEBUG_ADDR_FILE")
+	boolean := func(dst *bool, k string) {
+		if v := getenv(k); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			}
+			*dst = b
+		}
+	}
+	boolean(&c.DeveloperMode, "SECONDBRAIN_DEVELOPER_MODE")
+	boolean(&c.VectorStore, "SECONDBRAIN_VECTOR_STORE")
+	if v := getenv("SECONDBRAIN_TIME_SCALE"); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("SECONDBRAIN_TIME_SCALE: %w", err))
+		}
+		c.TimeScale = f
+	}
+	if v := getenv("SECONDBRAIN_CANARY"); v != "" {
+		c.Canary = SplitList(v)
+	}
+	for k, dst := range map[string]*int64{"SECONDBRAIN_MAX_FILE_BYTES": &c.MaxFileBytes, "SECONDBRAIN_MAX_TOTAL_BYTES": &c.MaxTotalBytes} {
+		if v := getenv(k); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", k, err))
+			}
+			*dst = n
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SplitList splits a comma-separated list, dropping empty items.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if t := strings.TrimSpace(p); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Validate checks values that would otherwise fail later.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Provider != "" && c.Provider != "fake" {
+		errs = append(errs, fmt.Errorf("provider must be empty or \"fake\", got %q", c.Provider))
+	}
+	if c.Log.Shipping != "async" && !strings.HasPrefix(c.Log.Shipping, "sync") {
+		errs = append(errs, fmt.Errorf("log shipping must be async or sync, got %q", c.Log.Shipping))
+	}
+	if c.TimeScale <= 0 {
+		errs = append(errs, fmt.Errorf("time scale must be > 0, got %v", c.TimeScale))
+	}
+	if c.SessionTTL <= 0 {
+		errs = append(errs, fmt.Errorf("session TTL must be > 0, got %v", c.SessionTTL))
+	}
+	return errors.Join(errs...)
+}
+
+// Endpoints returns the three providers' endpoints after the BaseURL override.
+func (c *Config) Endpoints() (openai, gemini, xai Endpoint) {
+	openai, gemini, xai = c.OpenAI, c.Gemini, c.XAI
+	if c.BaseURL != "" {
+		openai.BaseURL, gemini.BaseURL, xai.BaseURL = c.BaseURL, c.BaseURL, c.BaseURL
+	}
+	return
+}
+
+// Secrets returns every secret value configured (for log redaction).
+func (c *Config) Secrets() []string {
+	var out []string
+	for _, s := range []string{c.OpenAI.APIKey, c.Gemini.APIKey, c.XAI.APIKey, c.HTTP.Token} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Masked returns a copy with every secret replaced by a mask that shows at
+// most its last four characters (and only for long secrets).
+func (c Config) Masked() Config {
+	c.OpenAI.APIKey = Mask(c.OpenAI.APIKey)
+	c.Gemini.APIKey = Mask(c.Gemini.APIKey)
+	c.XAI.APIKey = Mask(c.XAI.APIKey)
+	c.HTTP.Token = Mask(c.HTTP.Token)
+	c.Roots = append([]string(nil), c.Roots...)
+	return c
+}
+
+// Mask hides a secret: "" stays "", short secrets become "****".
+func Mask(s string) string {
+	switch {
+	case s == "":
+		return ""
+	case len(s) < 16:
+		return "****"
+	}
+	return "****" + s[len(s)-4:]
+}
+
+// YAML renders c as yaml (secrets as they are: call Masked first).
+func (c Config) YAML() ([]byte, error) {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("cannot render config: %w", err)
+	}
+	return b, nil
+}
