@@ -134,6 +134,11 @@ func Start(cfg Config) (*Pipeline, error) {
 		hs = append(hs, p.Shipper)
 	}
 	p.handler = NewFanout(hs...)
+	if cfg.Mode != ModeAsync {
+		// Loud on purpose: a sync mode left on in production is the incident.
+		p.Logger().Warn("logship: DELIBERATELY BLOCKING log shipping mode (harness canaries only): log calls wait for their sinks",
+			Component("logship"), slog.String("mode", string(cfg.Mode)))
+	}
 	return p, nil
 }
 

@@ -232,8 +232,14 @@ func TestPipeline_syncModesAndCancelledContext(t *testing.T) {
 	if st.Mode != ModeSync || st.Stderr.Mode != "sync-stderr" || st.VictoriaLogs.Mode != "sync-log" {
 		t.Errorf("modes = %s / %s / %s", st.Mode, st.Stderr.Mode, st.VictoriaLogs.Mode)
 	}
-	if st.Stderr.Delivered != 1 || st.VictoriaLogs.Delivered != 1 || sink.received() != 1 {
-		t.Errorf("cancelled-context record: stderr %d, victorialogs %d, sink %d; want 1 each",
+	// 2 each: the DELIBERATELY BLOCKING banner, then the record.
+	if st.Stderr.Delivered != 2 || st.VictoriaLogs.Delivered != 2 || sink.received() != 2 {
+		t.Errorf("cancelled-context record: stderr %d, victorialogs %d, sink %d; want 2 each",
 			st.Stderr.Delivered, st.VictoriaLogs.Delivered, sink.received())
+	}
+	for _, out := range [][]byte{stderr.Bytes(), sink.allBodies()} {
+		if !bytes.Contains(out, []byte("DELIBERATELY BLOCKING")) || !bytes.Contains(out, []byte("logged from a cancelled call")) {
+			t.Errorf("banner or record missing:\n%s", out)
+		}
 	}
 }

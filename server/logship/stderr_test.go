@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,22 +137,23 @@ func TestStderr_syncModeBlocksOnUnreadPipe(t *testing.T) {
 		}
 	}()
 	// A 64 KiB pipe holds well under 1,000 of these lines: the logger must
-	// stall there. Wait until progress stops, then check it stays stopped.
-	var last int64 = -1
-	for {
-		time.Sleep(50 * time.Millisecond)
-		now := calls.Load()
-		if now == last {
-			break
+	// end up parked in the pipe write, inside writeSync, holding its mutex.
+	// Look for exactly that in the goroutine dump rather than guessing from
+	// timing (a loaded machine can pause any goroutine for a while).
+	deadline := time.Now().Add(10 * time.Second)
+	for !blockedInWrite() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no goroutine blocked writing to the pipe after %d calls", calls.Load())
 		}
-		last = now
+		time.Sleep(10 * time.Millisecond)
 	}
+	last := calls.Load()
 	select {
 	case <-finished:
 		t.Fatalf("sync-stderr finished all 20,000 records into an unread pipe: the canary cannot fire")
 	case <-time.After(300 * time.Millisecond):
 	}
-	if got := calls.Load(); got != last || got >= 20000 {
+	if got := calls.Load(); got != last || got >= 20000 || !blockedInWrite() {
 		t.Fatalf("logger kept going (%d → %d calls) on a full pipe", last, got)
 	}
 	t.Logf("sync-stderr blocked after %d records on a full pipe", last)
@@ -206,4 +209,17 @@ func TestStderr_levelAndClose(t *testing.T) {
 	if st.Emitted != 3 || st.Delivered != 2 || st.Dropped["shutdown"] != 1 {
 		t.Errorf("stats = %+v, want emitted 3, delivered 2, 1 dropped at shutdown", st)
 	}
+}
+
+// blockedInWrite reports whether some goroutine is parked in a file write
+// called from the sync-stderr path.
+func blockedInWrite() bool {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "[IO wait") && strings.Contains(g, "(*stderrCore).writeSync") && strings.Contains(g, "os.(*File).Write") {
+			return true
+		}
+	}
+	return false
 }
