@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+
+	"github.com/prometheus/client_golang/prometheus"
 	"testing"
 	"testing/slogtest"
 	"time"
@@ -240,6 +242,55 @@ func TestPipeline_syncModesAndCancelledContext(t *testing.T) {
 	for _, out := range [][]byte{stderr.Bytes(), sink.allBodies()} {
 		if !bytes.Contains(out, []byte("DELIBERATELY BLOCKING")) || !bytes.Contains(out, []byte("logged from a cancelled call")) {
 			t.Errorf("banner or record missing:\n%s", out)
+		}
+	}
+}
+
+func TestPipeline_collector(t *testing.T) {
+	sink := newFakeSink(t)
+	p, err := Start(Config{Stderr: &syncBuffer{}, VictoriaLogsURL: sink.URL(), ShipperOptions: fastOptions(sink.URL())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		p.Logger().Info("counted")
+	}
+	if err := p.Close(closeCtx(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(p.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			switch {
+			case m.GetCounter() != nil:
+				got[key] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				got[key] = m.GetGauge().GetValue()
+			case m.GetSummary() != nil:
+				got[key] = float64(m.GetSummary().GetSampleCount())
+			}
+		}
+	}
+	for key, want := range map[string]float64{
+		"secondbrain_log_records_emitted_total,sink=stderr":                       3,
+		"secondbrain_log_records_delivered_total,sink=victorialogs":               3,
+		"secondbrain_log_records_dropped_total,reason=queue_full,sink=stderr":     0,
+		"secondbrain_log_records_pending,sink=victorialogs":                       0,
+		"secondbrain_log_ship_batch_seconds":                                      float64(p.Stats().VictoriaLogs.BatchLatency.Count),
+		"secondbrain_log_records_dropped_total,reason=shutdown,sink=victorialogs": 0,
+	} {
+		if v, ok := got[key]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", key, v, ok, want)
 		}
 	}
 }
