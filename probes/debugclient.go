@@ -1,0 +1,138 @@
+package probes
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultFetchTimeout bounds one request to the debug listener.
+const DefaultFetchTimeout = 10 * time.Second
+
+// maxDebugBody bounds a debug response read into memory (a goroutine dump
+// of a wedged server can be large; a flight-recorder window too).
+const maxDebugBody = 256 << 20
+
+// DebugClient reads the server's debug listener (--debug-addr). It is safe
+// for concurrent use; reuse one per server.
+type DebugClient struct {
+	base    string
+	hc      *http.Client
+	timeout time.Duration
+}
+
+// NewDebugClient returns a client of the debug listener at baseURL
+// ("http://127.0.0.1:PORT" or just "127.0.0.1:PORT"). A nil hc uses a
+// client of its own; every request is bounded by DefaultFetchTimeout
+// besides ctx.
+func NewDebugClient(baseURL string, hc *http.Client) *DebugClient {
+	if !strings.Contains(baseURL, "://") {
+		baseURL = "http://" + baseURL
+	}
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, IdleConnTimeout: 30 * time.Second}}
+	}
+	return &DebugClient{base: strings.TrimRight(baseURL, "/"), hc: hc, timeout: DefaultFetchTimeout}
+}
+
+// Close releases the client's idle connections.
+func (c *DebugClient) Close() { c.hc.CloseIdleConnections() }
+
+func (c *DebugClient) get(ctx context.Context, path string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build debug request %q: %w", path, err)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot fetch %q from the debug listener: %w", path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDebugBody))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %q from the debug listener: %w", path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("cannot fetch %q from the debug listener: %s: %s", path, resp.Status, strings.TrimSpace(string(body[:min(len(body), 200)])))
+	}
+	return body, nil
+}
+
+// Profile fetches a named pprof profile (goroutine, block, mutex, heap…)
+// as a protobuf.
+func (c *DebugClient) Profile(ctx context.Context, name string) ([]byte, error) {
+	return c.get(ctx, "/debug/pprof/"+url.PathEscape(name))
+}
+
+// GoroutineText fetches the goroutine dump with wait reasons and durations
+// (debug=2).
+func (c *DebugClient) GoroutineText(ctx context.Context) ([]byte, error) {
+	return c.get(ctx, "/debug/pprof/goroutine?debug=2")
+}
+
+// Goroutines fetches the debug=0 profile (labels) and the debug=2 text
+// (wait reasons), and joins them.
+func (c *DebugClient) Goroutines(ctx context.Context) (*GoroutineDump, error) {
+	proto, err := c.Profile(ctx, "goroutine")
+	if err != nil {
+		return nil, err
+	}
+	at := time.Now()
+	text, err := c.GoroutineText(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return NewGoroutineDump(at, text, proto)
+}
+
+// Runtime reads /debug/runtime.
+func (c *DebugClient) Runtime(ctx context.Context) (RuntimeStats, error) {
+	at := time.Now()
+	b, err := c.get(ctx, "/debug/runtime")
+	if err != nil {
+		return RuntimeStats{}, err
+	}
+	return ParseRuntime(b, at)
+}
+
+// Vars reads /debug/vars raw (see [FindLogCounters]).
+func (c *DebugClient) Vars(ctx context.Context) ([]byte, error) {
+	return c.get(ctx, "/debug/vars")
+}
+
+// Calls reads /debug/calls.
+func (c *DebugClient) Calls(ctx context.Context) (Calls, error) {
+	b, err := c.get(ctx, "/debug/calls")
+	if err != nil {
+		return Calls{}, err
+	}
+	return ParseCalls(b)
+}
+
+// SetProfiling sets the server's block profile rate and mutex profile
+// fraction (0 turns one off). Call it before the step that should be
+// profiled: the profiles only see waits that start after.
+func (c *DebugClient) SetProfiling(ctx context.Context, blockRate, mutexFraction int) error {
+	_, err := c.get(ctx, "/debug/profiling?block="+strconv.Itoa(blockRate)+"&mutex="+strconv.Itoa(mutexFraction))
+	return err
+}
+
+// StartFlightRecorder asks the server to keep a runtime/trace flight
+// recorder running.
+func (c *DebugClient) StartFlightRecorder(ctx context.Context) error {
+	_, err := c.get(ctx, "/debug/flightrecorder?start=1")
+	return err
+}
+
+// FlightRecorder fetches the current flight-recorder window (a trace file
+// for `go tool trace`).
+func (c *DebugClient) FlightRecorder(ctx context.Context) ([]byte, error) {
+	return c.get(ctx, "/debug/flightrecorder")
+}
