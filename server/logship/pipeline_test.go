@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-
-	"github.com/prometheus/client_golang/prometheus"
 	"testing"
 	"testing/slogtest"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestParse(t *testing.T) {
