@@ -32,9 +32,9 @@ type Thresholds struct {
 	NoopP99Max      time.Duration `yaml:"noop_p99_max"`
 	NoopTimeoutsMax int64         `yaml:"noop_timeouts_max"`
 
-	CancelReturnP99Max      time.Duration `yaml:"cancel_return_p99_max"`   // cancel → handler returns
-	UpstreamAbortMax        time.Duration `yaml:"upstream_abort_max"`      // cancel → upstream request aborted
-	CancelNextOKMax         time.Duration `yaml:"cancel_next_ok_max"`      // cancel → next request answered
+	CancelReturnP99Max      time.Duration `yaml:"cancel_return_p99_max"` // cancel → handler returns
+	UpstreamAbortMax        time.Duration `yaml:"upstream_abort_max"`    // cancel → upstream request aborted
+	CancelNextOKMax         time.Duration `yaml:"cancel_next_ok_max"`    // cancel → next request answered
 	ResponsesAfterCancelMax int64         `yaml:"responses_after_cancel_max"`
 
 	LeakedGoroutinesMax int64         `yaml:"leaked_goroutines_max"` // above baseline once settled
