@@ -93,6 +93,19 @@
 //   - a file new to the session goes to Overflow, unless it is a priority
 //     file, which is inlined if it fits (the caller asked for it explicitly).
 //
+// # File tree
+//
+// [Result.Tree] shows every considered file under its root, marked
+// [inline], [unchanged], [attached] (overflow) or [skipped: reason]. It is
+// not part of the budget but is capped by Options.TreeMaxTokens (default:
+// 5 % of the budget, at least 2,000 tokens), because a 5,000-file project
+// listed in full costs ~50k tokens. Over the cap it is summarised: first
+// each directory's attached and skipped files become one "… 81 attached,
+// 2 skipped" line (TreeSummarized); then directories holding nothing inline
+// become one "dir/ [120 attached]" line (TreeCollapsed). Inline and
+// unchanged files are always listed by name, and every file stays listed
+// in Inline, Unchanged, Overflow or Skipped, which the caller reports.
+//
 // # Cancellation and concurrency
 //
 // Pack and Count check ctx between directory entries and between files, and

@@ -22,6 +22,10 @@ const (
 	DefaultBudgetTokens = 170_000
 	// DefaultWorkers bounds how many files are sniffed or read at once.
 	DefaultWorkers = 8
+	// DefaultTreeMinTokens is the smallest default tree cap; the default is
+	// 5 % of the budget when that is larger. A 5,000-file tree listed in
+	// full costs ~50k tokens, a quarter of a 200k window.
+	DefaultTreeMinTokens = 2_000
 )
 
 // Sentinel errors. Errors returned by [Pack] and [Count] wrap one of them and
@@ -94,6 +98,10 @@ type Options struct {
 	Previous map[string]Stamp
 	// Workers bounds concurrent file reads; 0 means DefaultWorkers.
 	Workers int
+	// TreeMaxTokens caps the estimated size of Result.Tree: above it the
+	// tree is summarised (TreeSummarized, then TreeCollapsed). 0 means
+	// max(DefaultTreeMinTokens, budget/20); negative means no cap.
+	TreeMaxTokens int
 }
 
 // Result is the outcome of [Pack].
@@ -116,6 +124,11 @@ type Result struct {
 	UnchangedTokens int
 	// TreeTokens is the estimated size of Tree; it is not part of the budget.
 	TreeTokens int
+	// TreeLevel is the detail level Tree was rendered at: TreeFull, or
+	// TreeSummarized / TreeCollapsed when the full tree exceeded
+	// Options.TreeMaxTokens. Every file is in Inline, Unchanged, Overflow or
+	// Skipped whatever the level.
+	TreeLevel int
 }
 
 // Stamps returns prev (copied, may be nil) updated with the stamps of the
@@ -153,6 +166,9 @@ func (opt Options) withDefaults() (Options, error) {
 	if opt.Workers <= 0 {
 		opt.Workers = DefaultWorkers
 	}
+	if opt.TreeMaxTokens == 0 {
+		opt.TreeMaxTokens = max(DefaultTreeMinTokens, opt.BudgetTokens/20)
+	}
 	if len(opt.Roots) == 0 {
 		wd, err := os.Getwd()
 		if err != nil {
@@ -187,7 +203,7 @@ func Pack(ctx context.Context, paths []string, opt Options) (*Result, error) {
 	}
 	res := sel.res
 	col.finishSkipped(res)
-	res.Tree = col.tree(sel)
+	res.Tree, res.TreeLevel = col.tree(sel, opt.TreeMaxTokens)
 	res.TreeTokens = EstimateTokens(int64(len(res.Tree)), []byte(res.Tree))
 	return res, nil
 }

@@ -703,25 +703,68 @@ func TestPack_tree(t *testing.T) {
 	root := mkTree(t, map[string]string{
 		"a/b/c/deep.txt":    "d\n",
 		"a/x.txt":           strings.Repeat("x", 3000),
+		"a/y.txt":           strings.Repeat("y", 3000),
+		"img.png":           "x",
 		"node_modules/m.js": "m\n",
+		"other/o1.txt":      strings.Repeat("o", 3000),
+		"other/o2.txt":      strings.Repeat("o", 3001),
 		"readme.md":         "r\n",
 	})
-	res, err := Pack(context.Background(), []string{"."}, Options{Roots: []string{root}, BudgetTokens: 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := filepath.Base(root) + "/\n" +
+	base := filepath.Base(root)
+	full := base + "/\n" +
 		"  a/\n" +
 		"    b/c/\n" +
 		"      deep.txt [inline]\n" +
 		"    x.txt [attached]\n" +
+		"    y.txt [attached]\n" +
+		"  img.png [skipped: binary file (extension .png)]\n" +
 		"  node_modules/ [skipped: built-in skip list: node_modules/]\n" +
+		"  other/\n" +
+		"    o1.txt [attached]\n" +
+		"    o2.txt [attached]\n" +
 		"  readme.md [inline]\n"
-	if res.Tree != want {
-		t.Errorf("tree:\n%s\nwant:\n%s", res.Tree, want)
-	}
-	if res.TreeTokens <= 0 {
-		t.Errorf("TreeTokens %d", res.TreeTokens)
+	summarized := base + "/\n" +
+		"  a/\n" +
+		"    b/c/\n" +
+		"      deep.txt [inline]\n" +
+		"    … 2 attached\n" +
+		"  node_modules/ [skipped: built-in skip list: node_modules/]\n" +
+		"  other/\n" +
+		"    … 2 attached\n" +
+		"  readme.md [inline]\n" +
+		"  … 1 skipped\n"
+	collapsed := base + "/\n" +
+		"  a/\n" +
+		"    b/c/\n" +
+		"      deep.txt [inline]\n" +
+		"    … 2 attached\n" +
+		"  node_modules/ [skipped: built-in skip list: node_modules/]\n" +
+		"  other/ [2 attached]\n" +
+		"  readme.md [inline]\n" +
+		"  … 1 skipped\n"
+	for _, tc := range []struct {
+		name      string
+		maxTokens int
+		want      string
+		wantLevel int
+	}{
+		{"no cap", -1, full, TreeFull},
+		{"default cap", 0, full, TreeFull},
+		{"cap fits the summary", tok(summarized), summarized, TreeSummarized},
+		{"tiny cap", 1, collapsed, TreeCollapsed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := Pack(context.Background(), []string{"."}, Options{Roots: []string{root}, BudgetTokens: 10, TreeMaxTokens: tc.maxTokens})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Tree != tc.want || res.TreeLevel != tc.wantLevel {
+				t.Errorf("level %d, tree:\n%s\nwant level %d:\n%s", res.TreeLevel, res.Tree, tc.wantLevel, tc.want)
+			}
+			if res.TreeTokens != tok(res.Tree) {
+				t.Errorf("TreeTokens %d, want %d", res.TreeTokens, tok(res.Tree))
+			}
+		})
 	}
 }
 
