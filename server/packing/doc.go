@@ -23,8 +23,10 @@
 // error wrapping [ErrNotFound], [ErrOutsideRoots], [ErrBinary], [ErrTooLarge]
 // or [ErrNotRegular] that names the path (all bad paths of a call are joined
 // into one error). Files found by walking a named directory are instead
-// skipped with a reason. Rules do apply below a named directory, so naming an
-// ignored directory lists its contents as ignored.
+// skipped with a reason. Below a named directory the rules apply as usual,
+// except those that ignore the named directory itself: naming dist/ packs
+// its files even though .gitignore says "dist/" (but still not dist/*.log
+// when "*.log" is ignored).
 //
 // # Ignore rules
 //

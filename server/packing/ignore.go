@@ -84,6 +84,23 @@ func (rs rules) match(parts []string, isDir bool) (rule, bool) {
 	return rule{}, false
 }
 
+// unexcluding returns rs without the rules that exclude the directory parts
+// itself, for a directory the caller named explicitly: naming an ignored
+// directory (say dist/) asks for its files, so the rules that ignore it must
+// not then ignore everything below it. Other rules (say *.log) still apply.
+func (rs rules) unexcluding(parts []string) rules {
+	if _, excluded := rs.match(parts, true); !excluded || len(parts) == 0 {
+		return rs
+	}
+	out := make(rules, 0, len(rs))
+	for _, r := range rs {
+		if r.p.Match(parts, true) != gitignore.Exclude {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 // reason formats why a rule excluded something.
 func (r rule) reason() string {
 	return fmt.Sprintf("ignored by %s: %s", r.src, r.text)

@@ -137,6 +137,23 @@ func TestPack_walk(t *testing.T) {
 			wantSkipped: map[string]string{"pkg/b.tmp": "ignored by .gitignore: *.tmp", "pkg/c.go": "ignored by pkg/.gitignore: c.go"},
 		},
 		{
+			name: "a named ignored directory is walked; other rules still apply below it",
+			files: map[string]string{
+				".gitignore":          "dist/\n*.log\n",
+				"dist/app.js":         "app\n",
+				"dist/app.log":        "log\n",
+				"dist/sub/lib.js":     "lib\n",
+				"dist/build/gen.js":   "generated\n",
+				"node_modules/a/a.js": "a\n",
+			},
+			paths:      []string{"dist", "node_modules/a"},
+			wantPacked: []string{"dist/app.js", "dist/sub/lib.js", "node_modules/a/a.js"},
+			wantSkipped: map[string]string{
+				"dist/app.log": "ignored by .gitignore: *.log",
+				"dist/build":   "built-in skip list: build/",
+			},
+		},
+		{
 			name: "named files bypass ignore rules and the built-in list",
 			files: map[string]string{
 				".gitignore":        "*.log\n",

@@ -143,7 +143,7 @@ func (c *collector) addNamed(ctx context.Context, p string, priority bool) error
 		if c.visited[real] {
 			return nil // named twice, or inside a directory already named
 		}
-		return c.walkDir(ctx, abs, real, k, parts, inherited, priority)
+		return c.walkDir(ctx, abs, real, k, parts, inherited.unexcluding(parts), priority)
 	case info.Mode().IsRegular():
 		c.addFile(abs, real, k, parts, info, true, priority)
 	default:
