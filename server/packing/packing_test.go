@@ -326,7 +326,7 @@ func TestPack_namedErrors(t *testing.T) {
 		want     []error
 		inMsg    []string
 	}{
-		{"missing", []string{"nope.txt"}, nil, []error{ErrNotFound}, []string{`"nope.txt"`}},
+		{"missing", []string{"nope.txt"}, nil, []error{ErrNotFound}, []string{`"nope.txt" (` + filepath.Join(root, "nope.txt") + `)`}},
 		{"missing absolute", []string{filepath.Join(root, "a/b")}, nil, []error{ErrNotFound}, []string{"a/b"}},
 		{"outside roots", []string{filepath.Join(outside, "x.txt")}, nil, []error{ErrOutsideRoots}, []string{"x.txt"}},
 		{"outside via ..", []string{"../" + filepath.Base(outside) + "/x.txt"}, nil, []error{ErrOutsideRoots}, nil},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,22 +102,30 @@ func (c *collector) addNamed(ctx context.Context, p string, priority bool) error
 		abs = filepath.Join(c.roots[0].lex, abs)
 	}
 	abs = filepath.Clean(abs)
+	if abs != p {
+		p = fmt.Sprintf("%q (%s)", p, abs) // say where a relative path was looked for
+	} else {
+		p = strconv.Quote(p)
+	}
 	if _, err := os.Lstat(abs); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w", p, ErrNotFound))
+			c.errs = append(c.errs, fmt.Errorf("cannot pack %s: %w", p, ErrNotFound))
 		} else {
-			c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w", p, err))
+			c.errs = append(c.errs, fmt.Errorf("cannot pack %s: %w", p, err))
 		}
 		return nil
 	}
 	real, err := filepath.EvalSymlinks(abs)
 	if err != nil {
-		c.errs = append(c.errs, fmt.Errorf("cannot pack %q: cannot resolve symlinks (dangling or looping): %w: %w", p, ErrNotFound, err))
+		c.errs = append(c.errs, fmt.Errorf("cannot pack %s: cannot resolve symlinks (dangling or looping): %w: %w", p, ErrNotFound, err))
 		return nil
 	}
 	ri := c.rootOf(real, true)
 	if ri < 0 {
-		c.errs = append(c.errs, fmt.Errorf("cannot pack %q (resolves to %q): %w", p, real, ErrOutsideRoots))
+		if real != abs {
+			p += ", which resolves to " + real
+		}
+		c.errs = append(c.errs, fmt.Errorf("cannot pack %s: %w", p, ErrOutsideRoots))
 		return nil
 	}
 	// Keep the path as named when it lies inside a root lexically (a link
@@ -130,12 +139,12 @@ func (c *collector) addNamed(ctx context.Context, p string, priority bool) error
 	parts := splitRel(base, abs)
 	info, err := os.Stat(abs)
 	if err != nil {
-		c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w", p, err))
+		c.errs = append(c.errs, fmt.Errorf("cannot pack %s: %w", p, err))
 		return nil
 	}
 	inherited, err := c.ancestorRules(base, parts)
 	if err != nil {
-		c.errs = append(c.errs, fmt.Errorf("cannot pack %q: %w", p, err))
+		c.errs = append(c.errs, fmt.Errorf("cannot pack %s: %w", p, err))
 		return nil
 	}
 	switch {
@@ -147,7 +156,7 @@ func (c *collector) addNamed(ctx context.Context, p string, priority bool) error
 	case info.Mode().IsRegular():
 		c.addFile(abs, real, k, parts, info, true, priority)
 	default:
-		c.errs = append(c.errs, fmt.Errorf("cannot pack %q (%s): %w", p, info.Mode().Type(), ErrNotRegular))
+		c.errs = append(c.errs, fmt.Errorf("cannot pack %s, a %s: %w", p, info.Mode().Type(), ErrNotRegular))
 	}
 	return nil
 }
