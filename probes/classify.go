@@ -59,7 +59,13 @@ var pathMarkers = []pathMarker{
 
 // ClassifyPath tells request path from background for one goroutine:
 // pprof labels first (path=request|background, component=…), then frames.
+// Block and mutex profiles carry no labels: their stacks are classified by
+// frames alone.
 func ClassifyPath(labels map[string]string, stack []Frame) (Path, string) {
+	return classifyPath(labels, stack, nil)
+}
+
+func classifyPath(labels map[string]string, stack []Frame, extraRequest []string) (Path, string) {
 	// Plumbing goroutines inherit labels from whoever started them, so
 	// they are recognised by frame before labels are trusted.
 	for i := len(stack) - 1; i >= 0; i-- {
@@ -79,6 +85,11 @@ func ClassifyPath(labels map[string]string, stack []Frame) (Path, string) {
 		for _, m := range pathMarkers {
 			if strings.Contains(stack[i].Func, m.substr) {
 				return m.path, m.component
+			}
+		}
+		for _, m := range extraRequest {
+			if strings.Contains(stack[i].Func, m) {
+				return PathRequest, "extra"
 			}
 		}
 	}

@@ -34,17 +34,22 @@ type DiagnoseOptions struct {
 	// StackDepth is how many frames of each culprit's stack to keep
 	// (default 16).
 	StackDepth int
+	// RequestMarkers are extra frame substrings that mark a goroutine as
+	// request path when it has no labels (block/mutex stacks never do),
+	// e.g. the dispatch function of a server run with --server-cmd.
+	RequestMarkers []string
 }
 
 type culpritAgg struct {
-	frame      Frame
-	cause      string
-	source     string
-	goroutines int                     // max seen in one dump
-	waits      map[int64]time.Duration // per goroutine id: longest observed wait
-	delay      time.Duration           // block/mutex delay
-	stack      []Frame
-	state      string // wait state of the first goroutine seen
+	frame       Frame
+	cause       string
+	source      string
+	goroutines  int                     // max seen in one dump
+	waits       map[int64]time.Duration // per goroutine id: longest observed wait
+	delay       time.Duration           // block/mutex delay
+	contentions int64                   // block/mutex events
+	stack       []Frame
+	state       string // wait state of the first goroutine seen
 }
 
 func (a *culpritAgg) waitSum() time.Duration {
@@ -110,7 +115,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 	for _, d := range dumps {
 		perKey := map[*culpritAgg]int{}
 		for _, g := range d.Goroutines {
-			if p, _ := ClassifyPath(g.Labels, g.Stack); p != PathRequest {
+			if p, _ := classifyPath(g.Labels, g.Stack, opts.RequestMarkers); p != PathRequest {
 				continue
 			}
 			cause := ClassifyStack(g.State, g.Stack)
@@ -141,14 +146,22 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 		samples []StackSample
 	}{{"block", ev.Block}, {"mutex", ev.Mutex}} {
 		for _, s := range src.samples {
-			if p, _ := ClassifyPath(s.Labels, s.Stack); p != PathRequest {
+			if p, _ := classifyPath(s.Labels, s.Stack, opts.RequestMarkers); p != PathRequest {
 				continue
 			}
-			cause := ClassifyStack("", s.Stack)
+			state := "" // block: the waiter's stack, state unknown
+			if src.name == "mutex" {
+				// mutex: the holder's stack at Unlock; whatever it
+				// did, others queued on its lock.
+				state = "sync.Mutex.Lock"
+			}
+			cause := ClassifyStack(state, s.Stack)
 			if cause == "" || s.Delay <= 0 {
 				continue
 			}
-			get(s.Stack, cause, src.name).delay += s.Delay
+			a := get(s.Stack, cause, src.name)
+			a.delay += s.Delay
+			a.contentions += s.Count
 		}
 	}
 	if len(aggs) == 0 {
@@ -200,7 +213,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 			Frame:      a.frame.Short(),
 			Cause:      a.cause,
 			Goroutines: a.goroutines,
-			WaitMS:     ms(a.waitMax()),
+			WaitMS:     ms(a.waitMax()), // goroutine: longest seen; block/mutex: total delay
 			Source:     a.source,
 			Stack:      formatStack(a.stack, opts.StackDepth),
 		}
@@ -216,9 +229,13 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 	if how == "" {
 		how = "waiting"
 	}
-	diag.Summary = fmt.Sprintf("%s: %d request-path goroutine(s) at %s, %s; longest wait seen %s (from %s)",
-		top.cause, max(top.goroutines, 1), top.frame.Short(), how,
-		top.waitMax().Round(time.Millisecond), top.source)
+	if top.source == "goroutine" {
+		diag.Summary = fmt.Sprintf("%s: %d request-path goroutine(s) waiting at %s, %s; longest wait seen %s",
+			top.cause, top.goroutines, top.frame.Short(), how, top.waitMax().Round(time.Millisecond))
+	} else {
+		diag.Summary = fmt.Sprintf("%s: request-path goroutines waited %s in total (%d contentions, %s profile) at %s, %s",
+			top.cause, top.delay.Round(time.Millisecond), top.contentions, top.source, top.frame.Short(), how)
+	}
 	return diag
 }
 
