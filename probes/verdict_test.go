@@ -1,0 +1,308 @@
+package probes
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/goccy/go-yaml"
+
+	"github.com/secondbrain-dev/secondbrain/reports"
+)
+
+// phaseOf builds a heartbeat phase whose pings take the given latencies.
+func phaseOf(name string, ping []time.Duration, noop []time.Duration, noopTimeouts int64) PhaseSnapshot {
+	p := PhaseSnapshot{Name: name, Ping: KindStats{Hist: NewHistogram()}, Noop: KindStats{Hist: NewHistogram(), Timeouts: noopTimeouts}}
+	for _, d := range ping {
+		recordClamped(p.Ping.Hist, d)
+	}
+	for _, d := range noop {
+		recordClamped(p.Noop.Hist, d)
+	}
+	return p
+}
+
+func repeat(d time.Duration, n int) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = d
+	}
+	return out
+}
+
+func findCheck(cs []reports.Check, name, phase string) (reports.Check, bool) {
+	for _, c := range cs {
+		if c.Name == name && c.Phase == phase {
+			return c, true
+		}
+	}
+	return reports.Check{}, false
+}
+
+func TestThresholds_Evaluate(t *testing.T) {
+	th := DefaultThresholds()
+	base := phaseOf("baseline", repeat(time.Millisecond, 1000), repeat(2*time.Millisecond, 1000), 0)
+	// fault phase: 1% of pings at 30 ms (p99 edge), one 1.2 s stall, noop p99 fine.
+	faultPings := append(repeat(time.Millisecond, 980), repeat(30*time.Millisecond, 19)...)
+	faultPings = append(faultPings, 1200*time.Millisecond)
+	fault := phaseOf("fault:slow-sink", faultPings, repeat(3*time.Millisecond, 1000), 1)
+	hb := &HeartbeatSnapshot{Interval: 20 * time.Millisecond, NoopInterval: 20 * time.Millisecond, Phases: []PhaseSnapshot{base, fault}, SendLag: NewHistogram()}
+	three := int64(3)
+	waits := 0
+	cost := 30 * time.Microsecond
+	m := Measurements{
+		Heartbeat:            hb,
+		CancelToReturn:       []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 150 * time.Millisecond},
+		CancelStuck:          []time.Duration{},
+		CancelToNextOK:       []time.Duration{300 * time.Millisecond},
+		ResponsesAfterCancel: &three,
+		Leak:                 &LeakResult{BaselineGoroutines: 20, Goroutines: 22, LeakedGoroutines: 2, BaselineFDs: 10, FDs: 10, LeakedFDs: 0},
+		Logs:                 &reports.LogAccount{Emitted: 100, Delivered: 95, Dropped: 5, SinkReceived: 95},
+		HealthySink:          true,
+		RequestLogWaits:      &waits,
+		LoggerCostP99:        &cost,
+	}
+	cs := th.Evaluate(m)
+	f := func(name, phase string, wantValue float64, wantThreshold float64, wantPass bool) {
+		t.Helper()
+		c, ok := findCheck(cs, name, phase)
+		if !ok {
+			t.Errorf("no check %s[%s]", name, phase)
+			return
+		}
+		if c.Pass != wantPass || (wantValue >= 0 && !near(c.Value, wantValue)) || (wantThreshold >= 0 && !near(c.Threshold, wantThreshold)) {
+			t.Errorf("%s[%s] = value %.3f %s %.3f pass=%v; want value %.3f threshold %.3f pass=%v (%s)",
+				name, phase, c.Value, c.Op, c.Threshold, c.Pass, wantValue, wantThreshold, wantPass, c.Detail)
+		}
+	}
+	f("heartbeat.ping.p99", "baseline", 1, 50, true)
+	f("heartbeat.ping.max", "baseline", 1, 1000, true)
+	f("heartbeat.ping.p99", "fault:slow-sink", 30, 50, true)
+	// relative: max(2 × 1 ms, 1 ms + 20 ms) = 21 ms < 30 ms
+	f("heartbeat.ping.p99_vs_baseline", "fault:slow-sink", 30, 21, false)
+	f("heartbeat.ping.p999", "fault:slow-sink", 30, 250, true)
+	f("heartbeat.ping.max", "fault:slow-sink", 1200, 1000, false)
+	f("heartbeat.noop.p99_vs_baseline", "fault:slow-sink", 3, 22, true)
+	f("heartbeat.noop.timeouts", "fault:slow-sink", 1, 0, false)
+	f("cancel.return_p99", "", 150, 100, false)
+	f("cancel.stuck", "", 0, 0, true)
+	f("cancel.next_ok_max", "", 300, 1000, true)
+	f("cancel.responses_after_cancel", "", 3, 0, false)
+	f("leak.goroutines", "", 2, 0, false)
+	f("leak.fds", "", 0, 0, true)
+	f("logs.unaccounted", "", 0, 0, true)
+	f("logs.healthy_sink_dropped", "", 5, 0, false)
+	f("logs.sink_mismatch", "", 0, 0, true)
+	f("logs.request_path_waits", "", 0, 0, true)
+	f("logs.logger_cost_p99", "", 0.03, 0.05, true)
+	if _, ok := findCheck(cs, "heartbeat.ping.p99_vs_baseline", "baseline"); ok {
+		t.Error("the baseline is not compared to itself")
+	}
+	if _, ok := findCheck(cs, "cancel.upstream_abort_max", ""); ok {
+		t.Error("unmeasured values make no check")
+	}
+	for _, c := range cs {
+		if c.Op == "" || c.Unit == "" {
+			t.Errorf("check %+v lacks op or unit", c)
+		}
+	}
+}
+
+func near(a, b float64) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	return d <= 0.01*max(1, b) // hdr histograms keep 3 significant digits
+}
+
+func TestThresholds_yaml(t *testing.T) {
+	th := DefaultThresholds()
+	in := "ping_p99_max: 80ms\nping_stall_max: 2s\nleaked_goroutines_max: 2\nnoop_p99_factor: 3\n"
+	if err := yaml.UnmarshalWithOptions([]byte(in), &th, yaml.Strict(), yaml.DisallowUnknownField()); err != nil {
+		t.Fatal(err)
+	}
+	if th.PingP99Max != 80*time.Millisecond || th.PingStallMax != 2*time.Second || th.LeakedGoroutinesMax != 2 || th.NoopP99Factor != 3 {
+		t.Errorf("decoded = %+v", th)
+	}
+	if th.PingP999Max != 250*time.Millisecond || th.MinSamples != 1000 {
+		t.Errorf("defaults lost: %+v", th)
+	}
+	if err := yaml.UnmarshalWithOptions([]byte("ping_p99: 1ms\n"), &th, yaml.Strict(), yaml.DisallowUnknownField()); err == nil {
+		t.Error("unknown key accepted")
+	}
+	out, err := yaml.Marshal(DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), "ping_p999_max: 250ms") {
+		t.Errorf("marshalled defaults:\n%s", out)
+	}
+}
+
+func TestThresholds_Validity(t *testing.T) {
+	th := DefaultThresholds()
+	mk := func(samples int, lag time.Duration, dropped int64) *HeartbeatSnapshot {
+		p := phaseOf("baseline", repeat(time.Millisecond, samples), nil, 0)
+		p.Ping.Dropped = dropped
+		hb := &HeartbeatSnapshot{Interval: 20 * time.Millisecond, Phases: []PhaseSnapshot{p}, SendLag: NewHistogram(),
+			Ping: p.Ping, Noop: KindStats{Hist: NewHistogram()}}
+		for range samples {
+			recordClamped(hb.SendLag, lag)
+		}
+		return hb
+	}
+	f := func(hb *HeartbeatSnapshot, sched *SchedWindow, want string) {
+		t.Helper()
+		got := th.Validity(hb, sched)
+		if (want == "") != (got == "") || !strings.Contains(got, want) {
+			t.Errorf("Validity = %q; want %q", got, want)
+		}
+	}
+	f(mk(1500, 100*time.Microsecond, 0), &SchedWindow{P99: time.Millisecond}, "")
+	f(mk(1500, 5*time.Millisecond, 0), nil, "send lag p99 5.00ms > 2.00ms")
+	f(mk(1500, 0, 3), nil, "3 probe ticks dropped")
+	f(mk(999, 0, 0), nil, "999 ping samples < 1000")
+	f(mk(1500, 0, 0), &SchedWindow{P99: 40 * time.Millisecond}, "baseline scheduling latency p99 40.00ms > 25.00ms")
+}
+
+// fakeRuntime serves a scripted sequence of reads.
+type fakeRuntime struct {
+	mu    sync.Mutex
+	reads []RuntimeStats
+	i     int
+	err   error
+}
+
+func (f *fakeRuntime) Runtime(context.Context) (RuntimeStats, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return RuntimeStats{}, f.err
+	}
+	r := f.reads[min(f.i, len(f.reads)-1)]
+	f.i++
+	r.At = time.Now()
+	return r, nil
+}
+
+func rt(g, fds int64, sched ...HistBucket) RuntimeStats {
+	return RuntimeStats{Goroutines: g, OpenFDs: fds, RSSBytes: 10 << 20, SchedLatency: Hist{Buckets: sched}}
+}
+
+func TestWaitSettled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		base := rt(20, 10)
+		// settles on the 4th read (after 300 ms of polling)
+		src := &fakeRuntime{reads: []RuntimeStats{rt(30, 12), rt(25, 11), rt(21, 10), rt(20, 10)}}
+		res, err := WaitSettled(t.Context(), src, base, LeakOptions{})
+		if err != nil || !res.Settled || res.LeakedGoroutines != 0 || res.Waited != 300*time.Millisecond {
+			t.Errorf("settled = %+v, %v", res, err)
+		}
+		// never settles: leaked counts from the last read after the timeout
+		src = &fakeRuntime{reads: []RuntimeStats{rt(30, 12), rt(23, 11)}}
+		res, err = WaitSettled(t.Context(), src, base, LeakOptions{Timeout: time.Second, FDTolerance: 1})
+		if err != nil || res.Settled || res.LeakedGoroutines != 3 || res.LeakedFDs != 0 || res.Waited != time.Second {
+			t.Errorf("leaked = %+v, %v", res, err)
+		}
+		// tolerance
+		src = &fakeRuntime{reads: []RuntimeStats{rt(22, 10)}}
+		res, _ = WaitSettled(t.Context(), src, base, LeakOptions{GoroutineTolerance: 2})
+		if !res.Settled || res.Waited != 0 {
+			t.Errorf("tolerance = %+v", res)
+		}
+		// no read at all
+		src = &fakeRuntime{err: errors.New("connection refused")}
+		if _, err := WaitSettled(t.Context(), src, base, LeakOptions{Timeout: 200 * time.Millisecond}); err == nil {
+			t.Error("want the read error")
+		}
+	})
+}
+
+func TestSampler(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &fakeRuntime{reads: []RuntimeStats{
+			rt(10, 5, HistBucket{Le: 0.0001, Count: 100}),
+			rt(12, 6, HistBucket{Le: 0.0001, Count: 200}, HistBucket{Le: 0.01, Count: 1}),
+			rt(14, 7, HistBucket{Le: 0.0001, Count: 300}, HistBucket{Le: 0.01, Count: 1}, HistBucket{Le: 0.05, Count: 5}),
+		}}
+		start := time.Now()
+		s := NewSampler(src, 250*time.Millisecond, start)
+		if err := s.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(600 * time.Millisecond) // reads at 0, 250, 500 ms
+		if !s.Stop() || s.Stop() {
+			t.Error("Stop must report true once")
+		}
+		ser := s.Series()
+		if len(ser.Goroutines) != 3 || ser.Goroutines[2].TMS != 500 || ser.Goroutines[2].Value != 14 || ser.RSSMB[0].Value != 10 {
+			t.Errorf("series = %+v", ser)
+		}
+		if len(ser.SchedP99MS) != 2 || ser.SchedP99MS[0].Value != 0.1 || ser.SchedP99MS[1].Value != 50 {
+			t.Errorf("sched series = %+v", ser.SchedP99MS)
+		}
+		w, ok := s.Between(start, start.Add(250*time.Millisecond))
+		if !ok || w.Count != 101 || w.P99 != 100*time.Microsecond || w.Max != 10*time.Millisecond { // rank ceil(101×0.99)=100 is in the 0.1 ms bucket
+			t.Errorf("window = %+v, %v", w, ok)
+		}
+		if n, _ := s.Errors(); n != 0 {
+			t.Errorf("errors = %d", n)
+		}
+	})
+}
+
+func TestParseRuntime_shapes(t *testing.T) {
+	// the server's shape
+	a := `{"goroutines": 42, "open_fds": 9, "rss_bytes": 1048576,
+	  "sched_latencies_seconds": {"count": 3, "p99": 0.001, "buckets": [{"le": 0.000001, "count": 2}, {"le": 0.001, "count": 1}]}}`
+	// raw runtime/metrics names and shapes, ±Inf as strings/null
+	b := `{"/sched/goroutines:goroutines": 7, "/sched/latencies:seconds": {"counts": [0, 5, 1, 2], "buckets": [null, 0.000001, 0.002, 0.004, "+Inf"]}}`
+	ra, err := ParseRuntime([]byte(a), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ra.Goroutines != 42 || ra.OpenFDs != 9 || ra.RSSBytes != 1<<20 || ra.SchedLatency.Quantile(0.99) != time.Millisecond {
+		t.Errorf("server shape = %+v", ra)
+	}
+	rb, err := ParseRuntime([]byte(b), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rb.Goroutines != 7 || rb.OpenFDs != -1 || rb.SchedLatency.Total() != 8 || rb.SchedLatency.Max() != 4*time.Millisecond {
+		t.Errorf("raw shape = %+v", rb)
+	}
+	if _, err := ParseRuntime([]byte("not json"), time.Time{}); err == nil {
+		t.Error("want an error")
+	}
+	d := ra.SchedLatency.Sub(Hist{Buckets: []HistBucket{{Le: 0.000001, Count: 2}, {Le: 0.001, Count: 5}}})
+	if d.Total() != 0 {
+		t.Errorf("a shrinking bucket must count 0: %+v", d)
+	}
+}
+
+func TestFindLogCounters_shapes(t *testing.T) {
+	in := `{"shipper": {"emitted": 5, "delivered": 3, "dropped": 1, "pending": 1}, "x": {"y": {"emitted": 2, "delivered": 2, "dropped_total": 0}}, "other": 1}`
+	got, err := FindLogCounters([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := got["shipper"]; c.Emitted != 5 || c.DroppedTotal() != 1 || c.Pending != 1 {
+		t.Errorf("shipper = %+v", c)
+	}
+	if c, ok := got["x.y"]; !ok || c.Emitted != 2 {
+		t.Errorf("nested = %+v", got)
+	}
+	la := AccountLogs(got["shipper"], nil, 3)
+	if la.Unaccounted != 0 {
+		t.Errorf("account = %+v", la)
+	}
+	la = AccountLogs(LogCounters{Emitted: 10, Delivered: 5}, &LogCounters{Emitted: 4, Delivered: 6}, 5)
+	if la.Unaccounted != 7 { // |10−5| + |4−6|: errors in opposite directions do not cancel
+		t.Errorf("unaccounted = %d; want 7", la.Unaccounted)
+	}
+}
