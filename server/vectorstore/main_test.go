@@ -47,10 +47,11 @@ func newEnv(t testing.TB, clk clock.Clock, faults fakeai.Faults) *env {
 
 func openDB(t testing.TB, path string) *sql.DB {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}
+	db.SetMaxOpenConns(1) // SQLite has one writer; more connections only add SQLITE_BUSY sleeps
 	t.Cleanup(func() { _ = db.Close() })
 	return db
 }

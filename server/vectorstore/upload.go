@@ -560,12 +560,25 @@ func (m *Manager) attachBatch(ctx context.Context, st storeRow, es []*entry) (ok
 	return ok, failed, nil
 }
 
+// recordAttached writes a batch's files in one transaction: one commit per
+// batch instead of one per file.
 func (m *Manager) recordAttached(ctx context.Context, nonce string, es []*entry) error {
+	if len(es) == 0 {
+		return nil
+	}
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("cannot record files in store %s: %w", nonce, err)
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after Commit
 	for _, e := range es {
-		if _, err := m.db.ExecContext(ctx, `INSERT OR REPLACE INTO vs_store_files(nonce, file_id, path, sha256) VALUES(?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO vs_store_files(nonce, file_id, path, sha256) VALUES(?, ?, ?, ?)`,
 			nonce, e.fileID, e.path, e.sum); err != nil {
 			return fmt.Errorf("cannot record %q in store %s: %w", e.path, nonce, err)
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("cannot record files in store %s: %w", nonce, err)
 	}
 	return nil
 }
