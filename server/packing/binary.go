@@ -3,7 +3,6 @@ package packing
 import (
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
 )
 
 // sniffLen is how much of a file is read to decide whether it is text and to
@@ -48,29 +47,5 @@ func binaryByExt(name string) bool {
 // truncated says the sample was cut, so a rune split at its end is not
 // counted as invalid.
 func sniffBinary(sample []byte, truncated bool) bool {
-	if len(sample) == 0 {
-		return false
-	}
-	invalid := 0
-	for i := 0; i < len(sample); {
-		b := sample[i]
-		if b == 0 {
-			return true
-		}
-		if b < utf8.RuneSelf {
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(sample[i:])
-		if r == utf8.RuneError && size <= 1 {
-			if truncated && len(sample)-i < utf8.UTFMax && !utf8.FullRune(sample[i:]) {
-				break // a rune cut by the sample boundary
-			}
-			invalid++
-			i++
-			continue
-		}
-		i += size
-	}
-	return float64(invalid) > maxInvalidUTF8*float64(len(sample))
+	return scanSample(sample, truncated).binary()
 }

@@ -42,6 +42,7 @@ const (
 	classSpace
 	classNewline
 	classHigh
+	classNUL
 	numClasses
 )
 
@@ -50,6 +51,8 @@ const (
 var byteClass = func() (t [256]uint8) {
 	for b := range 256 {
 		switch {
+		case b == 0:
+			t[b] = classNUL
 		case b >= utf8.RuneSelf:
 			t[b] = classHigh
 		case b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z':
@@ -67,47 +70,92 @@ var byteClass = func() (t [256]uint8) {
 	return t
 }()
 
+// sampleStats is what one pass over a sample finds; it decides both
+// whether the file is binary and what it costs in tokens.
+type sampleStats struct {
+	n       int // sample length
+	class   [numClasses]int
+	two     int // valid 2-byte runes
+	wide    int // valid 3- and 4-byte runes
+	invalid int // bytes outside valid UTF-8 (a rune cut by the sample end excluded)
+}
+
+// scanSample classifies every byte with one table lookup, and decodes runes
+// only when the sample has non-ASCII bytes. truncated says the sample was
+// cut from a longer file, so a rune split at its end is not invalid.
+func scanSample(sample []byte, truncated bool) sampleStats {
+	st := sampleStats{n: len(sample)}
+	// Four histograms: consecutive bytes of one class (a run of letters)
+	// would otherwise wait on each other's increment.
+	var h [4][numClasses]int32
+	i := 0
+	for ; i+4 <= len(sample); i += 4 {
+		h[0][byteClass[sample[i]]]++
+		h[1][byteClass[sample[i+1]]]++
+		h[2][byteClass[sample[i+2]]]++
+		h[3][byteClass[sample[i+3]]]++
+	}
+	for ; i < len(sample); i++ {
+		h[0][byteClass[sample[i]]]++
+	}
+	for c := range st.class {
+		st.class[c] = int(h[0][c] + h[1][c] + h[2][c] + h[3][c])
+	}
+	if st.class[classHigh] == 0 {
+		return st
+	}
+	for i := 0; i < len(sample); {
+		if sample[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		_, n := utf8.DecodeRune(sample[i:])
+		switch {
+		case n <= 1:
+			if truncated && !utf8.FullRune(sample[i:]) {
+				return st // a rune cut by the sample boundary
+			}
+			st.invalid++
+			n = 1
+		case n == 2:
+			st.two++
+		default:
+			st.wide++
+		}
+		i += n
+	}
+	return st
+}
+
+// binary applies the sniffing rule: any NUL byte, or more than
+// maxInvalidUTF8 of the bytes outside valid UTF-8.
+func (st sampleStats) binary() bool {
+	return st.class[classNUL] > 0 || float64(st.invalid) > maxInvalidUTF8*float64(st.n)
+}
+
+// tokens prices the sample with the model and scales it to size bytes.
+func (st sampleStats) tokens(size int64) int {
+	if size <= 0 {
+		return 0
+	}
+	if st.n == 0 {
+		return int(math.Ceil(float64(size) / bytesPerTokenBlind))
+	}
+	// Invalid bytes (Latin-1 and the like) and NULs are priced like punctuation.
+	punct := st.class[classPunct] + st.class[classNUL] + st.invalid
+	est := float64(st.class[classLetter])*tokPerLetter + float64(st.class[classDigit])*tokPerDigit +
+		float64(punct)*tokPerPunct + float64(st.class[classSpace])*tokPerSpace +
+		float64(st.class[classNewline])*tokPerNewline +
+		float64(st.two)*tokPer2Byte + float64(st.wide)*tokPerWide
+	perByte := est * safetyMargin / float64(st.n)
+	return max(1, int(math.Ceil(perByte*float64(size))))
+}
+
 // EstimateTokens estimates the o200k token count of a file of size bytes from
 // sample, a prefix of it (the whole file when size <= len(sample)): the
 // model's rate per byte of the sample, times size. It costs one pass over
 // the sample and never reads the file, so every file is estimated before
 // deciding which ones to read. An empty sample falls back to size/3.
 func EstimateTokens(size int64, sample []byte) int {
-	if size <= 0 {
-		return 0
-	}
-	if len(sample) == 0 {
-		return int(math.Ceil(float64(size) / bytesPerTokenBlind))
-	}
-	var class [numClasses]int
-	for _, b := range sample {
-		class[byteClass[b]]++
-	}
-	var two, wide int
-	if class[classHigh] > 0 {
-		// Second pass only for non-ASCII text: price runes, not bytes.
-		for i := 0; i < len(sample); {
-			if sample[i] < utf8.RuneSelf {
-				i++
-				continue
-			}
-			_, n := utf8.DecodeRune(sample[i:])
-			switch {
-			case n <= 1:
-				class[classPunct]++ // invalid byte (Latin-1 and the like), or a rune cut at the end
-				n = 1
-			case n == 2:
-				two++
-			default:
-				wide++
-			}
-			i += n
-		}
-	}
-	est := float64(class[classLetter])*tokPerLetter + float64(class[classDigit])*tokPerDigit +
-		float64(class[classPunct])*tokPerPunct + float64(class[classSpace])*tokPerSpace +
-		float64(class[classNewline])*tokPerNewline +
-		float64(two)*tokPer2Byte + float64(wide)*tokPerWide
-	perByte := est * safetyMargin / float64(len(sample))
-	return max(1, int(math.Ceil(perByte*float64(size))))
+	return scanSample(sample, int64(len(sample)) < size).tokens(size)
 }

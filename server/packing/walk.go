@@ -344,18 +344,20 @@ func (c *collector) sniffAll(ctx context.Context) error {
 		}
 		f := c.files[i]
 		sample, whole, err := readPrefix(f.Path, f.Size, bufs[worker])
-		switch {
-		case err != nil:
+		if err != nil {
 			f.skip = "cannot read: " + err.Error()
-		case sniffBinary(sample, !whole):
+			return
+		}
+		st := scanSample(sample, !whole)
+		if st.binary() {
 			f.skip = "binary file (content)"
-		default:
-			f.Tokens = EstimateTokens(f.Size, sample)
-			if whole && held.Add(int64(len(sample))) <= c.opt.MaxTotalBytes {
-				f.whole = slices.Clone(sample)
-				if f.whole == nil {
-					f.whole = []byte{}
-				}
+			return
+		}
+		f.Tokens = st.tokens(f.Size)
+		if whole && held.Add(int64(len(sample))) <= c.opt.MaxTotalBytes {
+			f.whole = slices.Clone(sample)
+			if f.whole == nil {
+				f.whole = []byte{}
 			}
 		}
 	})
