@@ -27,6 +27,10 @@ func TestLifecycle_TTL(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.Advance(50 * time.Minute)
+	info, found, err := m.DescribeSession(testCtx(t), dir, "t", "s")
+	if err != nil || !found || info.Files != 5 || !info.ExpiresAt.Equal(clk.Now().Add(10*time.Minute)) {
+		t.Fatalf("DescribeSession = %+v, %v, %v", info, found, err)
+	}
 	m.Kick()
 	time.Sleep(50 * time.Millisecond)
 	if st := e.fake.Stats(); st["vector_stores_alive"] != 1 || st["files_alive"] != 5 {

@@ -291,3 +291,24 @@ func (m *Manager) searchOne(ctx context.Context, storeID, query string, maxResul
 	})
 	return hits, err
 }
+
+// SessionInfo describes a session's vector store (for describe_session).
+type SessionInfo struct {
+	VectorStoreID string    `json:"vector_store_id"`
+	Files         int       `json:"files"`
+	LastUsed      time.Time `json:"last_used"`
+	ExpiresAt     time.Time `json:"expires_at"`
+}
+
+// DescribeSession returns the session's live store, if it has one.
+func (m *Manager) DescribeSession(ctx context.Context, project, tool, sessionID string) (SessionInfo, bool, error) {
+	st, found, err := m.sessionStore(ctx, AttachRequest{Project: project, Tool: tool, SessionID: sessionID})
+	if err != nil || !found {
+		return SessionInfo{}, false, err
+	}
+	var n int
+	if err := m.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM vs_store_files WHERE nonce=?`, st.Nonce).Scan(&n); err != nil {
+		return SessionInfo{}, false, fmt.Errorf("cannot count files of store %s: %w", st.StoreID, err)
+	}
+	return SessionInfo{VectorStoreID: st.StoreID, Files: n, LastUsed: st.LastUsed, ExpiresAt: st.LastUsed.Add(m.o.StoreTTL)}, true, nil
+}
