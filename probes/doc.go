@@ -9,6 +9,82 @@
 // Nothing starts in a constructor. [Heartbeat.Start] and [Sampler.Start]
 // launch their goroutines; Stop (or cancelling the ctx given to Start) ends
 // them and waits for them. A Heartbeat owns one schedule goroutine per probe
-// kind, one goroutine per probe in flight (bounded) and one breach goroutine;
-// a Sampler owns one polling goroutine. Everything else is synchronous.
+// kind, one goroutine per probe in flight (bounded by MaxOutstanding) and
+// one breach goroutine that runs OnBreach; a Sampler owns one polling
+// goroutine. Everything else ([DebugClient], [Step], [Diagnose],
+// [Thresholds.Evaluate]) is synchronous and safe for concurrent use.
+//
+// # Use (the runner's side)
+//
+//	dc := probes.NewDebugClient(debugAddr, nil)      // from --debug-addr-file
+//	dc.SetProfiling(ctx, 1, 1); dc.StartFlightRecorder(ctx)
+//	hb := probes.NewHeartbeat(target, probes.HeartbeatOptions{Origin: start,
+//		OnBreach: func(ctx context.Context, b probes.Breach) { cur.OnBreach(ctx, 50*time.Millisecond) }})
+//	sm := probes.NewSampler(dc, 0, start)
+//	hb.Start(ctx); sm.Start(ctx)
+//	base, _ := dc.Runtime(ctx)                       // goroutine/fd baseline
+//	for each step:
+//		hb.SetPhase("fault:slow-sink")               // when the fault configuration changes
+//		hb.ArmBreach()
+//		cur, _ = dc.BeginStep(ctx, "step3")
+//		… run the step; cur.SampleGoroutines(ctx) mid-step …
+//		cur.End(ctx)
+//		if the step failed or was slow: paths, _ := cur.SaveProfiles(outDir); diag := cur.Diagnose(probes.DiagnoseOptions{}, paths)
+//	hb.Stop(); sm.Stop()
+//	leak, _ := probes.WaitSettled(ctx, dc, base, probes.LeakOptions{Timeout: th.SettleTimeout})
+//	th := probes.DefaultThresholds(); scenario.DecodeThresholds(&th)
+//	checks := th.Evaluate(probes.Measurements{Heartbeat: hb.Snapshot(), Leak: &leak, …})
+//	invalid := th.Validity(hb.Snapshot(), &baselineSched)   // non-empty: exit 3
+//
+// # Heartbeat and coordinated omission
+//
+// Probe k is due at start + k·interval. The schedule goroutine sleeps until
+// then and hands the probe to a goroutine of its own, so a stalled server
+// does not delay later sends; latency is measured from the intended time,
+// so a 1 s stall at 20 ms intervals costs ~50 slow samples (as wrk2 does),
+// not one. After a late wake-up every overdue probe is sent at once. If
+// MaxOutstanding probes are in flight the tick is counted as dropped,
+// which makes the run invalid. Timed-out probes are recorded at their
+// elapsed time (so max and p99.9 see them) and counted; errors are counted
+// but not recorded.
+//
+// # Request path vs background
+//
+// The server should label its goroutines with pprof.Do: path=request with
+// tool and request_id on the dispatch of every request (goroutines a
+// handler starts inherit them), path=background with
+// component=shipper|lifecycle|memory|stderr on its own loops. The labels
+// are in the debug=0 goroutine profile, and in the debug=2 text when the
+// server runs with GODEBUG=tracebacklabels=1 (recommended: the runner sets
+// it in the server's environment); [NewGoroutineDump] joins them by stack
+// otherwise. Without labels (and always for block/mutex stacks, which
+// carry none) frames decide, from the root: logship, vectorstore
+// lifecycle, memory → background; mcp-go server, secondbrain server → request;
+// net/http persistConn loops, the debug listener → other.
+//
+// # Diagnosis rule set
+//
+// [ClassifyStack] labels each waiting request-path goroutine (first match
+// wins); [Diagnose] keys them by culprit frame — the innermost frame in the
+// server's module (else outside the standard library) — and ranks keys by
+// observed wait (runtime minutes, or the time a goroutine stayed in the same
+// stack across dumps, plus block/mutex delay), then by goroutine count.
+//
+//	cause                  matches                                                       canary flag
+//	stderr-write           log frame + os.(*File).Write / poll.FD.Write / syscall write   sync-stderr
+//	log-shipping-io        log frame + net/http client or net conn frames                 sync-log
+//	(log lock waiters)     log frame + lock/chan wait → "stderr" in stack: stderr-write,
+//	                       else whichever of the two the other stacks show
+//	conn-pool-exhausted    net/http Transport getConn / queueForIdleConn / wantConn       conn-pool
+//	slow-upstream          other net/http client frames (persistConn.roundTrip)           —
+//	blocking-file-io       os.Open/ReadFile/File.Read/Stat, syscall open/read, no net     blocking-file-io
+//	worker-pool-exhausted  lock/chan wait, app frame named pool|worker|enqueue|submit     worker-pool
+//	semaphore-held         Mutex/RWMutex Lock, semacquire, x/sync semaphore Acquire,
+//	                       or chan wait in a frame named sem|acquire|lock|token|limit     held-semaphore
+//	unknown                any other wait (IO wait, syscall, unnamed channel)
+//
+// Log frames are log/slog, …/logship, log.Logger and any (*…Handler).Handle.
+// Not waits: running, runnable, sleep, GC/runtime states, and a transport's
+// own idle loop (the innermost application frame is a readLoop, writeLoop,
+// readNextLine, net/http conn serve, Accept, os/signal).
 package probes

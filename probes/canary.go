@@ -1,0 +1,72 @@
+package probes
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/secondbrain-dev/secondbrain/reports"
+)
+
+// CanaryResult is one canary's outcome for `replay --canaries`.
+type CanaryResult struct {
+	Canary   string
+	Expected string // cause label the rule set must name
+	Got      string // cause the diagnosis named ("" if none)
+	Culprit  string
+	Caught   bool // the scenario's verdict failed
+	Named    bool // the diagnosis named the expected cause (and culprit, if asked)
+}
+
+// Pass reports whether the canary was both caught and named.
+func (r CanaryResult) Pass() bool { return r.Caught && r.Named }
+
+// JudgeCanary checks one canary run: its verdict must have failed and its
+// diagnosis must name the expected cause; when culpritSubstr is not empty
+// the culprit frame must contain it too.
+func JudgeCanary(canary string, verdict string, d *reports.Diagnosis, culpritSubstr string) CanaryResult {
+	r := CanaryResult{Canary: canary, Caught: verdict == reports.VerdictFail}
+	r.Expected, _ = ExpectedCause(canary)
+	if d != nil {
+		r.Got, r.Culprit = d.Cause, d.Culprit
+	}
+	r.Named = r.Expected != "" && r.Got == r.Expected &&
+		(culpritSubstr == "" || strings.Contains(r.Culprit, culpritSubstr))
+	return r
+}
+
+// WriteConfusion writes the canaries' confusion table: one row per
+// canary (expected cause) and one column per cause named, plus caught and
+// named columns and a total line "N/M canaries caught and named".
+func WriteConfusion(w io.Writer, results []CanaryResult) error {
+	causes := []string{CauseLogShippingIO, CauseStderrWrite, CauseSemaphoreHeld, CauseWorkerPool,
+		CauseConnPool, CauseBlockingFile, CauseSlowUpstream, CauseUnknown, "none"}
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	fmt.Fprint(tw, "canary \\ named\t")
+	for _, c := range causes {
+		fmt.Fprintf(tw, "%s\t", c)
+	}
+	fmt.Fprint(tw, "caught\tpass\tculprit\n")
+	pass := 0
+	for _, r := range results {
+		got := r.Got
+		if got == "" {
+			got = "none"
+		}
+		fmt.Fprintf(tw, "%s (%s)\t", r.Canary, r.Expected)
+		for _, c := range causes {
+			mark := "."
+			if c == got {
+				mark = "X"
+			}
+			fmt.Fprintf(tw, "%s\t", mark)
+		}
+		if r.Pass() {
+			pass++
+		}
+		fmt.Fprintf(tw, "%v\t%v\t%s\n", r.Caught, r.Pass(), r.Culprit)
+	}
+	fmt.Fprintf(tw, "%d/%d canaries caught and named\n", pass, len(results))
+	return tw.Flush()
+}
