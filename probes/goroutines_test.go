@@ -86,7 +86,7 @@ main.send(`,
 		},
 		{
 			name: "panic text before the first header",
-			in: "panic: boom\n\ngoroutine 9 [running]:\nmain.main()\n\t/m.go:1 +0x1\n",
+			in:   "panic: boom\n\ngoroutine 9 [running]:\nmain.main()\n\t/m.go:1 +0x1\n",
 			want: []Goroutine{{ID: 9, State: "running", Stack: []Frame{{Func: "main.main", File: "/m.go", Line: 1}}}},
 		},
 		{
