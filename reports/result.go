@@ -63,6 +63,10 @@ type Scenario struct {
 	// name, all phases and repeats merged. reports.Summarize fills it from
 	// Steps when the runner leaves it empty.
 	Tools map[string]*Latencies `json:"tools,omitempty"`
+	// Runtime series of the server from /debug/runtime (probes.Sampler).
+	OpenFDs    []Sample `json:"open_fds,omitempty"`
+	RSSMB      []Sample `json:"rss_mb,omitempty"`
+	SchedP99MS []Sample `json:"sched_p99_ms,omitempty"` // scheduling latency p99 between reads
 }
 
 // Step is one executed scenario step (a tool call, a gap, a fault change…).
@@ -115,8 +119,9 @@ type Heartbeat struct {
 	SendLagP99MS float64    `json:"send_lag_p99_ms"`
 	DroppedTicks int64      `json:"dropped_ticks"`
 	Timeouts     int64      `json:"timeouts"`
-	Series       []Sample   `json:"series,omitempty"` // ping latency over time, downsampled for plots
-	HistFile     string     `json:"hlog,omitempty"`   // .hlog path relative to --out
+	Series       []Sample   `json:"series,omitempty"`      // ping latency over time, downsampled for plots
+	HistFile     string     `json:"hlog,omitempty"`        // .hlog path relative to --out
+	NoopSeries   []Sample   `json:"noop_series,omitempty"` // no-op tool latency over time, like Series
 }
 
 // Latencies are percentiles of one histogram, in milliseconds.
