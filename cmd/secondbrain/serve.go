@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -59,6 +60,9 @@ HTTP:                       secondbrain serve --http 127.0.0.1:8765`,
 // serve starts the parts in order and stops them in reverse, logging how
 // long each stop took.
 func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
+	// A host that closes our stderr (or stdout) must not kill the server with
+	// SIGPIPE on the next write: get EPIPE instead, and carry on or stop cleanly.
+	signal.Ignore(syscall.SIGPIPE)
 	// 1. Logging. Everything below logs through it; it is closed last.
 	level, err := logship.ParseLevel(c.Log.Level)
 	if err != nil {

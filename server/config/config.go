@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -110,7 +111,10 @@ func LoadFile(c *Config, path string, required bool) error {
 	if err != nil {
 		return fmt.Errorf("cannot read config %q: %w", path, err)
 	}
-	if err := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict()).Decode(c); err != nil {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil // an empty file configures nothing
+	}
+	if err := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict()).Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("cannot parse config %q: %w", path, err)
 	}
 	return nil
