@@ -50,6 +50,7 @@ func (s *HeartbeatSnapshot) Report() *reports.Heartbeat {
 		DroppedTicks: s.Dropped(),
 		Timeouts:     s.Ping.Timeouts + s.Noop.Timeouts,
 		Series:       Series(s.Series[KindPing]),
+		NoopSeries:   Series(s.Series[KindNoop]),
 	}
 	if s.Interval > 0 {
 		hb.Ping = Latencies(s.Ping)

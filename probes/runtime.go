@@ -129,6 +129,11 @@ type RuntimeSeries struct {
 	SchedP99MS []reports.Sample
 }
 
+// Fill copies the series into a scenario result.
+func (rs RuntimeSeries) Fill(sc *reports.Scenario) {
+	sc.Goroutines, sc.OpenFDs, sc.RSSMB, sc.SchedP99MS = rs.Goroutines, rs.OpenFDs, rs.RSSMB, rs.SchedP99MS
+}
+
 // Series converts the reads to plot series.
 func (s *Sampler) Series() RuntimeSeries {
 	s.mu.Lock()
