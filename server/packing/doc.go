@@ -48,6 +48,7 @@
 //	             pdm.lock Cargo.lock Gemfile.lock composer.lock go.sum mix.lock
 //	             flake.lock packages.lock.json)
 //	patterns:    *.min.js *.min.css *.map *.pyc *.pyo *.swp *~
+//	secrets:     .env .env.* *.pem *.key id_rsa* id_ecdsa* id_ed25519* .netrc .npmrc .pypirc
 //
 // # Binary files and caps
 //

@@ -36,8 +36,13 @@ var builtinFiles = map[string]bool{
 }
 
 // builtinGlobs are file-name patterns never packed: minified bundles, source
-// maps and compiled artefacts that slip past the binary checks.
-var builtinGlobs = []string{"*.min.js", "*.min.css", "*.map", "*.pyc", "*.pyo", "*.swp", "*~"}
+// maps and compiled artefacts that slip past the binary checks, and files
+// that usually hold secrets, which must not reach a third-party model just
+// because a project forgot to ignore them (naming one explicitly still works).
+var builtinGlobs = []string{
+	"*.min.js", "*.min.css", "*.map", "*.pyc", "*.pyo", "*.swp", "*~",
+	".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ecdsa*", "id_ed25519*", ".netrc", ".npmrc", ".pypirc",
+}
 
 // builtinSkip returns why name is on the built-in skip list, or "".
 func builtinSkip(name string, isDir bool) string {

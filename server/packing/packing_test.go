@@ -177,6 +177,9 @@ func TestPack_walk(t *testing.T) {
 				"go.sum":                  "x\n",
 				".DS_Store":               "x\n",
 				"src/build.go":            "a file named like a skipped dir is kept\n",
+				".env":                    "API_KEY=secret\n",
+				"config/.env.production":  "API_KEY=secret\n",
+				"deploy/server.key":       "-----BEGIN PRIVATE KEY-----\n",
 			},
 			paths:      []string{"."},
 			wantPacked: []string{"src/app.js", "src/build.go"},
@@ -184,6 +187,7 @@ func TestPack_walk(t *testing.T) {
 				"node_modules": "built-in skip list: node_modules/", ".venv": "built-in", "__pycache__": "built-in",
 				"build": "built-in", "src/app.min.js": "*.min.js", "src/app.js.map": "*.map",
 				"package-lock.json": "package-lock.json", "go.sum": "go.sum", ".DS_Store": ".DS_Store",
+				".env": "built-in skip list: .env", "config/.env.production": ".env.*", "deploy/server.key": "*.key",
 			},
 		},
 		{
