@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -126,6 +127,9 @@ type callCtxKey struct{}
 type callMeta struct {
 	transport string
 	requestID string
+	// cancelAt, when set by the transport, holds the UnixNano time the
+	// client's cancel was read (more exact than when the context ended).
+	cancelAt *atomic.Int64
 }
 
 func withCallMeta(ctx context.Context, m callMeta) context.Context {
@@ -258,13 +262,25 @@ func (c *Calls) Middleware() mcpserver.ToolHandlerMiddleware {
 			seq := c.start(ctx, req.Params.Name)
 			box := &outcomeBox{}
 			ctx = context.WithValue(ctx, outcomeCtxKey{}, box)
+			var endedAt atomic.Int64
+			fired := make(chan struct{})
 			stop := context.AfterFunc(ctx, func() {
-				if context.Cause(ctx) != errShutdown {
-					c.cancelled(seq, time.Now())
-				}
+				defer close(fired)
+				endedAt.Store(time.Now().UnixNano())
 			})
 			res, err := next(ctx, req)
-			stop()
+			if !stop() {
+				<-fired // the context ended: wait until its time is recorded
+			}
+			if ctx.Err() != nil && context.Cause(ctx) != errShutdown {
+				at := endedAt.Load()
+				if meta, ok := ctx.Value(callCtxKey{}).(callMeta); ok && meta.cancelAt != nil && meta.cancelAt.Load() != 0 {
+					at = meta.cancelAt.Load()
+				}
+				if at != 0 {
+					c.cancelled(seq, time.Unix(0, at))
+				}
+			}
 			c.finish(seq, classify(ctx, box, res, err))
 			return res, err
 		}

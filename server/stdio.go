@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -109,6 +110,7 @@ func (t *Stdio) Stats() StdioStats {
 // inflight is one request being handled.
 type inflight struct {
 	cancel    context.CancelCauseFunc
+	cancelAt  *atomic.Int64 // when notifications/cancelled was read
 	cancelled bool // set under conn.mu by notifications/cancelled
 	isCall    bool
 }
@@ -319,10 +321,11 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, line []byte) {
 		c.enqueueError(ctx, msg.ID, codeInvalidRequest, "a request with id "+key+" is already in flight")
 		return
 	}
-	c.inflight[key] = &inflight{cancel: cancel, isCall: isCall}
+	fl := &inflight{cancel: cancel, isCall: isCall, cancelAt: new(atomic.Int64)}
+	c.inflight[key] = fl
 	c.mu.Unlock()
 	if isCall {
-		hctx = withCallMeta(hctx, callMeta{transport: "stdio", requestID: key})
+		hctx = withCallMeta(hctx, callMeta{transport: "stdio", requestID: key, cancelAt: fl.cancelAt})
 	}
 
 	c.handlers.Add(1)
@@ -388,10 +391,12 @@ func (c *conn) notification(reqCtx context.Context, method string, params, line 
 	if !ok {
 		return
 	}
+	now := time.Now()
 	c.mu.Lock()
 	fl := c.inflight[key]
 	if fl != nil {
 		fl.cancelled = true
+		fl.cancelAt.Store(now.UnixNano())
 	}
 	c.mu.Unlock()
 	if fl == nil {

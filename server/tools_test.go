@@ -77,17 +77,21 @@ func endpoints(base, key string) map[string]provider.Endpoint {
 }
 
 // startEnv runs a Server over real pipes with an mcp-go client.
-func startEnv(t *testing.T, project, dbPath, base, key string) *env {
+func startEnv(t *testing.T, project, dbPath, base, key string, tweak ...func(*server.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := session.Open(ctx, dbPath, session.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Options{
+	opt := server.Options{
 		Endpoints: endpoints(base, key), Roots: []string{project}, Sessions: st,
 		Poll: provider.PollPolicy{First: 5 * time.Millisecond, Max: 20 * time.Millisecond},
-	})
+	}
+	for _, f := range tweak {
+		f(&opt)
+	}
+	srv, err := server.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
