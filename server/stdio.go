@@ -111,7 +111,7 @@ func (t *Stdio) Stats() StdioStats {
 type inflight struct {
 	cancel    context.CancelCauseFunc
 	cancelAt  *atomic.Int64 // when notifications/cancelled was read
-	cancelled bool // set under conn.mu by notifications/cancelled
+	cancelled bool          // set under conn.mu by notifications/cancelled
 	isCall    bool
 }
 
