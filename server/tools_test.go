@@ -21,7 +21,7 @@ import (
 )
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	project string
 	dbPath  string
 	baseURL string
@@ -57,7 +57,7 @@ func newProject(t *testing.T) string {
 	return dir
 }
 
-func startFake(t *testing.T) (*fakeai.Server, string) {
+func startFake(t testing.TB) (*fakeai.Server, string) {
 	t.Helper()
 	fake := fakeai.New()
 	base, stop, err := fake.Start(context.Background(), "127.0.0.1:0")
@@ -77,7 +77,7 @@ func endpoints(base, key string) map[string]provider.Endpoint {
 }
 
 // startEnv runs a Server over real pipes with an mcp-go client.
-func startEnv(t *testing.T, project, dbPath, base, key string, tweak ...func(*server.Options)) *env {
+func startEnv(t testing.TB, project, dbPath, base, key string, tweak ...func(*server.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	st, err := session.Open(ctx, dbPath, session.Options{})
