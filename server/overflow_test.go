@@ -89,6 +89,11 @@ func TestOverflow_AttachedAndSearchable(t *testing.T) {
 		}
 	}
 
+	desc := e.call("describe_session", map[string]any{"session_id": "o1"})
+	if !strings.Contains(textOf(desc), "provider refused it") || !strings.Contains(textOf(desc), vs.ID) {
+		t.Errorf("describe_session does not show the store and the failed upload: %s", textOf(desc))
+	}
+
 	g := e.call("chat_small_grok", chatArgs("g1", project))
 	gecho, gmeta := echoOf(t, g), metaOf(t, g)
 	if strings.Join(gecho.Tools, ",") != "search_task_files" || gecho.ToolResults != 1 {

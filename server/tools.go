@@ -403,6 +403,7 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 		pr.PreviousResponseID = rec.PreviousResponseID
 		pr.VectorStoreIDs = storeIDs
 		pr.Background = m.Background
+		pr.WebSearch = m.DeepResearch
 		pr.OnPoll = func(status string, polls int) {
 			st.set(fmt.Sprintf("waiting for %s (status %s, %d polls)", m.Model, status, polls))
 		}
@@ -448,6 +449,13 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 		rec.Inline[k] = session.Stamp{Size: v.Size, ModTime: v.ModTime}
 	}
 	rec.VectorStoreIDs = storeIDs
+	if len(packed.Overflow) > 0 {
+		la := &session.Attach{Overflow: len(packed.Overflow), Uploaded: meta.Uploaded, Reused: meta.Reused, Note: meta.OverflowNote}
+		for _, f := range meta.FailedUploads {
+			la.Failed = append(la.Failed, session.FailedFile{Path: f.Path, Reason: f.Reason})
+		}
+		rec.LastAttach = la
+	}
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := s.opt.Sessions.Put(sctx, rec); err != nil {
@@ -572,15 +580,16 @@ func (s *Server) describeSession(ctx context.Context, req mcp.CallToolRequest) (
 	}
 	type view struct {
 		session.Key
-		Model              string   `json:"model"`
-		Calls              int      `json:"calls"`
-		PreviousResponseID string   `json:"previous_response_id,omitempty"`
-		HistoryMessages    int      `json:"history_messages"`
-		InlineFiles        []string `json:"inline_files"`
-		VectorStoreIDs     []string `json:"vector_store_ids,omitempty"`
-		CreatedAt          string   `json:"created_at"`
-		UpdatedAt          string   `json:"updated_at"`
-		ExpiresAt          string   `json:"expires_at"`
+		Model              string          `json:"model"`
+		Calls              int             `json:"calls"`
+		PreviousResponseID string          `json:"previous_response_id,omitempty"`
+		HistoryMessages    int             `json:"history_messages"`
+		InlineFiles        []string        `json:"inline_files"`
+		VectorStoreIDs     []string        `json:"vector_store_ids,omitempty"`
+		LastAttach         *session.Attach `json:"last_attach,omitempty"`
+		CreatedAt          string          `json:"created_at"`
+		UpdatedAt          string          `json:"updated_at"`
+		ExpiresAt          string          `json:"expires_at"`
 	}
 	var found []view
 	for _, t := range tools {
@@ -592,7 +601,7 @@ func (s *Server) describeSession(ctx context.Context, req mcp.CallToolRequest) (
 			continue
 		}
 		v := view{Key: rec.Key, Model: rec.Model, Calls: rec.Calls, PreviousResponseID: rec.PreviousResponseID,
-			HistoryMessages: len(rec.History), VectorStoreIDs: rec.VectorStoreIDs, InlineFiles: []string{},
+			HistoryMessages: len(rec.History), VectorStoreIDs: rec.VectorStoreIDs, LastAttach: rec.LastAttach, InlineFiles: []string{},
 			CreatedAt: rec.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: rec.UpdatedAt.UTC().Format(time.RFC3339),
 			ExpiresAt: rec.UpdatedAt.Add(s.opt.Sessions.TTL()).UTC().Format(time.RFC3339)}
 		for p := range rec.Inline {

@@ -402,3 +402,13 @@ func TestTools_CountProjectTokens(t *testing.T) {
 		t.Errorf("count_project_tokens = %+v", rep)
 	}
 }
+
+func TestTools_DeepResearchRuns(t *testing.T) {
+	project := newProject(t)
+	_, base := startFake(t)
+	e := startEnv(t, project, filepath.Join(t.TempDir(), "sb.db"), base, "k")
+	echo := echoOf(t, e.call("research_with_o4_mini_deep_research", chatArgs("d1")))
+	if echo.Model != "o4-mini-deep-research" || echo.API != "responses" {
+		t.Errorf("deep research echo %+v", echo)
+	}
+}

@@ -152,6 +152,7 @@ type Request struct {
 	ReasoningEffort    string
 	VectorStoreIDs     []string // Responses API: file_search over these
 	Background         bool     // Responses API: create in background and poll
+	WebSearch          bool     // Responses API: offer web_search_preview (deep-research models require a data source)
 	Functions          []Function
 	MaxToolRounds      int            // 0: DefaultMaxToolRounds
 	Extra              map[string]any // extra top-level JSON fields (Grok search_parameters…)
@@ -210,6 +211,9 @@ func (c *Client) Respond(ctx context.Context, req Request) (*Response, error) {
 	}
 	if len(req.VectorStoreIDs) > 0 {
 		p.Tools = append(p.Tools, responses.ToolParamOfFileSearch(req.VectorStoreIDs))
+	}
+	if req.WebSearch {
+		p.Tools = append(p.Tools, responses.ToolParamOfWebSearchPreview(responses.WebSearchPreviewToolTypeWebSearchPreview))
 	}
 	funcs := map[string]Function{}
 	for _, f := range req.Functions {

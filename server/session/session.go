@@ -45,9 +45,25 @@ type Record struct {
 	History            []Message        `json:"history,omitempty"`
 	Inline             map[string]Stamp `json:"inline,omitempty"` // stable inline list, by absolute path
 	VectorStoreIDs     []string         `json:"vector_store_ids,omitempty"`
+	LastAttach         *Attach          `json:"last_attach,omitempty"` // the latest call's vector-store outcome
 	Calls              int              `json:"calls"`
 	CreatedAt          time.Time        `json:"created_at"`
 	UpdatedAt          time.Time        `json:"updated_at"`
+}
+
+// Attach is what the latest call did with its overflow files.
+type Attach struct {
+	Overflow int          `json:"overflow_files"`
+	Uploaded int          `json:"uploaded"`
+	Reused   int          `json:"reused"`
+	Failed   []FailedFile `json:"failed,omitempty"`
+	Note     string       `json:"note,omitempty"`
+}
+
+// FailedFile is an overflow file that could not be uploaded, and why.
+type FailedFile struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }
 
 // Summary is a session as listed by [Store.List].
