@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/secondbrain-dev/secondbrain/server/clock"
+	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
 	"github.com/secondbrain-dev/secondbrain/server/session"
 	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
@@ -50,10 +51,14 @@ type Options struct {
 	MaxFileBytes  int64 // 0: packing default (2 MB)
 	MaxTotalBytes int64 // 0: packing default (50 MB)
 
-	Sessions  *session.Store
-	Attacher  vectorstore.Attacher // nil: overflow files are reported as not attached
-	History   HistorySearcher      // nil: no search_project_history
-	DebugLogs DebugLogSearcher     // used only with DeveloperMode
+	Sessions *session.Store
+	Attacher vectorstore.Attacher // nil: overflow files are reported as not attached
+	History  HistorySearcher      // nil: no search_project_history (Memory's is used if set)
+	// Memory receives every successful exchange (non-blocking; the writer
+	// stores it in the background) and, when History is nil, serves
+	// search_project_history. nil: nothing is remembered.
+	Memory    memory.Memory
+	DebugLogs DebugLogSearcher // used only with DeveloperMode
 	// DeveloperMode registers the developer tools (search_mcp_debug_logs).
 	DeveloperMode bool
 
@@ -95,6 +100,9 @@ type Server struct {
 func New(opt Options) (*Server, error) {
 	if opt.Sessions == nil {
 		return nil, errors.New("cannot create server: Options.Sessions is nil")
+	}
+	if opt.History == nil && opt.Memory != nil {
+		opt.History = opt.Memory
 	}
 	if opt.Name == "" {
 		opt.Name = "secondbrain"

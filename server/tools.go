@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/packing"
 	"github.com/secondbrain-dev/secondbrain/server/session"
 )
@@ -461,6 +462,13 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 	if err := s.opt.Sessions.Put(sctx, rec); err != nil {
 		log.Error("cannot save session", "err", err)
 		meta.OverflowNote = strings.TrimSpace(meta.OverflowNote + " (warning: the session could not be saved: " + err.Error() + ")")
+	}
+	if s.opt.Memory != nil {
+		// Never waits: the writer queues it or drops and counts it.
+		if !s.opt.Memory.Remember(memory.Exchange{Project: s.project, Tool: m.Tool, SessionID: p.sessionID, Model: m.Model,
+			Question: p.instructions, Answer: answer, At: s.clk.Now()}) {
+			log.Warn("memory writer queue full: exchange not remembered")
+		}
 	}
 	return resultWithMeta(answer, meta), meta, nil
 }

@@ -38,6 +38,7 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.c.Log.VictoriaLogsURL, "victorialogs-url", "", "ship logs to this VictoriaLogs base URL")
 	fs.StringVar(&f.c.Debug.Addr, "debug-addr", "", "serve pprof, /metrics and /debug/calls on this loopback address (e.g. 127.0.0.1:0)")
 	fs.StringVar(&f.c.Debug.AddrFile, "debug-addr-file", "", "write the debug listener's bound address to this file")
+	fs.BoolVar(&f.c.Debug.Profiling, "debug-profiling", false, "turn on block and mutex profiling and the runtime/trace flight recorder (harness)")
 	fs.BoolVar(&f.c.DeveloperMode, "developer-mode", false, "register developer tools (search_mcp_debug_logs)")
 	fs.Float64Var(&f.c.TimeScale, "time-scale", 1, "run internal timers (polling, progress, timeouts, TTLs) this many times faster (debug/harness)")
 	fs.StringVar(&f.canary, "canary", "", "comma-separated canaries to inject (harness only)")
@@ -77,6 +78,7 @@ func (f *configFlags) load(fs *pflag.FlagSet) (config.Config, error) {
 		"victorialogs-url":     func() { c.Log.VictoriaLogsURL = f.c.Log.VictoriaLogsURL },
 		"debug-addr":           func() { c.Debug.Addr = f.c.Debug.Addr },
 		"debug-addr-file":      func() { c.Debug.AddrFile = f.c.Debug.AddrFile },
+		"debug-profiling":      func() { c.Debug.Profiling = f.c.Debug.Profiling },
 		"developer-mode":       func() { c.DeveloperMode = f.c.DeveloperMode },
 		"time-scale":           func() { c.TimeScale = f.c.TimeScale },
 		"canary":               func() { c.Canary = config.SplitList(f.canary) },

@@ -2,26 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -29,7 +22,9 @@ import (
 	"github.com/secondbrain-dev/secondbrain/server"
 	"github.com/secondbrain-dev/secondbrain/server/clock"
 	"github.com/secondbrain-dev/secondbrain/server/config"
+	"github.com/secondbrain-dev/secondbrain/server/debug"
 	"github.com/secondbrain-dev/secondbrain/server/logship"
+	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
 	"github.com/secondbrain-dev/secondbrain/server/session"
 	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
@@ -134,11 +129,11 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	stops = append(stops, namedStop{"sessions", func() { _ = st.Close() }})
 
 	// 4. Metrics registry (served by the debug listener).
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := debug.NewRegistry()
 
 	// 5. Vector stores: overflow goes to OpenAI's vector stores (or the fake's).
 	var attacher vectorstore.Attacher
+	var mem memory.Memory
 	if c.VectorStore && oa.APIKey != "" {
 		vc := openai.NewClient(option.WithBaseURL(strings.TrimRight(oa.BaseURL, "/")+"/"), option.WithAPIKey(oa.APIKey),
 			option.WithHTTPClient(provider.DefaultHTTPClient()))
@@ -160,6 +155,21 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 			stopMgr()
 		}})
 		attacher = mgr
+
+		// Project memory: a background writer over the same manager; the
+		// reply never waits for it.
+		mw := memory.New(mgr, memory.Options{Clock: clk, Logger: logs.Logger(), Redact: c.Secrets()})
+		if err := mw.Start(mctx); err != nil {
+			return err
+		}
+		stops = append(stops, namedStop{"memory writer", func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := mw.Close(cctx); err != nil {
+				log.Warn("memory writer did not drain", "err", err)
+			}
+		}})
+		mem = mw
 	} else if c.VectorStore {
 		log.Info("no OpenAI key: overflow files will be listed, not uploaded to a vector store")
 	}
@@ -188,7 +198,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 			server.ProviderXAI:    {Name: "xai", BaseURL: xa.BaseURL, APIKey: xa.APIKey, KeyEnv: "XAI_API_KEY"},
 		},
 		Roots: roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
-		Sessions: st, Attacher: attacher, DebugLogs: debugLogs, DeveloperMode: c.DeveloperMode,
+		Sessions: st, Attacher: attacher, Memory: mem, DebugLogs: debugLogs, DeveloperMode: c.DeveloperMode,
 		TimeScale: scale, Clock: clk, Logger: logs.Logger(), Registerer: reg,
 	})
 	if err != nil {
@@ -198,11 +208,30 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 
 	// 7. Debug listener.
 	if c.Debug.Addr != "" {
-		stop, err := startDebug(c.Debug.Addr, c.Debug.AddrFile, srv, reg, logs, log)
-		if err != nil {
-			return err
+		o := debug.Options{
+			Addr: c.Debug.Addr, AddrFile: c.Debug.AddrFile, Gatherer: reg, Logger: logs.Logger(),
+			Handlers: map[string]http.Handler{"/debug/calls": srv.Calls()},
+			Vars: func() any {
+				v := map[string]any{"logship": logs.Stats(), "calls": srv.Calls().Snapshot()}
+				if mw, ok := mem.(*memory.Writer); ok {
+					v["memory"] = mw.Stats()
+				}
+				return v
+			},
 		}
-		stops = append(stops, namedStop{"debug listener", stop})
+		if c.Debug.Profiling {
+			o.BlockProfileRate, o.MutexProfileFraction, o.FlightRecorder = 1, 1, true
+		}
+		dl, err := debug.Start(ctx, o)
+		if err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
+		log.Info("debug listener bound", "addr", dl.Addr())
+		stops = append(stops, namedStop{"debug listener", func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			_ = dl.Stop(cctx)
+		}})
 	}
 
 	// 8. Transport: runs until the client leaves or a signal arrives.
@@ -240,66 +269,4 @@ func interruptible(in io.Reader) io.Reader {
 		return in
 	}
 	return os.NewFile(uintptr(fd), f.Name())
-}
-
-// startDebug serves pprof, /metrics, /debug/calls and /debug/vars.
-//
-// Integration point (issue 5): server/debug will own this listener (block
-// and mutex profiling, flight recorder, runtime metrics). Until it lands,
-// this minimal loopback-only listener serves what the harness needs.
-func startDebug(addr, addrFile string, srv *server.Server, reg *prometheus.Registry, logs *logship.Pipeline, log *slog.Logger) (func(), error) {
-	if !server.IsLoopbackAddr(addr) {
-		return nil, &exitError{code: exitUsage, err: fmt.Errorf("--debug-addr %q: the debug listener is loopback only", addr)}
-	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen for debug on %q: %w", addr, err)
-	}
-	if addrFile != "" {
-		if err := writeFileAtomic(addrFile, []byte(ln.Addr().String()+"\n")); err != nil {
-			ln.Close()
-			return nil, err
-		}
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/debug/calls", srv.Calls())
-	mux.HandleFunc("/debug/vars", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		writeJSON(w, map[string]any{"logship": logs.Stats(), "calls": srv.Calls().Snapshot()})
-	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = hs.Serve(ln) }()
-	log.Info("debug listener bound", "addr", ln.Addr().String())
-	return func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if hs.Shutdown(ctx) != nil {
-			_ = hs.Close()
-		}
-		<-done
-	}, nil
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return fmt.Errorf("cannot write %q: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("cannot write %q: %w", path, err)
-	}
-	return nil
-}
-
-func writeJSON(w io.Writer, v any) {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away; nothing to do
 }

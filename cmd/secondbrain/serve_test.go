@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -40,6 +41,7 @@ type e2e struct {
 	db      string
 	fakeURL string // "" means --provider fake
 	config  string
+	extra   []string // more serve flags
 }
 
 func newE2E(t *testing.T, outOfProcessFake bool) *e2e {
@@ -86,6 +88,7 @@ func (e *e2e) args(extra ...string) []string {
 	} else {
 		a = append(a, "--provider", "fake")
 	}
+	a = append(a, e.extra...)
 	return append(a, extra...)
 }
 
@@ -237,8 +240,11 @@ func meta(t *testing.T, r *mcp.CallToolResult) server.Metadata {
 	return server.Metadata{}
 }
 
+// chat builds a model tool's arguments. Memory search is disabled: the fake
+// calls every offered function, which would add a round to each call.
 func chat(session string, paths ...string) map[string]any {
-	return map[string]any{"instructions": "Review the project.", "output_format": "bullets", "context": paths, "session_id": session}
+	return map[string]any{"instructions": "Review the project.", "output_format": "bullets", "context": paths, "session_id": session,
+		"disable_memory_search": true}
 }
 
 var wantInlined = []string{".gitignore", "README.md", "main.go", "pkg/data.md", "pkg/lib.go"}
@@ -290,6 +296,12 @@ func TestE2E_StdioSubprocess(t *testing.T) {
 	// main.go was sent once, in the first user message now in the history: not again.
 	if g1.API != "chat" || g2.Messages != 4 || strings.Join(g2.InlinedFiles, ",") != "main.go" {
 		t.Errorf("grok: first %+v; second messages=%d inlined=%v", g1, g2.Messages, g2.InlinedFiles)
+	}
+
+	// Project memory is wired: the tool exists and answers (the writer stores
+	// exchanges in the background, so hits may not be there yet).
+	if r := call(t, c, "search_project_history", map[string]any{"query": "review"}); r.IsError {
+		t.Errorf("search_project_history: %s", resultText(r))
 	}
 
 	// Malformed input does not kill the server (the client's pipe is ours
@@ -383,5 +395,49 @@ func TestServe_NonLoopbackNeedsToken(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "token") {
 		t.Errorf("non-loopback bind without token: err %v, output %s", err, out)
+	}
+}
+
+func TestE2E_DebugListener(t *testing.T) {
+	e := newE2E(t, true)
+	addrFile := filepath.Join(t.TempDir(), "debug.addr")
+	e.extra = []string{"--debug-addr", "127.0.0.1:0", "--debug-addr-file", addrFile}
+	c, _ := e.stdioClient()
+	defer c.Close()
+	if r := call(t, c, "chat_with_gpt4_1", chat("dbg", filepath.Join(e.project, "main.go"))); r.IsError {
+		t.Fatal(resultText(r))
+	}
+	b, err := os.ReadFile(addrFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + strings.TrimSpace(string(b))
+	get := func(path string) string {
+		resp, err := httpClient.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var sb strings.Builder
+		if _, err := io.Copy(&sb, resp.Body); err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, sb.String())
+		}
+		return sb.String()
+	}
+	var calls server.CallsSnapshot
+	if err := json.Unmarshal([]byte(get("/debug/calls")), &calls); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls.Recent) != 1 || calls.Recent[0].Tool != "chat_with_gpt4_1" || calls.Recent[0].Outcome != server.OutcomeOK {
+		t.Errorf("/debug/calls: %+v", calls)
+	}
+	if m := get("/metrics"); !strings.Contains(m, `secondbrain_tool_call_duration_seconds_count{outcome="ok",tool="chat_with_gpt4_1"} 1`) {
+		t.Errorf("/metrics lacks the tool-call histogram")
+	}
+	if g := get("/debug/pprof/goroutine?debug=1"); !strings.Contains(g, "goroutine profile") {
+		t.Errorf("pprof goroutine: %.200s", g)
 	}
 }

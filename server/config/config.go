@@ -63,6 +63,8 @@ type Config struct {
 	Debug struct {
 		Addr     string `yaml:"addr" json:"addr"`
 		AddrFile string `yaml:"addr_file" json:"addr_file"`
+		// Profiling turns on block and mutex profiling and the flight recorder (harness).
+		Profiling bool `yaml:"profiling" json:"profiling"`
 	} `yaml:"debug" json:"debug"`
 
 	DeveloperMode bool     `yaml:"developer_mode" json:"developer_mode"`
@@ -126,7 +128,7 @@ var Env = []string{
 	"SECONDBRAIN_BASE_URL", "SECONDBRAIN_PROVIDER", "SECONDBRAIN_ROOTS", "SECONDBRAIN_DB", "SECONDBRAIN_SESSION_TTL",
 	"SECONDBRAIN_HTTP", "SECONDBRAIN_HTTP_TOKEN", "SECONDBRAIN_LOG_LEVEL", "LOG_LEVEL", "SECONDBRAIN_LOG_FORMAT",
 	"SECONDBRAIN_LOG_SHIPPING", "VICTORIA_LOGS_URL", "SECONDBRAIN_VICTORIALOGS_URL", "SECONDBRAIN_DEBUG_ADDR",
-	"SECONDBRAIN_DEBUG_ADDR_FILE", "SECONDBRAIN_DEVELOPER_MODE", "SECONDBRAIN_TIME_SCALE", "SECONDBRAIN_CANARY",
+	"SECONDBRAIN_DEBUG_ADDR_FILE", "SECONDBRAIN_DEBUG_PROFILING", "SECONDBRAIN_DEVELOPER_MODE", "SECONDBRAIN_TIME_SCALE", "SECONDBRAIN_CANARY",
 	"SECONDBRAIN_MAX_FILE_BYTES", "SECONDBRAIN_MAX_TOTAL_BYTES", "SECONDBRAIN_VECTOR_STORE",
 }
 
@@ -178,6 +180,7 @@ func ApplyEnv(c *Config, getenv func(string) string) error {
 		}
 	}
 	boolean(&c.DeveloperMode, "SECONDBRAIN_DEVELOPER_MODE")
+	boolean(&c.Debug.Profiling, "SECONDBRAIN_DEBUG_PROFILING")
 	boolean(&c.VectorStore, "SECONDBRAIN_VECTOR_STORE")
 	if v := getenv("SECONDBRAIN_TIME_SCALE"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
