@@ -73,6 +73,10 @@ type Options struct {
 	HTTPClient             *http.Client // for provider calls; nil: provider.DefaultHTTPClient()
 	MaxRetries             int          // provider SDK retries; 0: 2
 
+	// CanaryHeldSemaphore serialises model calls through one slot that a
+	// cancelled call never releases (canary held-semaphore; harness only).
+	CanaryHeldSemaphore bool
+
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics not registered
 	Stdio      StdioOptions
@@ -93,6 +97,8 @@ type Server struct {
 
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
+
+	canarySem chan struct{} // canary held-semaphore only
 }
 
 // New builds the server and registers its tools. It starts the session
@@ -152,6 +158,9 @@ func New(opt Options) (*Server, error) {
 	s := &Server{
 		opt: opt, calls: calls, log: opt.Logger.With("component", "server"), clk: opt.Clock, scale: opt.TimeScale,
 		models: map[string]Model{}, clients: map[string]*provider.Client{}, project: opt.Roots[0],
+	}
+	if opt.CanaryHeldSemaphore {
+		s.canarySem = make(chan struct{}, 1)
 	}
 	for name, ep := range opt.Endpoints {
 		s.clients[name] = provider.New(ep, provider.Options{

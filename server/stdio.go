@@ -75,6 +75,11 @@ type StdioOptions struct {
 	MaxLineBytes     int // 0: DefaultMaxLineBytes
 	MaxInFlightCalls int // 0: DefaultMaxInFlightCalls
 	MaxInFlightOther int // 0: DefaultMaxInFlightOther
+
+	// CanaryWorkerPool and CanaryBlockingFileIO re-create seed root causes
+	// on purpose (see canary.go). Never set them outside the harness.
+	CanaryWorkerPool     bool
+	CanaryBlockingFileIO bool
 }
 
 // StdioStats counts what the loop refused or suppressed.
@@ -126,6 +131,7 @@ type conn struct {
 	callSem  chan struct{}
 	otherSem chan struct{}
 	handlers sync.WaitGroup
+	pool     *workerPool // canary worker-pool only
 }
 
 // Serve reads requests from in and writes responses to out until in reaches
@@ -150,6 +156,11 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		inflight: make(map[string]*inflight),
 		callSem:  make(chan struct{}, t.opt.MaxInFlightCalls),
 		otherSem: make(chan struct{}, t.opt.MaxInFlightOther),
+	}
+
+	if t.opt.CanaryWorkerPool {
+		c.pool = startWorkerPool()
+		defer c.pool.stop() // after handlers.Wait below: no job is left
 	}
 
 	// Requests run on reqCtx: it ends on shutdown, not when a single call is cancelled.
@@ -328,8 +339,11 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, line []byte) {
 		hctx = withCallMeta(hctx, callMeta{transport: "stdio", requestID: key, cancelAt: fl.cancelAt})
 	}
 
+	if isCall && c.t.opt.CanaryBlockingFileIO {
+		readContextOnDispatch(msg.Params) // CANARY: file I/O on the read loop
+	}
 	c.handlers.Add(1)
-	go func() {
+	run := func() {
 		defer c.handlers.Done()
 		defer func() { <-sem }()
 		resp := c.handle(hctx, msg.ID, line)
@@ -348,7 +362,11 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, line []byte) {
 		if resp != nil {
 			c.enqueue(ctx, resp)
 		}
-	}()
+	}
+	if isCall && c.pool != nil && c.pool.submit(ctx, run) { // CANARY: blocks the read loop while the one worker is busy
+		return
+	}
+	go run()
 }
 
 // handle runs the mcp-go core, recovering a panicking handler, and returns the

@@ -399,6 +399,12 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 		}
 		pr.Extra = map[string]any{"search_parameters": sp}
 	}
+	if s.canarySem != nil {
+		if err := s.acquireModelSlot(ctx); err != nil {
+			return nil, meta, err
+		}
+		defer s.releaseModelSlot(ctx)
+	}
 	var resp *providerResponse
 	if m.API == APIResponses {
 		pr.PreviousResponseID = rec.PreviousResponseID

@@ -67,6 +67,19 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	canaries, err := server.ParseCanaries(c.Canary)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	// The two log canaries are logship's deliberately blocking modes.
+	switch {
+	case canaries[server.CanarySyncLog] && canaries[server.CanarySyncStderr]:
+		c.Log.Shipping = string(logship.ModeSync)
+	case canaries[server.CanarySyncLog]:
+		c.Log.Shipping = string(logship.ModeSyncLog)
+	case canaries[server.CanarySyncStderr]:
+		c.Log.Shipping = string(logship.ModeSyncStderr)
+	}
 	mode, err := logship.ParseMode(c.Log.Shipping)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
@@ -97,10 +110,13 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	if mode != logship.ModeAsync {
 		log.Warn("DELIBERATELY BLOCKING log shipping mode (canary); never use in production", "mode", mode)
 	}
-	if len(c.Canary) > 0 {
-		// Integration point (issue 7): canaries are parsed and stored; the
-		// injections are implemented by the harness work, not yet here.
-		log.Warn("canaries requested but not implemented in this build", "canary", strings.Join(c.Canary, ","))
+	if len(canaries) > 0 {
+		log.Warn("CANARIES ON: deliberately re-creating the seeds' root causes (harness only)", "canary", strings.Join(c.Canary, ","))
+	}
+	httpClient := provider.DefaultHTTPClient()
+	if canaries[server.CanaryConnPool] {
+		// CANARY: one connection per host and no timeouts, as the seeds suspected.
+		httpClient = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
 	}
 
 	scale := c.TimeScale
@@ -136,7 +152,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	var mem memory.Memory
 	if c.VectorStore && oa.APIKey != "" {
 		vc := openai.NewClient(option.WithBaseURL(strings.TrimRight(oa.BaseURL, "/")+"/"), option.WithAPIKey(oa.APIKey),
-			option.WithHTTPClient(provider.DefaultHTTPClient()))
+			option.WithHTTPClient(httpClient))
 		mgr, err := vectorstore.NewManager(ctx, vc, st.DB(), vectorstore.Options{Clock: clk, Logger: logs.Logger()})
 		if err != nil {
 			return err
@@ -199,7 +215,12 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		},
 		Roots: roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
 		Sessions: st, Attacher: attacher, Memory: mem, DebugLogs: debugLogs, DeveloperMode: c.DeveloperMode,
-		TimeScale: scale, Clock: clk, Logger: logs.Logger(), Registerer: reg,
+		TimeScale: scale, Clock: clk, Logger: logs.Logger(), Registerer: reg, HTTPClient: httpClient,
+		CanaryHeldSemaphore: canaries[server.CanaryHeldSemaphore],
+		Stdio: server.StdioOptions{
+			CanaryWorkerPool:     canaries[server.CanaryWorkerPool],
+			CanaryBlockingFileIO: canaries[server.CanaryBlockingFileIO],
+		},
 	})
 	if err != nil {
 		return err

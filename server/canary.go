@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Canary names (issue 7): each re-creates a root cause the seeds suspected,
+// so the harness can prove it catches and names it. NEVER on by default;
+// set only by `serve --canary`. The two log canaries are logship's
+// --log-shipping sync modes, and conn-pool is an HTTP client setting made by
+// the command; the three below live here.
+const (
+	CanaryHeldSemaphore  = "held-semaphore"   // a model-call semaphore a cancelled call leaves held
+	CanaryWorkerPool     = "worker-pool"      // tools/call dispatched through a pool of one, on the read loop
+	CanaryBlockingFileIO = "blocking-file-io" // context files read synchronously on the dispatch path
+	CanaryConnPool       = "conn-pool"        // provider HTTP pool of one connection, no timeouts (set by cmd)
+	CanarySyncLog        = "sync-log"         // = --log-shipping sync-log
+	CanarySyncStderr     = "sync-stderr"      // = --log-shipping sync-stderr
+)
+
+// KnownCanaries lists every canary name accepted by `serve --canary`.
+func KnownCanaries() []string {
+	return []string{CanarySyncLog, CanarySyncStderr, CanaryHeldSemaphore, CanaryWorkerPool, CanaryConnPool, CanaryBlockingFileIO}
+}
+
+// ParseCanaries validates names.
+func ParseCanaries(names []string) (map[string]bool, error) {
+	known := map[string]bool{}
+	for _, k := range KnownCanaries() {
+		known[k] = true
+	}
+	out := map[string]bool{}
+	for _, n := range names {
+		if !known[n] {
+			return nil, fmt.Errorf("unknown canary %q; known: %s", n, strings.Join(KnownCanaries(), ", "))
+		}
+		out[n] = true
+	}
+	return out, nil
+}
+
+// ---- held-semaphore ----
+
+// acquireModelSlot takes the one model-call slot (canary held-semaphore). The
+// matching release is skipped when the call is cancelled — the bug the seeds
+// suspected in the OpenAI SDK — so every later model call waits here.
+func (s *Server) acquireModelSlot(ctx context.Context) error {
+	select {
+	case s.canarySem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Server) releaseModelSlot(ctx context.Context) {
+	if ctx.Err() != nil {
+		return // CANARY: a cancelled call leaves the semaphore held
+	}
+	<-s.canarySem
+}
+
+// ---- worker-pool ----
+
+// workerPool is a dispatch pool of one worker fed by an unbuffered channel
+// (canary worker-pool). submit runs on the stdin read loop, so while the
+// worker is busy nothing else — ping, cancel — is read: mcp-go's trap.
+type workerPool struct {
+	jobs chan func()
+	done chan struct{}
+}
+
+func startWorkerPool() *workerPool {
+	p := &workerPool{jobs: make(chan func()), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for job := range p.jobs {
+			job()
+		}
+	}()
+	return p
+}
+
+// submit blocks until the single worker takes the job or ctx ends (then it
+// reports false and the caller runs the job itself).
+func (p *workerPool) submit(ctx context.Context, job func()) bool {
+	select {
+	case p.jobs <- job:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (p *workerPool) stop() {
+	close(p.jobs)
+	<-p.done
+}
+
+// ---- blocking-file-io ----
+
+// readContextOnDispatch reads every file named in a tools/call's context and
+// priority_context synchronously on the read loop (canary blocking-file-io),
+// as the original did before it moved file I/O to a thread pool.
+func readContextOnDispatch(params json.RawMessage) int {
+	var p struct {
+		Arguments struct {
+			Context  any `json:"context"`
+			Priority any `json:"priority_context"`
+		} `json:"arguments"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return 0
+	}
+	var paths []string
+	for _, v := range []any{p.Arguments.Context, p.Arguments.Priority} {
+		list, _ := args{"x": v}.strs("x", false)
+		paths = append(paths, list...)
+	}
+	n := 0
+	for _, root := range paths {
+		var files []string
+		_ = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err == nil && d.Type().IsRegular() {
+				files = append(files, path)
+			}
+			return nil
+		})
+		sort.Strings(files)
+		for _, f := range files {
+			if b, err := os.ReadFile(f); err == nil {
+				n += len(b)
+			}
+		}
+	}
+	return n
+}
