@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"sync"
@@ -268,7 +269,13 @@ func (c *Calls) Middleware() mcpserver.ToolHandlerMiddleware {
 				defer close(fired)
 				endedAt.Store(time.Now().UnixNano())
 			})
-			res, err := next(ctx, req)
+			// pprof labels let the harness tell request-path goroutines from
+			// background ones in goroutine profiles (probes.ClassifyPath).
+			var res *mcp.CallToolResult
+			var err error
+			pprof.Do(ctx, pprof.Labels("path", "request", "tool", req.Params.Name), func(ctx context.Context) {
+				res, err = next(ctx, req)
+			})
 			if !stop() {
 				<-fired // the context ended: wait until its time is recorded
 			}

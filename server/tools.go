@@ -176,6 +176,9 @@ func (s *Server) chatHandler(m Model) mcpserver.ToolHandlerFunc {
 			return toolError("invalid arguments for %s: %v", m.Tool, err), nil
 		}
 		log := s.log.With("tool", m.Tool, "session", p.sessionID, "model", m.Model)
+		if meta, ok := ctx.Value(callCtxKey{}).(callMeta); ok && meta.requestID != "" {
+			log = log.With("request_id", meta.requestID)
+		}
 
 		// The tool's own deadline, in scenario time.
 		callCtx, cancel := context.WithTimeoutCause(ctx, s.realDuration(m.Timeout), errToolTimeout)
