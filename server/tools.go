@@ -17,6 +17,7 @@ import (
 	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/packing"
 	"github.com/secondbrain-dev/secondbrain/server/session"
+	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
 )
 
 func (s *Server) registerTools() {
@@ -604,6 +605,7 @@ func (s *Server) describeSession(ctx context.Context, req mcp.CallToolRequest) (
 		InlineFiles        []string        `json:"inline_files"`
 		VectorStoreIDs     []string        `json:"vector_store_ids,omitempty"`
 		LastAttach         *session.Attach `json:"last_attach,omitempty"`
+		VectorStore        any             `json:"vector_store,omitempty"` // live store state, when the vector-store layer knows it
 		CreatedAt          string          `json:"created_at"`
 		UpdatedAt          string          `json:"updated_at"`
 		ExpiresAt          string          `json:"expires_at"`
@@ -624,6 +626,11 @@ func (s *Server) describeSession(ctx context.Context, req mcp.CallToolRequest) (
 		for p := range rec.Inline {
 			v.InlineFiles = append(v.InlineFiles, p)
 		}
+		if d, ok := s.opt.Attacher.(sessionDescriber); ok {
+			if info, found, err := d.DescribeSession(ctx, s.project, t, id); err == nil && found {
+				v.VectorStore = info
+			}
+		}
 		sort.Strings(v.InlineFiles)
 		found = append(found, v)
 	}
@@ -631,6 +638,11 @@ func (s *Server) describeSession(ctx context.Context, req mcp.CallToolRequest) (
 		return toolError("no live session %q in project %s (it may have expired after %s)", id, s.project, s.opt.Sessions.TTL()), nil
 	}
 	return jsonResult(map[string]any{"sessions": found})
+}
+
+// sessionDescriber is implemented by *vectorstore.Manager.
+type sessionDescriber interface {
+	DescribeSession(ctx context.Context, project, tool, sessionID string) (vectorstore.SessionInfo, bool, error)
 }
 
 func (s *Server) searchHistory(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
