@@ -441,3 +441,34 @@ func TestE2E_DebugListener(t *testing.T) {
 		t.Errorf("pprof goroutine: %.200s", g)
 	}
 }
+
+// Overflow through the real vector-store manager against the fake: files
+// past o3's budget are uploaded and searchable with file_search, and the
+// second call uploads nothing new.
+func TestE2E_OverflowToVectorStore(t *testing.T) {
+	e := newE2E(t, true)
+	line := strings.Repeat("lorem ipsum dolor sit amet, consectetur adipiscing elit ", 20) + "\n"
+	for i := 0; i < 10; i++ {
+		body := strings.Repeat(fmt.Sprintf("%d %s", i, line), 100) // ~115 KB ≈ 29k tokens each: 10 files overflow a 170k budget
+		if err := os.WriteFile(filepath.Join(e.project, fmt.Sprintf("big%02d.txt", i)), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := e.stdioClient()
+	defer c.Close()
+	r1 := call(t, c, "chat_with_o3", chat("vs-1", e.project))
+	e1, m1 := echo(t, r1), meta(t, r1)
+	if len(m1.Overflow) == 0 || !m1.OverflowAttached || len(e1.VectorStoreIDs) != 1 || e1.StoreFiles != len(m1.Overflow)-len(m1.FailedUploads) {
+		t.Fatalf("overflow %d attached %v uploaded %d failed %v; echo stores %v files %d", len(m1.Overflow), m1.OverflowAttached,
+			m1.Uploaded, m1.FailedUploads, e1.VectorStoreIDs, e1.StoreFiles)
+	}
+	r2 := call(t, c, "chat_with_o3", chat("vs-1", e.project))
+	m2 := meta(t, r2)
+	if m2.Uploaded != 0 || strings.Join(m2.VectorStoreIDs, ",") != strings.Join(m1.VectorStoreIDs, ",") {
+		t.Errorf("second call uploaded %d (reused %d), stores %v vs %v", m2.Uploaded, m2.Reused, m2.VectorStoreIDs, m1.VectorStoreIDs)
+	}
+	d := call(t, c, "describe_session", map[string]any{"session_id": "vs-1", "tool": "chat_with_o3"})
+	if !strings.Contains(resultText(d), m1.VectorStoreIDs[0]) || !strings.Contains(resultText(d), `"vector_store"`) {
+		t.Errorf("describe_session: %s", resultText(d))
+	}
+}
