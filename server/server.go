@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -182,6 +183,8 @@ func New(opt Options) (*Server, error) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
+		ctx := pprof.WithLabels(ctx, pprof.Labels("path", "background", "component", "sessions"))
+		pprof.SetGoroutineLabels(ctx)
 		opt.Sessions.RunCleanup(ctx, opt.SessionCleanupInterval, func(err error) {
 			s.log.Warn("session cleanup failed", "err", err)
 		})

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -221,7 +222,8 @@ func StartShipper(o ShipperOptions) (*Shipper, error) {
 	if o.Sync {
 		close(c.done)
 	} else {
-		go c.run()
+		// Labelled so the harness's profiles classify it as background work.
+		go pprof.Do(context.Background(), pprof.Labels("path", "background", "component", "shipper"), func(context.Context) { c.run() })
 	}
 	return &Shipper{core: c, enc: newEncNode(base)}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/pprof"
 	"sync"
 	"time"
 )
@@ -132,7 +133,8 @@ func StartStderr(w io.Writer, o StderrOptions) *Stderr {
 	if o.Sync {
 		close(c.done)
 	} else {
-		go c.run()
+		// Labelled so the harness's profiles classify it as background work.
+		go pprof.Do(context.Background(), pprof.Labels("path", "background", "component", "stderr"), func(context.Context) { c.run() })
 	}
 	return &Stderr{core: c, enc: newEncNode(base)}
 }
