@@ -1,11 +1,12 @@
 package fakeai
 
 import (
-	"encoding/json"
 	"fmt"
 	"path"
 	"strings"
 	"time"
+
+	"github.com/secondbrain-dev/secondbrain/scenarios/fakehttp"
 )
 
 // Defaults applied when the matching [Faults] field is zero.
@@ -21,33 +22,8 @@ const (
 )
 
 // Duration is a time.Duration that reads and writes JSON as a Go duration
-// string ("340s", "1m30s"). A bare JSON number is read as seconds.
-type Duration time.Duration
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// MarshalJSON writes d as a Go duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON accepts "1m30s" or a number of seconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("cannot parse duration %q: %w", s, err)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("cannot parse duration %s: want a string like \"4m\" or seconds", b)
-	}
-	*d = Duration(f * float64(time.Second))
-	return nil
-}
+// string ("340s", "1m30s"); a bare JSON number is read as seconds.
+type Duration = fakehttp.Duration
 
 // Rule picks which requests a fault hits. A zero Rule is off.
 //

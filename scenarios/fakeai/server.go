@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/secondbrain-dev/secondbrain/scenarios/fakehttp"
 	"github.com/secondbrain-dev/secondbrain/server/clock"
 )
 
@@ -58,7 +59,7 @@ type Server struct {
 	ctx    context.Context // ends at Close: releases stalls and latencies
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // serve loops of Start
-	gate   gate           // in-flight handlers
+	gate   fakehttp.Gate  // in-flight handlers
 	closed atomic.Bool
 
 	counters map[string]*atomic.Int64 // fixed keys, made in New: read without a lock
@@ -188,17 +189,17 @@ func (s *Server) Close() error {
 		_ = hs.Close()
 	}
 	s.wg.Wait()
-	s.gate.closeAndWait()
+	s.gate.CloseAndWait()
 	return nil
 }
 
 // ServeHTTP routes /v1/… to the fake API and /_fault, /_stats to control.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.gate.enter() {
+	if !s.gate.Enter() {
 		writeError(w, closedError())
 		return
 	}
-	defer s.gate.leave()
+	defer s.gate.Leave()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	unwatch := context.AfterFunc(s.ctx, cancel)

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/secondbrain-dev/secondbrain/scenarios/fakehttp"
+
 	"github.com/secondbrain-dev/secondbrain/server/clock"
 )
 
@@ -25,32 +27,7 @@ const DefaultMaxRecords = 1_000_000
 
 // Duration is a time.Duration that reads and writes JSON as a Go duration
 // string ("5s"); a bare number is read as seconds.
-type Duration time.Duration
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// MarshalJSON writes d as a Go duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON accepts "5s" or a number of seconds.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("cannot parse duration %q: %w", s, err)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("cannot parse duration %s: want a string like \"5s\" or seconds", b)
-	}
-	*d = Duration(f * float64(time.Second))
-	return nil
-}
+type Duration = fakehttp.Duration
 
 // Faults is the sink's fault model; the zero value is a healthy sink.
 // Durations are scenario time on the sink's clock.
@@ -121,7 +98,7 @@ type Sink struct {
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // serve loop, restart timer; Add only under mu while not closed
-	gate   gate           // in-flight handlers
+	gate   fakehttp.Gate  // in-flight handlers
 	closed atomic.Bool
 
 	counters map[string]*atomic.Int64
@@ -328,7 +305,7 @@ func (s *Sink) Close() error {
 	s.cancel()
 	_ = s.Stop()
 	s.wg.Wait()
-	s.gate.closeAndWait()
+	s.gate.CloseAndWait()
 	return nil
 }
 
@@ -349,11 +326,11 @@ func (s *Sink) spawn(fn func()) bool {
 
 // ServeHTTP serves ingestion, health and control routes.
 func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !s.gate.enter() {
+	if !s.gate.Enter() {
 		http.Error(w, "fakesink is closed", http.StatusServiceUnavailable)
 		return
 	}
-	defer s.gate.leave()
+	defer s.gate.Leave()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	defer context.AfterFunc(s.ctx, cancel)()

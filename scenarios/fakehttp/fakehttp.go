@@ -1,0 +1,84 @@
+// Package fakehttp holds what the harness's fake HTTP services share: a JSON
+// duration type for their fault models and a gate that lets Close wait for
+// in-flight handlers.
+package fakehttp
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Duration is a time.Duration that reads and writes JSON as a Go duration
+// string ("340s", "1m30s"). A bare JSON number is read as seconds.
+type Duration time.Duration
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON writes d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON accepts "1m30s" or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("cannot parse duration %q: %w", s, err)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("cannot parse duration %s: want a string like \"4m\" or seconds", b)
+	}
+	*d = Duration(f * float64(time.Second))
+	return nil
+}
+
+// Gate counts in-flight handlers so Close can wait for them. Unlike a
+// sync.WaitGroup it may be entered while Close is waiting: late arrivals
+// are turned away instead of racing the Wait. The zero value is open.
+type Gate struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	closed bool
+	n      int
+}
+
+// Enter admits one handler; false once the gate is closed.
+func (g *Gate) Enter() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.n++
+	return true
+}
+
+// Leave marks one admitted handler as done.
+func (g *Gate) Leave() {
+	g.mu.Lock()
+	g.n--
+	if g.n == 0 && g.cond != nil {
+		g.cond.Broadcast()
+	}
+	g.mu.Unlock()
+}
+
+// CloseAndWait turns new handlers away and waits for those inside.
+func (g *Gate) CloseAndWait() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	if g.cond == nil {
+		g.cond = sync.NewCond(&g.mu)
+	}
+	for g.n > 0 {
+		g.cond.Wait()
+	}
+}

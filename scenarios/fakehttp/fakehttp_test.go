@@ -1,0 +1,50 @@
+package fakehttp
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestDuration_JSON(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    time.Duration
+		wantErr bool
+	}{
+		{`"340s"`, 340 * time.Second, false},
+		{`"1m30s"`, 90 * time.Second, false},
+		{`2.5`, 2500 * time.Millisecond, false},
+		{`"soon"`, 0, true},
+		{`true`, 0, true},
+	} {
+		var d Duration
+		err := json.Unmarshal([]byte(tc.in), &d)
+		if (err != nil) != tc.wantErr || d.D() != tc.want {
+			t.Errorf("Unmarshal(%s) = %v, %v; want %v, err %v", tc.in, d.D(), err, tc.want, tc.wantErr)
+		}
+	}
+	b, err := json.Marshal(Duration(4 * time.Minute))
+	if err != nil || string(b) != `"4m0s"` {
+		t.Fatalf("Marshal = %s, %v", b, err)
+	}
+}
+
+func TestGate_CloseWaitsAndTurnsAway(t *testing.T) {
+	var g Gate
+	if !g.Enter() {
+		t.Fatal("open gate refused a handler")
+	}
+	done := make(chan struct{})
+	go func() { g.CloseAndWait(); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("CloseAndWait returned with a handler inside")
+	case <-time.After(20 * time.Millisecond):
+	}
+	g.Leave()
+	<-done
+	if g.Enter() {
+		t.Fatal("closed gate admitted a handler")
+	}
+}
