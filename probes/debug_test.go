@@ -94,9 +94,14 @@ func TestDebugClient_realListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The stuck call's age is measured to the server's own "now"
+	// (10:00:02), not to the caller's clock.
 	done, stuck := calls.CancelToReturn(time.Date(2026, 11, 20, 10, 0, 3, 0, time.UTC))
-	if len(done) != 1 || done[0] != 12500*time.Microsecond || len(stuck) != 1 || stuck[0] != 2*time.Second {
+	if len(done) != 1 || done[0] != 12500*time.Microsecond || len(stuck) != 1 || stuck[0] != time.Second {
 		t.Errorf("cancel to return = %v, stuck %v", done, stuck)
+	}
+	if n, cancelled := calls.ResponsesAfterCancel(); n != 0 || cancelled != 1 {
+		t.Errorf("responses after cancel = %d of %d cancelled; want 0 of 1", n, cancelled)
 	}
 	if calls.SuppressedResponses != 1 {
 		t.Errorf("suppressed = %d", calls.SuppressedResponses)

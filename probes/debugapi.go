@@ -281,9 +281,10 @@ func FindLogCounters(data []byte) (map[string]LogCounters, error) {
 	return out, nil
 }
 
-// CallInfo is one tool call from /debug/calls.
+// CallInfo is one tool call from /debug/calls (server.CallInfo).
 type CallInfo struct {
 	Seq                uint64     `json:"seq"`
+	Transport          string     `json:"transport"` // stdio | http
 	RequestID          string     `json:"request_id"`
 	Tool               string     `json:"tool"`
 	Start              time.Time  `json:"start"`
@@ -295,11 +296,16 @@ type CallInfo struct {
 	ResponseSuppressed bool       `json:"response_suppressed"`
 }
 
-// Calls is /debug/calls: calls in flight and recently finished.
+// Calls is /debug/calls (server.CallsSnapshot): calls in flight and
+// recently finished (newest first), and the server's counters.
 type Calls struct {
-	InFlight            []CallInfo `json:"in_flight"`
-	Recent              []CallInfo `json:"recent"`
-	SuppressedResponses uint64     `json:"suppressed_responses"`
+	Now      time.Time  `json:"now"` // the server's clock when it answered
+	InFlight []CallInfo `json:"in_flight"`
+	Recent   []CallInfo `json:"recent"`
+	Started  uint64     `json:"started"` // tool calls started since the server began
+	// SuppressedResponses counts responses the server did not write
+	// because the client had cancelled the request.
+	SuppressedResponses uint64 `json:"suppressed_responses"`
 }
 
 // ParseCalls decodes /debug/calls.
@@ -314,8 +320,11 @@ func ParseCalls(data []byte) (Calls, error) {
 // CancelToReturn returns the cancel→handler-return latencies of the
 // finished calls that were cancelled, and the calls cancelled but still
 // running (their handler never returned: report them as at least their
-// age).
+// age, measured to the server's own Now when it sent one, else to now).
 func (c Calls) CancelToReturn(now time.Time) (done []time.Duration, stuck []time.Duration) {
+	if !c.Now.IsZero() {
+		now = c.Now
+	}
 	for _, ci := range c.Recent {
 		if ci.CancelToReturnMS != nil {
 			done = append(done, time.Duration(*ci.CancelToReturnMS*float64(time.Millisecond)))
@@ -329,4 +338,23 @@ func (c Calls) CancelToReturn(now time.Time) (done []time.Duration, stuck []time
 		}
 	}
 	return done, stuck
+}
+
+// ResponsesAfterCancel counts finished stdio calls whose cancel reached
+// the server but whose response was still written (not marked
+// response_suppressed): the MCP spec says a cancelled request gets no
+// answer. Over HTTP the cancel aborts the request itself, so no response
+// can reach the client and those calls are not counted. It returns
+// whether any cancelled stdio call was seen at all.
+func (c Calls) ResponsesAfterCancel() (n int64, cancelled int) {
+	for _, ci := range c.Recent {
+		if ci.CancelReceivedAt == nil || ci.Transport != "stdio" {
+			continue
+		}
+		cancelled++
+		if !ci.ResponseSuppressed {
+			n++
+		}
+	}
+	return n, cancelled
 }

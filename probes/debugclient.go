@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,6 +11,11 @@ import (
 	"strings"
 	"time"
 )
+
+// ErrNotServed is wrapped by every fetch the debug listener answers 404:
+// the server (an older build, another implementation) does not serve that
+// endpoint, so the figure is not measured rather than failed.
+var ErrNotServed = errors.New("probes: endpoint not served by this debug listener")
 
 // DefaultFetchTimeout bounds one request to the debug listener.
 const DefaultFetchTimeout = 10 * time.Second
@@ -58,6 +64,9 @@ func (c *DebugClient) get(ctx context.Context, path string) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDebugBody))
 	if err != nil {
 		return nil, fmt.Errorf("cannot read %q from the debug listener: %w", path, err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("cannot fetch %q from the debug listener: %w", path, ErrNotServed)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("cannot fetch %q from the debug listener: %s: %s", path, resp.Status, strings.TrimSpace(string(body[:min(len(body), 200)])))
@@ -135,4 +144,24 @@ func (c *DebugClient) StartFlightRecorder(ctx context.Context) error {
 // for `go tool trace`).
 func (c *DebugClient) FlightRecorder(ctx context.Context) ([]byte, error) {
 	return c.get(ctx, "/debug/flightrecorder")
+}
+
+// GoroutineCount reads the goroutine total from the debug=1 goroutine
+// profile ("goroutine profile: total N"), for servers whose listener has
+// no /debug/runtime.
+func (c *DebugClient) GoroutineCount(ctx context.Context) (int64, error) {
+	b, err := c.get(ctx, "/debug/pprof/goroutine?debug=1")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	const prefix = "goroutine profile: total "
+	if !strings.HasPrefix(line, prefix) {
+		return 0, fmt.Errorf("cannot find the goroutine total in %q", line)
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimPrefix(line, prefix)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("cannot parse the goroutine total in %q: %w", line, err)
+	}
+	return n, nil
 }

@@ -67,6 +67,15 @@ type Scenario struct {
 	OpenFDs    []Sample `json:"open_fds,omitempty"`
 	RSSMB      []Sample `json:"rss_mb,omitempty"`
 	SchedP99MS []Sample `json:"sched_p99_ms,omitempty"` // scheduling latency p99 between reads
+	// Fakes are the fake API's and the fake sink's own counters at the
+	// scenario's end, keyed "api.<counter>" and "sink.<counter>"
+	// (e.g. sink.records_received), so a result shows what the server
+	// really sent upstream.
+	Fakes map[string]int64 `json:"fakes,omitempty"`
+	// Notes say what the harness could not measure in this scenario (an
+	// endpoint the server does not serve, a fetch that failed) and what it
+	// did on the way (breaches seen), so a missing check is never silent.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Step is one executed scenario step (a tool call, a gap, a fault change…).

@@ -67,6 +67,29 @@ type Options struct {
 	// Fakes starts the fake API and log sink for one scenario; nil means
 	// the in-process fakes of scenarios/fakeai and scenarios/fakesink.
 	Fakes func(ctx context.Context, clk clock.Clock, sc *Scenario) (Fakes, error)
+
+	// NoVerdicts turns off the probes' checks (thresholds, leaks, log
+	// accounting, cancellation, validity) and the diagnosis; the
+	// heartbeat still runs unless NoHeartbeat.
+	NoVerdicts bool
+	// BaselineHold idles the server this long (real time) in the baseline
+	// phase before the first step, so every scenario's baseline has enough
+	// heartbeat samples behind its p99 (at 5 ms pings, 5.5 s gives 1,100).
+	// 0 means no hold.
+	BaselineHold time.Duration
+	// OutDir is where a failing scenario's raw profiles are saved
+	// (OutDir/profiles/<scenario>/); the diagnosis lists them relative to
+	// it. "" saves nothing.
+	OutDir string
+	// DumpEvery and MaxDumps pace the goroutine dumps taken while a step
+	// runs; 0 means DefaultDumpEvery and DefaultMaxDumps.
+	DumpEvery time.Duration
+	MaxDumps  int
+	// ServerArgs are appended to serve's flags for every scenario (e.g.
+	// a canary: --canary held-semaphore).
+	ServerArgs []string
+	// Canary is recorded in each scenario's result (replay --canaries).
+	Canary string
 }
 
 // Observer watches one scenario while it runs. Start is called once the
@@ -90,8 +113,10 @@ type Target struct {
 	// DebugURL is the server's debug listener ("http://127.0.0.1:port"),
 	// empty if the server did not report one.
 	DebugURL string
-	Clock    *clock.Scaled
-	Fakes    Fakes
+	// ServerPID is the server process's id (0 if unknown).
+	ServerPID int
+	Clock     *clock.Scaled
+	Fakes     Fakes
 	// Elapsed is the wall time since the scenario started.
 	Elapsed func() time.Duration
 }
@@ -159,6 +184,12 @@ func NewRunner(opts Options) *Runner {
 	}
 	if opts.Fakes == nil {
 		opts.Fakes = startFakes
+	}
+	if opts.DumpEvery <= 0 {
+		opts.DumpEvery = DefaultDumpEvery
+	}
+	if opts.MaxDumps <= 0 {
+		opts.MaxDumps = DefaultMaxDumps
 	}
 	return &Runner{opts: opts}
 }
@@ -239,7 +270,7 @@ func (r *Runner) runScenario(ctx context.Context, sc *Scenario, idx, total int, 
 	start := time.Now()
 	res := &reports.Scenario{
 		Name: sc.Name, Description: sc.Summary(), Source: sc.Source.Seed + ": " + strings.TrimSpace(sc.Source.Quote),
-		Repeats: 1, StartedAt: start, Steps: []reports.Step{}, Checks: []reports.Check{},
+		Canary: r.opts.Canary, Repeats: 1, StartedAt: start, Steps: []reports.Step{}, Checks: []reports.Check{},
 	}
 	ru := &run{r: r, sc: sc, clk: clock.NewScaled(r.opts.TimeScale), start: start, events: events,
 		idx: idx, total: total, res: res, phase: "baseline", faultWin: map[string]int{}}
@@ -261,6 +292,11 @@ func (r *Runner) runScenario(ctx context.Context, sc *Scenario, idx, total int, 
 		if !c.Pass {
 			res.Verdict = reports.VerdictFail
 		}
+	}
+	// A run the harness could not judge (it fell behind) is invalid, not
+	// failed or passed: its numbers say nothing about the server.
+	if res.Invalid != "" && res.Error == "" {
+		res.Verdict = reports.VerdictInvalid
 	}
 	return res
 }
@@ -357,9 +393,13 @@ func (ru *run) play(ctx context.Context) (err error) {
 	debugURL := readDebugAddr(startCtx, srv.debugFile, srv.proc)
 
 	tgt := &Target{Scenario: sc, Transport: transportName, Session: ru.sess, Dial: dial, DebugURL: debugURL,
-		Clock: ru.clk, Fakes: ru.fakes, Elapsed: func() time.Duration { return time.Since(ru.start) }}
+		ServerPID: srv.proc.pid(), Clock: ru.clk, Fakes: ru.fakes, Elapsed: func() time.Duration { return time.Since(ru.start) }}
 	if !r.opts.NoHeartbeat {
-		ru.obs = append(ru.obs, NewHeartbeatObserver(r.opts.Heartbeat))
+		th, err := ScenarioThresholds(sc)
+		if err != nil {
+			return err
+		}
+		ru.obs = append(ru.obs, newWatch(r.opts, th, !r.opts.NoVerdicts))
 	}
 	if r.opts.Observers != nil {
 		ru.obs = append(ru.obs, r.opts.Observers(sc)...)
@@ -372,6 +412,11 @@ func (ru *run) play(ctx context.Context) (err error) {
 		}
 	}
 	ru.setPhase("baseline")
+	if r.opts.BaselineHold > 0 {
+		rs := ru.begin(KindGap, fmt.Sprintf("baseline hold %v (heartbeat baseline)", r.opts.BaselineHold))
+		err := sleepCtx(ctx, r.opts.BaselineHold)
+		ru.finish(rs, OutcomeOK, "", err == nil)
+	}
 
 	stepErr := ru.steps(ctx, sc.Steps, "")
 	ru.joinBackground(ctx, r.opts.StartTimeout)
@@ -390,7 +435,7 @@ func (ru *run) play(ctx context.Context) (err error) {
 func (ru *run) stopObservers() {
 	// Observers get a fresh bounded context: the run's may be cancelled,
 	// and their figures are still worth having.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for i := len(ru.obs) - 1; i >= 0; i-- {
 		if err := ru.obs[i].Stop(ctx, ru.res); err != nil && ru.res.Error == "" {
@@ -461,7 +506,11 @@ func (ru *run) startServer(ctx context.Context, tmp, transportName string) (*ser
 			s.mcpURL = "http://" + addr + "/mcp"
 		}
 		argv = append(argv, sc.Server.Args...)
+		argv = append(argv, r.opts.ServerArgs...)
 	}
+	// Goroutine dumps (debug=2) then carry the server's pprof labels
+	// (path=request|background), so the diagnosis needs no guessing.
+	env = withGODEBUG(env, "tracebacklabels=1")
 	proc, err := startProcess(argv, env, ru.project, sc.Stderr)
 	if err != nil {
 		return nil, err
@@ -555,5 +604,31 @@ func sweepTemp(dir string) {
 			continue
 		}
 		_ = os.RemoveAll(filepath.Join(dir, name))
+	}
+}
+
+// withGODEBUG adds setting to the GODEBUG of env (keeping any already set).
+func withGODEBUG(env []string, setting string) []string {
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GODEBUG="); ok {
+			if v != "" {
+				v += ","
+			}
+			env[i] = "GODEBUG=" + v + setting
+			return env
+		}
+	}
+	return append(env, "GODEBUG="+setting)
+}
+
+// sleepCtx waits d or until ctx ends.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }

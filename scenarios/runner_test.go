@@ -55,6 +55,11 @@ func testOptions(t *testing.T, transport string, fakes *stubFakes) Options {
 		Fakes: func(context.Context, clock.Clock, *Scenario) (Fakes, error) {
 			return fakes, nil
 		},
+		// These tests are about the runner's mechanics on a stand-in
+		// server with no debug listener and runs far shorter than a
+		// valid heartbeat needs; verdicts are tested in watch_test.go and
+		// end to end in cmd/secondbrain.
+		NoVerdicts: true,
 	}
 }
 

@@ -21,6 +21,7 @@ func (ru *run) steps(ctx context.Context, steps []Step, suffix string) error {
 			return err
 		}
 		var err error
+		watched := ru.beginWatch(ctx, st)
 		switch {
 		case st.Call != nil:
 			if st.Call.Background {
@@ -58,11 +59,49 @@ func (ru *run) steps(ctx context.Context, steps []Step, suffix string) error {
 			rs.Phase = *st.Phase
 			ru.finish(rs, OutcomeOK, "", true)
 		}
+		if watched {
+			ru.endWatch(ctx)
+		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// beginWatch tells the step observers a step that does work begins, and
+// reports whether it did: calls (not the start of a background one),
+// concurrent calls, cancels, waits, and gaps while calls are in flight.
+func (ru *run) beginWatch(ctx context.Context, st Step) bool {
+	ru.bgMu.Lock()
+	inFlight := len(ru.bg) > 0
+	next := ru.nextStep
+	ru.bgMu.Unlock()
+	work := (st.Call != nil && !st.Call.Background) || st.Concurrent != nil || st.Cancel != nil ||
+		st.Wait != nil || (st.Gap != nil && inFlight)
+	if !work {
+		return false
+	}
+	name := fmt.Sprintf("s%02d-%s", next, st.Kind())
+	if st.Call != nil && st.Call.Name != "" {
+		name += "-" + st.Call.Name
+	}
+	watched := false
+	for _, o := range ru.obs {
+		if so, ok := o.(StepObserver); ok {
+			so.BeginStep(ctx, name)
+			watched = true
+		}
+	}
+	return watched
+}
+
+func (ru *run) endWatch(ctx context.Context) {
+	for _, o := range ru.obs {
+		if so, ok := o.(StepObserver); ok {
+			so.EndStep(ctx)
+		}
+	}
 }
 
 // begin starts recording a step and announces it.

@@ -14,8 +14,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/secondbrain-dev/secondbrain/probes"
 	"github.com/secondbrain-dev/secondbrain/reports"
 	"github.com/secondbrain-dev/secondbrain/scenarios"
+	"github.com/secondbrain-dev/secondbrain/scenarios/catalog"
 )
 
 // replayOpts are the flags of `secondbrain replay`.
@@ -27,6 +29,34 @@ type replayOpts struct {
 	seed      int64
 	transport string
 	serverCmd string
+	canaries  bool
+	// heartbeat and noop are the prober's intervals; baselineHold idles
+	// the server in the baseline phase first (-1: enough for minSamples
+	// pings).
+	heartbeat    time.Duration
+	noop         time.Duration
+	baselineHold time.Duration
+	dumpEvery    time.Duration
+	breach       time.Duration
+}
+
+// Heartbeat defaults of replay. Pings every 5 ms give every scenario's
+// baseline the 1,000 samples a p99 needs in a 5.5 s hold, so the whole
+// catalog stays within CI's 3 minutes at 60×; the no-op tool call (a real
+// tool dispatch, logged like any call) every 20 ms, as DESIGN.md says.
+const (
+	defaultPingInterval = 5 * time.Millisecond
+	defaultNoopInterval = 20 * time.Millisecond
+	minBaselineSamples  = 1000
+)
+
+// baselineHoldFor is how long the baseline must last for minBaselineSamples
+// pings at interval, with 10 % to spare for the probes still in flight.
+func baselineHoldFor(interval time.Duration) time.Duration {
+	if interval <= 0 {
+		return 0
+	}
+	return time.Duration(float64(minBaselineSamples) * 1.1 * float64(interval))
 }
 
 func newReplayCmd() *cobra.Command {
@@ -39,11 +69,33 @@ or scenario files given by path, against the server: the fake OpenAI API and the
 log sink run in-process, the server runs as a subprocess (this binary's serve, or
 --server-cmd), and each call's latency and outcome is recorded.
 
-Exit status: 0 every scenario passed; 1 a verdict failed; 2 bad usage, or the
-harness (or the server) could not run a scenario; 3 the run is invalid.`,
+Every scenario is watched by an open-loop heartbeat (ping every
+--heartbeat-interval, a no-op tool call every --noop-interval), the server's
+profiles and runtime numbers; the verdict is every step's expectation AND
+every check of the scenario's thresholds. A failing scenario gets a
+diagnosis: the frame request-path goroutines waited in, and a cause label.
+
+--canaries runs each canary's scenario with the canary injected into the
+server and passes only if every canary fails its scenario and is named
+with the right cause and culprit; it prints the confusion table.
+
+Exit status: 0 every scenario passed (with --canaries: every canary caught
+and named); 1 a verdict failed (a canary missed); 2 bad usage, or the
+harness (or the server) could not run a scenario; 3 the run is invalid (the
+harness fell behind: prober send lag, dropped ticks, too few samples, a
+noisy baseline).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.all && len(args) > 0 {
 				return &exitError{code: exitUsage, err: errors.New("give scenario names or --all, not both")}
+			}
+			if o.canaries && (o.all || len(args) > 0 || o.serverCmd != "") {
+				return &exitError{code: exitUsage, err: errors.New("--canaries runs its own scenarios: give no names, --all or --server-cmd")}
+			}
+			if o.baselineHold < 0 {
+				o.baselineHold = baselineHoldFor(o.heartbeat)
+			}
+			if o.canaries {
+				return replayCanaries(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			return replay(cmd.Context(), o, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -56,6 +108,12 @@ harness (or the server) could not run a scenario; 3 the run is invalid.`,
 	f.Int64Var(&o.seed, "seed", 1, "seed for generated project trees")
 	f.StringVar(&o.transport, "transport", scenarios.DefaultTransport, "MCP transport: stdio or http")
 	f.StringVar(&o.serverCmd, "server-cmd", "", "drive this MCP server command over stdio instead of `secondbrain serve` (split on spaces)")
+	f.BoolVar(&o.canaries, "canaries", false, "inject each canary into the server and check the harness catches and names it")
+	f.DurationVar(&o.heartbeat, "heartbeat-interval", defaultPingInterval, "heartbeat ping interval (real time; <0 disables pings)")
+	f.DurationVar(&o.noop, "noop-interval", defaultNoopInterval, "heartbeat no-op tool call interval (real time; <0 disables them)")
+	f.DurationVar(&o.dumpEvery, "dump-every", scenarios.DefaultDumpEvery, "take a server goroutine dump this often while a step runs (evidence for waits and the diagnosis)")
+	f.DurationVar(&o.breach, "breach-threshold", probes.DefaultBreachThreshold, "a probe outstanding this long is a breach: fetch goroutine dumps and the flight-recorder trace at once")
+	f.DurationVar(&o.baselineHold, "baseline-hold", -1, "idle the server this long in the baseline phase before the first step (default: 1,100 ping intervals)")
 	return cmd
 }
 
@@ -70,14 +128,110 @@ func replay(ctx context.Context, o replayOpts, args []string, stdout, stderr io.
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	runner := scenarios.NewRunner(scenarios.Options{
-		TimeScale: o.timeScale,
-		Transport: o.transport,
-		ServerCmd: strings.Fields(o.serverCmd),
-		Seed:      o.seed,
-	})
+	result := newResult(o)
+	progress := stderr
+	if !o.json {
+		progress = stdout
+	}
+	p := newProgress(progress)
+	runScenarios(ctx, o.runnerOptions(), scs, p, result)
+	p.done()
+	return finishReplay(ctx, o, result, progress, stdout)
+}
+
+// runnerOptions maps the flags onto the runner's options.
+func (o replayOpts) runnerOptions() scenarios.Options {
+	return scenarios.Options{
+		TimeScale:    o.timeScale,
+		Transport:    o.transport,
+		ServerCmd:    strings.Fields(o.serverCmd),
+		Seed:         o.seed,
+		Heartbeat:    probes.HeartbeatOptions{Interval: o.heartbeat, NoopInterval: o.noop, BreachThreshold: o.breach},
+		BaselineHold: o.baselineHold,
+		OutDir:       o.out,
+		DumpEvery:    o.dumpEvery,
+	}
+}
+
+// runScenarios replays scs with one runner and appends their results.
+func runScenarios(ctx context.Context, opts scenarios.Options, scs []*scenarios.Scenario, p *progress, result *reports.Result) {
+	for ev := range scenarios.NewRunner(opts).Run(ctx, scs) {
+		p.event(ev)
+		if ev.Kind == scenarios.ScenarioFinished {
+			result.Scenarios = append(result.Scenarios, *ev.Result)
+		}
+	}
+}
+
+// replayCanaries runs each canary's scenario with the canary injected and
+// judges whether the harness caught it (verdict fail) and named it (cause
+// and culprit).
+func replayCanaries(ctx context.Context, o replayOpts, stdout, stderr io.Writer) error {
+	all, err := catalog.Load()
+	if err != nil {
+		return &exitError{code: exitUsage, err: fmt.Errorf("cannot load the scenario catalog: %w", err)}
+	}
+	byName := map[string]*scenarios.Scenario{}
+	for _, sc := range all {
+		byName[sc.Name] = sc
+	}
+	result := newResult(o)
+	result.Run.Canaries = true
+	progress := stderr
+	if !o.json {
+		progress = stdout
+	}
+	p := newProgress(progress)
+	var judged []probes.CanaryResult
+	for _, c := range catalog.Canaries {
+		if ctx.Err() != nil {
+			break
+		}
+		sc, ok := byName[c.Scenario]
+		if !ok {
+			return &exitError{code: exitUsage, err: fmt.Errorf("canary %q runs scenario %q, which the catalog lacks", c.Name, c.Scenario)}
+		}
+		opts := o.runnerOptions()
+		opts.ServerArgs, opts.Canary = c.ServerArgs, c.Name
+		n := len(result.Scenarios)
+		runScenarios(ctx, opts, []*scenarios.Scenario{sc}, p, result)
+		verdict, diag := "", (*reports.Diagnosis)(nil)
+		if len(result.Scenarios) > n {
+			got := result.Scenarios[n]
+			verdict, diag = got.Verdict, got.Diagnosis
+			if got.Error != "" {
+				verdict = "error"
+			}
+		}
+		judged = append(judged, probes.JudgeCanary(c.Name, verdict, diag, c.Culprit))
+	}
+	p.done()
+	fmt.Fprintln(progress)
+	if err := probes.WriteConfusion(progress, judged); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if err := finishReplay(ctx, o, result, progress, stdout); err != nil {
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != exitFail {
+			return err // interrupted, reports not written, a harness error
+		}
+	}
+	var missed []string
+	for _, j := range judged {
+		if !j.Pass() {
+			missed = append(missed, j.Canary)
+		}
+	}
+	if len(missed) > 0 || len(judged) < len(catalog.Canaries) {
+		return &exitError{code: exitFail, err: fmt.Errorf("%d/%d canaries caught and named; missed: %s",
+			len(judged)-len(missed), len(catalog.Canaries), strings.Join(missed, ", "))}
+	}
+	return nil
+}
+
+func newResult(o replayOpts) *reports.Result {
 	host, _ := os.Hostname()
-	result := &reports.Result{
+	return &reports.Result{
 		SchemaVersion: reports.SchemaVersion,
 		Run: reports.RunInfo{
 			ID: time.Now().UTC().Format("20060102T150405Z"), StartedAt: time.Now(), TimeScale: o.timeScale,
@@ -87,18 +241,11 @@ func replay(ctx context.Context, o replayOpts, args []string, stdout, stderr io.
 		},
 		Scenarios: []reports.Scenario{},
 	}
-	progress := stderr
-	if !o.json {
-		progress = stdout
-	}
-	p := newProgress(progress)
-	for ev := range runner.Run(ctx, scs) {
-		p.event(ev)
-		if ev.Kind == scenarios.ScenarioFinished {
-			result.Scenarios = append(result.Scenarios, *ev.Result)
-		}
-	}
-	p.done()
+}
+
+// finishReplay prints the table, writes the reports and maps the result
+// onto the exit code.
+func finishReplay(ctx context.Context, o replayOpts, result *reports.Result, progress, stdout io.Writer) error {
 	result.Run.FinishedAt = time.Now()
 	result.Run.Verdict = runVerdict(result)
 
@@ -253,6 +400,9 @@ func printTable(w io.Writer, r *reports.Result) {
 			mx = fmt.Sprintf("%.1f ms", sc.Heartbeat.Ping.Max)
 		}
 		note := sc.Error
+		if note == "" && sc.Invalid != "" {
+			note = "invalid: " + sc.Invalid
+		}
 		if note == "" {
 			for _, st := range sc.Steps {
 				if !st.Pass {
@@ -269,8 +419,11 @@ func printTable(w io.Writer, r *reports.Result) {
 				}
 			}
 		}
-		if len(note) > 120 {
-			note = note[:120] + "…"
+		if d := sc.Diagnosis; d != nil && sc.Verdict != reports.VerdictPass {
+			note += fmt.Sprintf(" [diagnosis: %s at %s]", d.Cause, d.Culprit)
+		}
+		if len(note) > 160 {
+			note = note[:160] + "…"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%.1fs\t%s\t%s\t%s\n", sc.Name, sc.Verdict, ok, len(sc.Steps),
 			sc.DurationMS/1000, p99, mx, note)

@@ -70,7 +70,7 @@ func loadScenarios(args []string) ([]*scenarios.Scenario, error) {
 		return nil, fmt.Errorf("cannot load the scenario catalog: %w", err)
 	}
 	if len(args) == 0 {
-		return all, nil
+		return all, checkThresholds(all)
 	}
 	byName := map[string]*scenarios.Scenario{}
 	for _, sc := range all {
@@ -100,5 +100,16 @@ func loadScenarios(args []string) ([]*scenarios.Scenario, error) {
 		}
 		out = append(out, sc)
 	}
-	return out, nil
+	return out, checkThresholds(out)
+}
+
+// checkThresholds decodes every scenario's thresholds block, so a bad one
+// is bad usage before anything starts (the error names file, line, key).
+func checkThresholds(scs []*scenarios.Scenario) error {
+	for _, sc := range scs {
+		if _, err := scenarios.ScenarioThresholds(sc); err != nil {
+			return err
+		}
+	}
+	return nil
 }

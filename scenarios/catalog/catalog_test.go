@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/secondbrain-dev/secondbrain/probes"
+	"github.com/secondbrain-dev/secondbrain/scenarios"
 )
 
 // The scenarios DESIGN.md's incident catalog asks for.
@@ -87,4 +90,57 @@ func TestGapSweep(t *testing.T) {
 		return
 	}
 	t.Fatal("no gap-sweep scenario")
+}
+
+// TestThresholds decodes every scenario's thresholds block over the
+// defaults: a typo there must fail here, not at replay time.
+func TestThresholds(t *testing.T) {
+	scs, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sc := range scs {
+		if _, err := scenarios.ScenarioThresholds(sc); err != nil {
+			t.Errorf("%s: %v", sc.Name, err)
+		}
+	}
+}
+
+// TestCanaries checks the canary table against the catalog and the rule
+// set: every canary the probes know runs a scenario that exists and has a
+// cause to name.
+func TestCanaries(t *testing.T) {
+	scs, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, sc := range scs {
+		names[sc.Name] = true
+	}
+	if len(Canaries) != len(probes.Canaries()) {
+		t.Errorf("%d canaries in the table; probes knows %d", len(Canaries), len(probes.Canaries()))
+	}
+	for i, want := range probes.Canaries() {
+		c, ok := CanaryByName(want)
+		if !ok {
+			t.Errorf("canary %q missing from the table", want)
+			continue
+		}
+		if Canaries[i].Name != want {
+			t.Errorf("canary %d is %q; want %q (probes order)", i, Canaries[i].Name, want)
+		}
+		if !names[c.Scenario] {
+			t.Errorf("canary %q runs unknown scenario %q", c.Name, c.Scenario)
+		}
+		if _, ok := probes.ExpectedCause(c.Name); !ok {
+			t.Errorf("canary %q has no expected cause", c.Name)
+		}
+		if len(c.ServerArgs) == 0 {
+			t.Errorf("canary %q injects nothing", c.Name)
+		}
+	}
+	if _, ok := CanaryByName("no-such"); ok {
+		t.Error("CanaryByName found an unknown canary")
+	}
 }

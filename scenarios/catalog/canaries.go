@@ -1,0 +1,55 @@
+package catalog
+
+// Canary says how `secondbrain replay --canaries` runs one canary: which
+// catalog scenario must catch it, the serve flags that inject it, and the
+// function the diagnosis's culprit frame must be in.
+type Canary struct {
+	// Name is the canary as probes.Canaries lists it.
+	Name string
+	// Scenario is the catalog scenario that must fail with it on.
+	Scenario string
+	// ServerArgs inject it into `secondbrain serve`.
+	ServerArgs []string
+	// Culprit is a substring of the expected culprit frame
+	// ("package.Function (file:line)"); the cause label is
+	// probes.ExpectedCause(Name). Empty checks the cause only: the four
+	// server-side injections were not in the server when this was written,
+	// so their frames are not known yet — fill them in when they land.
+	Culprit string
+}
+
+// Canaries lists the six canaries in probes.Canaries order. The two log
+// canaries are serve's deliberately blocking --log-shipping modes (their
+// culprit is a frame of the logship package, e.g.
+// "logship.(*Stderr).Handle (stderr.go:160)"); the others are serve's
+// --canary injections.
+//
+// Why each scenario: log-storm logs ~90 records per query while the sink
+// stalls (sync shipping blocks the handler on the sink); stderr-backpressure
+// never reads stderr (a synchronous stderr write blocks once the 64 KiB
+// pipe is full); cancel-mid-upload cancels a call and then needs the next
+// one to run (a semaphore the cancelled call left held blocks it);
+// back-to-back makes a long context call while the heartbeat's no-op calls
+// need dispatching (a pool of one serialises them behind it); slow-uploads
+// uploads in parallel through slow, throttled requests (a connection pool
+// of one with no timeout queues every request behind the slowest);
+// no-context-interleave reads context files on every call (synchronous
+// reads on the dispatch path hold up the dispatch of everything else).
+var Canaries = []Canary{
+	{Name: "sync-log", Scenario: "log-storm", ServerArgs: []string{"--log-shipping", "sync-log"}, Culprit: "logship."},
+	{Name: "sync-stderr", Scenario: "stderr-backpressure", ServerArgs: []string{"--log-shipping", "sync-stderr"}, Culprit: "logship."},
+	{Name: "held-semaphore", Scenario: "cancel-mid-upload", ServerArgs: []string{"--canary", "held-semaphore"}},
+	{Name: "worker-pool", Scenario: "back-to-back", ServerArgs: []string{"--canary", "worker-pool"}},
+	{Name: "conn-pool", Scenario: "slow-uploads", ServerArgs: []string{"--canary", "conn-pool"}},
+	{Name: "blocking-file-io", Scenario: "no-context-interleave", ServerArgs: []string{"--canary", "blocking-file-io"}},
+}
+
+// CanaryByName returns the canary's run; ok is false for an unknown name.
+func CanaryByName(name string) (Canary, bool) {
+	for _, c := range Canaries {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Canary{}, false
+}

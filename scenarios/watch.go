@@ -1,0 +1,662 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/secondbrain-dev/secondbrain/probes"
+	"github.com/secondbrain-dev/secondbrain/reports"
+)
+
+// Defaults of the watcher's step collection.
+const (
+	// DefaultDumpEvery is how often a goroutine dump is taken while a step
+	// runs. Two dumps that show the same request goroutine in the same
+	// stack prove it waited at least their distance apart, so this must
+	// stay below the 100 ms "waiting in log shipping" bound to catch such
+	// waits in steps that last a few hundred ms.
+	DefaultDumpEvery = 80 * time.Millisecond
+	// DefaultMaxDumps bounds the dumps of one step (besides the one at
+	// its end and those at a breach): a long step keeps its first ones.
+	DefaultMaxDumps = 40
+	// breachGap is the distance of the two goroutine dumps taken at a
+	// heartbeat breach (see probes.Step.OnBreach).
+	breachGap = 60 * time.Millisecond
+)
+
+// StepObserver is an [Observer] that also watches each step that does
+// work: a call, concurrent calls, a cancel, a wait, or a gap while calls
+// are in flight. The runner calls BeginStep before the step and EndStep
+// after it, from its own goroutine, never overlapping.
+type StepObserver interface {
+	Observer
+	BeginStep(ctx context.Context, name string)
+	EndStep(ctx context.Context)
+}
+
+// watch is the runner's built-in observer of every scenario: the probes'
+// open-loop heartbeat (over stdio interleaved on the scenario's own pipe,
+// as a host's pings would be; over HTTP on a connection of its own), the
+// runtime sampler, per-step profiles, and at the end the verdict checks,
+// the run's validity and, when something failed, the diagnosis.
+//
+// Goroutines: the heartbeat's and the sampler's (owned by them, stopped in
+// Stop) and, while a step runs, one dump goroutine (stopped by EndStep).
+type watch struct {
+	opts    Options
+	th      probes.Thresholds
+	judge   bool
+	tgt     *Target
+	hb      *probes.Heartbeat
+	own     *Session // the heartbeat's own connection (HTTP), closed at Stop
+	dc      *probes.DebugClient
+	rt      *runtimeSource
+	sm      *probes.Sampler
+	base    probes.RuntimeStats
+	baseOK  bool
+	idleBas int // the server's idle keep-alive connections at the baseline
+
+	mu       sync.Mutex
+	cur      *stepWatch
+	steps    []*stepWatch
+	notes    []string
+	calls    map[uint64]probes.CallInfo // merged /debug/calls, by seq
+	lastCall probes.Calls
+}
+
+// stepWatch is one watched step.
+type stepWatch struct {
+	name       string
+	start, end time.Duration // since the scenario's start
+	ps         *probes.Step
+	breached   bool
+	stop       chan struct{}
+	done       chan struct{}
+}
+
+// newWatch returns the watcher of one scenario; th are its thresholds
+// (defaults with the file's block decoded over them). With judge false it
+// only runs the heartbeat (Options.NoVerdicts).
+func newWatch(opts Options, th probes.Thresholds, judge bool) *watch {
+	return &watch{opts: opts, th: th, judge: judge, calls: map[uint64]probes.CallInfo{}}
+}
+
+// ScenarioThresholds returns the default thresholds with the scenario
+// file's `thresholds:` block decoded over them; errors name file, line
+// and key.
+func ScenarioThresholds(sc *Scenario) (probes.Thresholds, error) {
+	th := probes.DefaultThresholds()
+	if err := sc.DecodeThresholds(&th); err != nil {
+		return th, err
+	}
+	return th, nil
+}
+
+func (w *watch) note(format string, args ...any) {
+	w.mu.Lock()
+	w.notes = append(w.notes, fmt.Sprintf(format, args...))
+	w.mu.Unlock()
+}
+
+func (w *watch) Start(ctx context.Context, t *Target) error {
+	w.tgt = t
+	if w.judge && t.DebugURL != "" {
+		w.dc = probes.NewDebugClient(t.DebugURL, nil)
+		w.rt = newRuntimeSource(w.dc, t.ServerPID)
+		// Profiling rates must be set before the waits happen; the flight
+		// recorder must run before a breach to have a window to hand over.
+		if err := w.dc.SetProfiling(ctx, 1, 1); err != nil {
+			w.note("block/mutex profiles not collected: %v", err)
+		}
+		if err := w.dc.StartFlightRecorder(ctx); err != nil {
+			w.note("flight recorder not started: %v", err)
+		}
+		w.baseline(ctx)
+		w.sm = probes.NewSampler(w.rt, 0, time.Now().Add(-t.Elapsed()))
+		if err := w.sm.Start(ctx); err != nil {
+			return fmt.Errorf("cannot start the runtime sampler: %w", err)
+		}
+	} else if w.judge {
+		w.note("no debug listener: no profiles, leak, log or cancel checks, no diagnosis")
+	}
+	target := t.Session
+	if t.Dial != nil {
+		s, err := t.Dial(ctx)
+		if err != nil {
+			w.stopSampler()
+			return fmt.Errorf("cannot open the heartbeat's connection: %w", err)
+		}
+		w.own, target = s, s
+	}
+	opts := w.opts.Heartbeat
+	opts.Origin = time.Now().Add(-t.Elapsed())
+	if w.dc != nil {
+		opts.OnBreach = w.onBreach
+	}
+	w.hb = probes.NewHeartbeat(target, opts)
+	if err := w.hb.Start(ctx); err != nil {
+		w.stopSampler()
+		if w.own != nil {
+			_ = w.own.Close()
+		}
+		return fmt.Errorf("cannot start heartbeat: %w", err)
+	}
+	return nil
+}
+
+// baseline reads the goroutine and fd counts the leak check compares to,
+// on a fresh connection (the listener's own per-connection goroutines are
+// then the same at both ends).
+func (w *watch) baseline(ctx context.Context) {
+	w.dc.Close()
+	rs, err := w.rt.Runtime(ctx)
+	if err != nil {
+		w.note("no runtime baseline, no leak check: %v", err)
+		return
+	}
+	w.base, w.baseOK = rs, true
+	if d, err := w.dc.Goroutines(ctx); err == nil {
+		w.idleBas = idleConnLoops(d)
+	}
+	if w.rt.Fallback() {
+		w.note("/debug/runtime not served: goroutines from the goroutine profile, fds and RSS from /proc; scheduling latency not measured")
+	}
+}
+
+func (w *watch) stopSampler() {
+	if w.sm != nil {
+		w.sm.Stop()
+	}
+}
+
+func (w *watch) SetPhase(name string) {
+	if w.hb != nil {
+		w.hb.SetPhase(name)
+	}
+}
+
+// BeginStep starts collecting one step's evidence: block/mutex profiles
+// at its start, goroutine dumps while it runs.
+func (w *watch) BeginStep(ctx context.Context, name string) {
+	if w.hb != nil {
+		w.hb.ArmBreach()
+	}
+	if w.dc == nil {
+		return
+	}
+	ps, err := w.dc.BeginStep(ctx, name)
+	if err != nil && !errors.Is(err, probes.ErrNotServed) {
+		w.note("step %q: %v", name, err)
+	}
+	sw := &stepWatch{name: name, start: w.tgt.Elapsed(), ps: ps, stop: make(chan struct{}), done: make(chan struct{})}
+	w.mu.Lock()
+	w.cur = sw
+	w.steps = append(w.steps, sw)
+	w.mu.Unlock()
+	every, maxDumps := w.opts.DumpEvery, w.opts.MaxDumps
+	go func() {
+		defer close(sw.done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for n := 0; n < maxDumps; n++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-sw.stop:
+				return
+			case <-t.C:
+			}
+			_, _ = ps.SampleGoroutines(ctx) // a missed dump is only less evidence
+		}
+	}()
+}
+
+// EndStep stops the step's dumps, takes its end profiles, and merges the
+// server's call list (its recent list is a ring that the heartbeat's
+// no-op calls overwrite within seconds, so it is read after every step).
+func (w *watch) EndStep(ctx context.Context) {
+	w.mu.Lock()
+	sw := w.cur
+	w.cur = nil
+	w.mu.Unlock()
+	if sw == nil {
+		return
+	}
+	close(sw.stop)
+	<-sw.done
+	if err := sw.ps.End(ctx); err != nil && !errors.Is(err, probes.ErrNotServed) {
+		w.note("step %q: %v", sw.name, err)
+	}
+	w.mu.Lock()
+	sw.end = w.tgt.Elapsed()
+	w.mu.Unlock()
+	w.readCalls(ctx)
+}
+
+// onBreach runs on the heartbeat's breach goroutine when a probe has been
+// outstanding past the breach threshold: while the server is still stuck,
+// take goroutine dumps and the flight-recorder window.
+func (w *watch) onBreach(ctx context.Context, b probes.Breach) {
+	w.mu.Lock()
+	sw := w.cur
+	if sw != nil {
+		sw.breached = true
+	}
+	w.notes = append(w.notes, fmt.Sprintf("heartbeat breach at %.0f ms: %s outstanding %s in phase %s",
+		ms(b.Intended.Sub(time.Now().Add(-w.tgt.Elapsed()))), b.Kind, b.Elapsed.Round(time.Millisecond), b.Phase))
+	w.mu.Unlock()
+	if sw == nil {
+		// Between steps: keep the evidence as a step of its own.
+		ps, _ := w.dc.BeginStep(ctx, "breach")
+		now := w.tgt.Elapsed()
+		sw = &stepWatch{name: "breach", start: now, end: now, ps: ps, breached: true}
+		w.mu.Lock()
+		w.steps = append(w.steps, sw)
+		w.mu.Unlock()
+	}
+	if err := sw.ps.OnBreach(ctx, breachGap); err != nil && !errors.Is(err, probes.ErrNotServed) && ctx.Err() == nil {
+		w.note("breach evidence: %v", err)
+	}
+}
+
+func (w *watch) readCalls(ctx context.Context) {
+	if w.dc == nil {
+		return
+	}
+	c, err := w.dc.Calls(ctx)
+	if err != nil {
+		w.note("/debug/calls: %v", err)
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ci := range c.Recent {
+		w.calls[ci.Seq] = ci
+	}
+	w.lastCall = c
+}
+
+// Stop ends the probes and fills res: heartbeat and phases, runtime
+// series, fake-side counters, and (judging) the checks, the validity and
+// the diagnosis.
+func (w *watch) Stop(ctx context.Context, res *reports.Scenario) error {
+	if w.hb == nil {
+		return nil
+	}
+	w.EndStep(ctx) // a step cut short by a cancelled run
+	w.hb.Stop()
+	w.stopSampler()
+	snap := w.hb.Snapshot()
+	res.Heartbeat = snap.Report()
+	res.Phases = snap.ReportPhases()
+	if w.sm != nil {
+		w.sm.Series().Fill(res)
+	}
+	if w.judge {
+		w.evaluate(ctx, res, snap)
+	}
+	// After the evaluation: the fakes' counts then cover the shipper's
+	// last batches too.
+	if f := w.tgt.Fakes; f != nil {
+		res.Fakes = map[string]int64{}
+		for k, v := range f.APIStats() {
+			res.Fakes["api."+k] = v
+		}
+		for k, v := range f.SinkStats() {
+			res.Fakes["sink."+k] = v
+		}
+	}
+	if w.own != nil {
+		_ = w.own.Close()
+	}
+	if w.dc != nil {
+		w.dc.Close()
+	}
+	w.mu.Lock()
+	res.Notes = append(res.Notes, w.notes...)
+	w.mu.Unlock()
+	return nil
+}
+
+// evaluate measures what the thresholds judge and appends the checks.
+func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probes.HeartbeatSnapshot) {
+	m := probes.Measurements{Heartbeat: snap}
+	for _, st := range res.Steps {
+		if st.Kind == KindCancel && st.NextOKMS > 0 {
+			m.CancelToNextOK = append(m.CancelToNextOK, time.Duration(st.NextOKMS*float64(time.Millisecond)))
+		}
+	}
+	if w.dc != nil {
+		w.measureServer(ctx, res, &m)
+	}
+	res.Checks = append(res.Checks, w.th.Evaluate(m)...)
+
+	var sched *probes.SchedWindow
+	if w.sm != nil {
+		if p, ok := snap.Phase(w.th.BaselinePhase); ok {
+			end := p.End
+			if end.IsZero() {
+				end = time.Now()
+			}
+			if win, ok := w.sm.Between(p.Start, end); ok {
+				sched = &win
+			}
+		}
+	}
+	res.Invalid = w.th.Validity(snap, sched)
+
+	if failed(res) && w.dc != nil {
+		w.diagnose(res)
+	}
+}
+
+// measureServer reads the leak, log and cancel figures from the server.
+func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *probes.Measurements) {
+	// Leaks: goroutines and fds back to the baseline once the server had
+	// time to settle. The server's idle keep-alive connections upstream
+	// (net/http persistConn read/write loops) are a pool bounded by its
+	// Transport, closed after their idle timeout — not leaks: each one
+	// found beyond the baseline's is tolerated (2 goroutines, 1 fd) and
+	// said in the check's detail.
+	if w.baseOK {
+		w.dc.Close()
+		idle := 0
+		if d, err := w.dc.Goroutines(ctx); err == nil {
+			idle = max(0, idleConnLoops(d)-w.idleBas)
+		}
+		leak, err := probes.WaitSettled(ctx, w.rt, w.base, probes.LeakOptions{
+			Timeout: w.th.SettleTimeout, GoroutineTolerance: int64(2 * idle), FDTolerance: int64(idle)})
+		if err != nil {
+			w.note("leak check not made: %v", err)
+		} else {
+			m.Leak = &leak
+			if leak.LeakedFDs > 0 {
+				w.note("open fds beyond the baseline's, by target: %s", fdTargets(w.rt.procRoot, w.tgt.ServerPID))
+			}
+			if idle > 0 {
+				w.note("leak check tolerated %d idle upstream keep-alive connection(s) (2 goroutines, 1 fd each)", idle)
+			}
+		}
+	}
+
+	// Cancellation: every cancelled call the server saw, by seq.
+	w.readCalls(ctx)
+	w.mu.Lock()
+	merged := probes.Calls{Now: w.lastCall.Now, InFlight: w.lastCall.InFlight, SuppressedResponses: w.lastCall.SuppressedResponses}
+	for _, ci := range w.calls {
+		merged.Recent = append(merged.Recent, ci)
+	}
+	w.mu.Unlock()
+	sort.Slice(merged.Recent, func(i, j int) bool { return merged.Recent[i].Seq < merged.Recent[j].Seq })
+	done, stuck := merged.CancelToReturn(time.Now())
+	m.CancelToReturn = done
+	if len(done) > 0 || len(stuck) > 0 {
+		m.CancelStuck = stuck
+		if m.CancelStuck == nil {
+			m.CancelStuck = []time.Duration{}
+		}
+	}
+	if n, cancelled := merged.ResponsesAfterCancel(); cancelled > 0 {
+		m.ResponsesAfterCancel = &n
+	}
+
+	// Log accounting, once the shipper drained (or the settle time passed).
+	if la, ok := w.logAccount(ctx); ok {
+		m.Logs = la
+		res.Logs = la
+		m.HealthySink = !sinkFaulted(w.tgt.Scenario)
+	}
+
+	// Request-path goroutines seen waiting in log shipping.
+	var dumps []*probes.GoroutineDump
+	w.mu.Lock()
+	for _, sw := range w.steps {
+		dumps = append(dumps, sw.ps.Dumps()...)
+	}
+	w.mu.Unlock()
+	if len(dumps) > 0 {
+		n := probes.LongWaits(dumps, w.th.RequestLogWaitMin, probes.CauseLogShippingIO, probes.CauseStderrWrite)
+		m.RequestLogWaits = &n
+	}
+}
+
+// logAccount reads the shipper's counters until nothing is pending (the
+// sink's count only matches the shipper's once its last batch is
+// answered), for at most the settle time.
+func (w *watch) logAccount(ctx context.Context) (*reports.LogAccount, bool) {
+	deadline := time.Now().Add(w.th.SettleTimeout)
+	for {
+		b, err := w.dc.Vars(ctx)
+		if err != nil {
+			w.note("log accounting not made: %v", err)
+			return nil, false
+		}
+		all, err := probes.FindLogCounters(b)
+		if err != nil {
+			w.note("log accounting not made: %v", err)
+			return nil, false
+		}
+		var ship, stderr *probes.LogCounters
+		for k, c := range all {
+			c := c
+			switch {
+			case strings.HasSuffix(k, "victorialogs"):
+				ship = &c
+			case strings.HasSuffix(k, "stderr"):
+				stderr = &c
+			}
+		}
+		if ship == nil {
+			w.note("log accounting not made: no shipper counters in /debug/vars")
+			return nil, false
+		}
+		received := int64(0)
+		if f := w.tgt.Fakes; f != nil {
+			received = f.SinkStats()["records_received"]
+		}
+		la := probes.AccountLogs(*ship, stderr, received)
+		if ship.Pending == 0 && la.SinkReceived == la.Delivered || time.Now().After(deadline) {
+			return la, true
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return la, true
+		case <-t.C:
+		}
+	}
+}
+
+// sinkFaulted reports whether the scenario injects any sink fault (then
+// records may be dropped by design).
+func sinkFaulted(sc *Scenario) bool {
+	if sc.Faults.Sink != nil {
+		return true
+	}
+	var walk func([]Step) bool
+	walk = func(steps []Step) bool {
+		for _, st := range steps {
+			if st.Fault != nil && st.Fault.Sink != nil {
+				return true
+			}
+			if st.Repeat != nil && walk(st.Repeat.Steps) {
+				return true
+			}
+		}
+		return false
+	}
+	return walk(sc.Steps)
+}
+
+// idleConnLoops counts the idle upstream keep-alive connections in a dump
+// (one persistConn readLoop each).
+func idleConnLoops(d *probes.GoroutineDump) int {
+	n := 0
+	for _, g := range d.Goroutines {
+		for _, f := range g.Stack {
+			if strings.HasSuffix(f.Func, "(*persistConn).readLoop") {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+func failed(res *reports.Scenario) bool {
+	for _, st := range res.Steps {
+		if !st.Pass {
+			return true
+		}
+	}
+	for _, c := range res.Checks {
+		if !c.Pass {
+			return true
+		}
+	}
+	return false
+}
+
+// diagnose ranks the evidence of the steps that explain the failure: the
+// steps that failed or during which the heartbeat breached, the steps of a
+// phase whose checks failed, else every step. Their raw profiles are saved
+// under Options.OutDir/profiles/<scenario>/.
+func (w *watch) diagnose(res *reports.Scenario) {
+	w.mu.Lock()
+	steps := append([]*stepWatch(nil), w.steps...)
+	w.mu.Unlock()
+	pick := map[*stepWatch]bool{}
+	for _, st := range res.Steps {
+		if st.Pass {
+			continue
+		}
+		from, to := dur(st.StartMS), dur(st.StartMS+st.LatencyMS)
+		for _, sw := range steps {
+			if sw.start <= to && sw.end >= from {
+				pick[sw] = true
+			}
+		}
+	}
+	failedPhase := map[string]bool{}
+	for _, c := range res.Checks {
+		if !c.Pass && c.Phase != "" {
+			failedPhase[c.Phase] = true
+		}
+	}
+	for _, ph := range res.Phases {
+		if !failedPhase[ph.Name] {
+			continue
+		}
+		for _, sw := range steps {
+			if sw.start <= dur(ph.EndMS) && sw.end >= dur(ph.StartMS) {
+				pick[sw] = true
+			}
+		}
+	}
+	for _, sw := range steps {
+		if sw.breached {
+			pick[sw] = true
+		}
+	}
+	if len(pick) == 0 {
+		for _, sw := range steps {
+			pick[sw] = true
+		}
+	}
+	var ev probes.Evidence
+	var saved []string
+	dir := ""
+	if w.opts.OutDir != "" {
+		dir = filepath.Join(w.opts.OutDir, "profiles", safeName(res.Name))
+	}
+	for _, sw := range steps {
+		if !pick[sw] {
+			continue
+		}
+		e := sw.ps.Evidence()
+		ev.Dumps = append(ev.Dumps, e.Dumps...)
+		ev.Block = append(ev.Block, e.Block...)
+		ev.Mutex = append(ev.Mutex, e.Mutex...)
+		if dir == "" {
+			continue
+		}
+		paths, err := sw.ps.SaveProfiles(dir)
+		if err != nil {
+			w.note("cannot save the profiles of step %q: %v", sw.name, err)
+		}
+		for _, p := range paths {
+			if rel, err := filepath.Rel(w.opts.OutDir, p); err == nil {
+				p = filepath.ToSlash(rel)
+			}
+			saved = append(saved, p)
+		}
+	}
+	ev.Profiles = saved
+	res.Diagnosis = probes.Diagnose(ev, probes.DiagnoseOptions{})
+	if res.Diagnosis == nil && len(saved) > 0 {
+		res.Diagnosis = &reports.Diagnosis{Cause: probes.CauseUnknown,
+			Summary: "no request-path goroutine was seen waiting; see the saved profiles", Profiles: saved}
+	}
+}
+
+func dur(msv float64) time.Duration { return time.Duration(msv * float64(time.Millisecond)) }
+
+func safeName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// fdTargets summarises a process's open fds by what they point at
+// ("secondbrain.db ×70, socket ×36"), for a leak's detail. Sockets, pipes
+// and anonymous inodes are grouped by kind.
+func fdTargets(procRoot string, pid int) string {
+	if pid <= 0 {
+		return "unknown (no pid)"
+	}
+	dir := fmt.Sprintf("%s/%d/fd", procRoot, pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Sprintf("unknown (%v)", err)
+	}
+	count := map[string]int{}
+	for _, e := range ents {
+		l, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		if kind, _, ok := strings.Cut(l, ":["); ok {
+			l = kind
+		} else {
+			l = filepath.Base(l)
+		}
+		count[l]++
+	}
+	keys := make([]string, 0, len(count))
+	for k := range count {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if count[keys[i]] != count[keys[j]] {
+			return count[keys[i]] > count[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, count[k]))
+	}
+	return strings.Join(parts, ", ")
+}
