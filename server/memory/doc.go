@@ -13,7 +13,8 @@
 //
 // # Secrets
 //
-// Text is redacted before it is stored: OpenAI (sk-…), xAI (xai-…) and
+// Text is redacted before it is stored, by the same rules as the logs
+// (package redact): OpenAI (sk-…), xAI (xai-…) and
 // Google (AIza…) keys, Bearer tokens, and any configured literal.
 //
 // # Searching

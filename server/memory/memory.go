@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/secondbrain-dev/secondbrain/server/redact"
+
 	"github.com/secondbrain-dev/secondbrain/server/clock"
 	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
 )
@@ -102,7 +104,7 @@ type Writer struct {
 	store Store
 	o     Options
 	log   *slog.Logger
-	redac *redactor
+	redac *redact.Redactor
 
 	queue chan Exchange
 	stop  chan struct{}
@@ -146,7 +148,7 @@ func New(store Store, o Options) *Writer {
 		o.Git = "git"
 	}
 	return &Writer{
-		store: store, o: o, log: o.Logger.With("component", "memory"), redac: newRedactor(o.Redact),
+		store: store, o: o, log: o.Logger.With("component", "memory"), redac: redact.New(o.Redact...),
 		queue: make(chan Exchange, o.QueueSize), stop: make(chan struct{}), projects: map[string]string{},
 	}
 }
@@ -281,7 +283,7 @@ func (w *Writer) write(ctx context.Context, ex Exchange) {
 	if ex.At.IsZero() {
 		ex.At = w.o.Clock.Now()
 	}
-	doc := w.redac.redact(summary(ex))
+	doc := w.redac.RedactString(summary(ex))
 	name := fmt.Sprintf("conversation-%s-%s.md", ex.At.UTC().Format("20060102T150405.000000000Z"), safeName(ex.SessionID))
 	wctx, cancel := context.WithTimeout(ctx, w.o.WriteTimeout)
 	defer cancel()
@@ -365,7 +367,7 @@ func (w *Writer) snapshotProject(ctx context.Context, project string) {
 	name := fmt.Sprintf("commits-%s-%s.md", w.o.Clock.Now().UTC().Format("20060102T150405Z"), head[:min(12, len(head))])
 	wctx, wcancel := context.WithTimeout(ctx, w.o.WriteTimeout)
 	defer wcancel()
-	if err := w.store.AddDocument(wctx, project, TypeCommits, name, []byte(w.redac.redact(b.String()))); err != nil {
+	if err := w.store.AddDocument(wctx, project, TypeCommits, name, []byte(w.redac.RedactString(b.String()))); err != nil {
 		w.failed.Add(1)
 		w.log.Warn("cannot store commit log", "project", project, "err", err)
 		return
@@ -430,39 +432,4 @@ func SplitQueries(queries []string) []string {
 		}
 	}
 	return out
-}
-
-// redactor masks secrets.
-type redactor struct {
-	patterns []*regexp.Regexp
-	literals []string
-}
-
-var secretPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`sk-[A-Za-z0-9_\-]{16,}`),
-	regexp.MustCompile(`xai-[A-Za-z0-9_\-]{16,}`),
-	regexp.MustCompile(`AIza[0-9A-Za-z_\-]{30,}`),
-	regexp.MustCompile(`(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}`),
-}
-
-func newRedactor(literals []string) *redactor {
-	r := &redactor{patterns: secretPatterns}
-	for _, l := range literals {
-		if len(l) >= 4 { // shorter literals would mask ordinary words
-			r.literals = append(r.literals, l)
-		}
-	}
-	return r
-}
-
-const redacted = "[REDACTED]"
-
-func (r *redactor) redact(s string) string {
-	for _, l := range r.literals {
-		s = strings.ReplaceAll(s, l, redacted)
-	}
-	for _, p := range r.patterns {
-		s = p.ReplaceAllString(s, redacted)
-	}
-	return s
 }

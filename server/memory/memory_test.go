@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/secondbrain-dev/secondbrain/server/redact"
+
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
 	"go.uber.org/goleak"
@@ -26,17 +28,17 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestRedact(t *testing.T) {
-	r := newRedactor([]string{"hunter2-literal", "ab"})
+	r := redact.New("hunter2-literal", "ab")
 	for _, tc := range []struct{ in, want string }{
 		{"key sk-proj-abcdefghijklmnop1234 end", "key [REDACTED] end"},
 		{"xai-ABCDEFGHIJKLMNOPQRST", "[REDACTED]"},
 		{"Authorization: Bearer eyJhbGciOi.JIUzI1NiJ9", "Authorization: [REDACTED]"},
 		{"AIzaSyA1234567890abcdefghijklmnopqrstu", "[REDACTED]"},
 		{"pw hunter2-literal", "pw [REDACTED]"},
-		{"about ab tabs", "about ab tabs"}, // literals shorter than 4 are ignored
+		{"about ab tabs", "about ab tabs"}, // literals shorter than redact.MinSecretLen are ignored
 		{"sk-short", "sk-short"},
 	} {
-		if got := r.redact(tc.in); got != tc.want {
+		if got := r.RedactString(tc.in); got != tc.want {
 			t.Errorf("redact(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
