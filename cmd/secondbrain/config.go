@@ -45,6 +45,8 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&f.c.MaxFileBytes, "max-file-bytes", 0, "per-file size cap for context (default 2 MB)")
 	fs.Int64Var(&f.c.MaxTotalBytes, "max-total-bytes", 0, "total size cap for context (default 50 MB)")
 	fs.BoolVar(&f.c.VectorStore, "vector-store", true, "upload overflow files to a vector store (needs an OpenAI key or --provider fake)")
+	fs.DurationVar(&f.c.VectorStoreTTL, "vector-store-ttl", 0, "delete a session's vector store after this much idle time (default 6h)")
+	fs.DurationVar(&f.c.VectorStoreEvictIdle, "vector-store-evict-idle", 0, "near the store limit, evict only stores idle at least this long (default 10m)")
 }
 
 // load builds the effective config: defaults < file < env < flags.
@@ -86,6 +88,8 @@ func (f *configFlags) load(fs *pflag.FlagSet) (config.Config, error) {
 		"max-total-bytes":      func() { c.MaxTotalBytes = f.c.MaxTotalBytes },
 		"vector-store":         func() { c.VectorStore = f.c.VectorStore },
 	}
+	set["vector-store-ttl"] = func() { c.VectorStoreTTL = f.c.VectorStoreTTL }
+	set["vector-store-evict-idle"] = func() { c.VectorStoreEvictIdle = f.c.VectorStoreEvictIdle }
 	fs.Visit(func(fl *pflag.Flag) {
 		if apply, ok := set[fl.Name]; ok {
 			apply()

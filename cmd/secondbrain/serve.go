@@ -153,7 +153,8 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	if c.VectorStore && oa.APIKey != "" {
 		vc := openai.NewClient(option.WithBaseURL(strings.TrimRight(oa.BaseURL, "/")+"/"), option.WithAPIKey(oa.APIKey),
 			option.WithHTTPClient(httpClient))
-		mgr, err := vectorstore.NewManager(ctx, vc, st.DB(), vectorstore.Options{Clock: clk, Logger: logs.Logger()})
+		mgr, err := vectorstore.NewManager(ctx, vc, st.DB(), vectorstore.Options{Clock: clk, Logger: logs.Logger(),
+			StoreTTL: c.VectorStoreTTL, EvictMinIdle: c.VectorStoreEvictIdle})
 		if err != nil {
 			return err
 		}

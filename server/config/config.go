@@ -75,6 +75,12 @@ type Config struct {
 	MaxTotalBytes int64 `yaml:"max_total_bytes" json:"max_total_bytes"`
 	// VectorStore enables uploading overflow files (default true).
 	VectorStore bool `yaml:"vector_store" json:"vector_store"`
+	// VectorStoreTTL: a session's vector store unused this long is deleted
+	// (0 = the vectorstore package's default, 6 h).
+	VectorStoreTTL time.Duration `yaml:"vector_store_ttl" json:"vector_store_ttl"`
+	// VectorStoreEvictIdle: near the store limit, only stores unused this long
+	// may be evicted (0 = the vectorstore package's default, 10 min).
+	VectorStoreEvictIdle time.Duration `yaml:"vector_store_evict_idle" json:"vector_store_evict_idle"`
 }
 
 // Default returns the defaults.
@@ -229,6 +235,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionTTL <= 0 {
 		errs = append(errs, fmt.Errorf("session TTL must be > 0, got %v", c.SessionTTL))
+	}
+	if c.VectorStoreTTL < 0 || c.VectorStoreEvictIdle < 0 {
+		errs = append(errs, fmt.Errorf("vector store TTL and evict idle time must be >= 0, got %v and %v", c.VectorStoreTTL, c.VectorStoreEvictIdle))
 	}
 	return errors.Join(errs...)
 }
