@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
+	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/secondbrain-dev/secondbrain/scenarios/fakeai"
+	"github.com/secondbrain-dev/secondbrain/server"
+)
+
+// sbProc is one `secondbrain serve` subprocess spoken to over stdio, with the
+// *exec.Cmd of the real server process (the test binary itself, no wrapper)
+// so a test can SIGKILL it, and the address of its debug listener.
+type sbProc struct {
+	t      *testing.T
+	c      *client.Client
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	debug  string // http://host:port of --debug-addr
+}
+
+// startServer starts `serve` with e's flags plus a debug listener, and
+// initializes an MCP client over its stdio. Cleanup closes the client, which
+// closes stdin and waits for the process (killing it after a grace period).
+func (e *e2e) startServer(extra ...string) *sbProc {
+	e.t.Helper()
+	addrFile := filepath.Join(e.t.TempDir(), "debug.addr")
+	args := e.args(append([]string{"--debug-addr", "127.0.0.1:0", "--debug-addr-file", addrFile}, extra...)...)
+	p := &sbProc{t: e.t, stderr: &lockedBuffer{}}
+	env := append(e.env(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	tr := transport.NewStdioWithOptions(os.Args[0], env, args,
+		transport.WithCommandFunc(func(_ context.Context, command string, env, args []string) (*exec.Cmd, error) {
+			cmd := exec.Command(command, args...)
+			cmd.Env = append(os.Environ(), env...)
+			cmd.Stderr = p.stderr
+			p.cmd = cmd
+			return cmd, nil
+		}))
+	p.c = client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+	initClient(e.t, p.c)
+	e.t.Cleanup(func() { _ = p.c.Close() })
+	// The debug listener is bound before stdio is served, so the file exists
+	// once initialize has been answered.
+	b, err := os.ReadFile(addrFile)
+	if err != nil {
+		e.t.Fatalf("debug address: %v; stderr:\n%s", err, p.stderr.String())
+	}
+	p.debug = "http://" + strings.TrimSpace(string(b))
+	return p
+}
+
+// callCtx calls a tool with ctx and returns the result or the error.
+func (p *sbProc) callCtx(ctx context.Context, tool string, args map[string]any) (*mcp.CallToolResult, error) {
+	req := mcp.CallToolRequest{}
+	req.Params.Name = tool
+	req.Params.Arguments = args
+	return p.c.CallTool(ctx, req)
+}
+
+// calls returns the server's /debug/calls snapshot.
+func (p *sbProc) calls() server.CallsSnapshot {
+	p.t.Helper()
+	var s server.CallsSnapshot
+	getJSON(p.t, httpClient, p.debug+"/debug/calls", &s)
+	return s
+}
+
+// memoryStats returns the project-memory writer's counters from /debug/vars.
+func (p *sbProc) memoryStats() map[string]int64 {
+	p.t.Helper()
+	var v struct {
+		Memory map[string]int64 `json:"memory"`
+	}
+	getJSON(p.t, httpClient, p.debug+"/debug/vars", &v)
+	return v.Memory
+}
+
+// waitMemorySettled waits until the memory writer has dealt with n exchanges
+// (written, failed or dropped): its uploads then stop moving the fake's counts.
+func (p *sbProc) waitMemorySettled(n int64) map[string]int64 {
+	p.t.Helper()
+	var m map[string]int64
+	waitFor(p.t, 20*time.Second, fmt.Sprintf("memory writer to settle at %d exchanges", n), func() bool {
+		m = p.memoryStats()
+		return m["Enqueued"] >= n && m["Written"]+m["Failed"]+m["Dropped"] == m["Enqueued"]
+	})
+	return m
+}
+
+// waitFor polls cond every 5 ms until it holds, failing the test after d.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	t0 := time.Now()
+	for !cond() {
+		if time.Since(t0) > d {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(t0)
+}
+
+// writeFiles writes n text files of about size bytes each under
+// root/sub and returns that directory. salt makes the contents (and so the
+// content hashes) differ between sets.
+func writeFiles(t *testing.T, root, sub string, n, size int, salt string) string {
+	t.Helper()
+	dir := filepath.Join(root, sub)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		var b strings.Builder
+		for line := 0; b.Len() < size; line++ {
+			fmt.Fprintf(&b, "%s file %d line %d: the quick brown fox jumps over the lazy dog while lorem ipsum dolor sit amet\n", salt, i, line)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d.txt", i)), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// startFake runs an in-test fakeai on loopback with faults f and points e at it.
+func startFake(t *testing.T, e *e2e, f fakeai.Faults) *fakeai.Server {
+	t.Helper()
+	fake := fakeai.New(fakeai.WithFaults(f))
+	base, stop, err := fake.Start(context.Background(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stop(); _ = fake.Close() })
+	e.fakeURL = base + "/v1"
+	return fake
+}
+
+func statsJSON(s map[string]int64, keys ...string) string {
+	m := map[string]int64{}
+	for _, k := range keys {
+		m[k] = s[k]
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+// issue 4: SIGKILL the server while a 90-file overflow is on its way to the
+// vector store, start a new server on the same database, and the lifecycle
+// manager leaves nothing at the provider: the crashed run's store expires
+// (TTL 5 min of scenario time = 3 s at --time-scale 100) and every file it
+// uploaded — attached to a batch, unattached, or whose id it never learnt —
+// is deleted. The restarted server still answers.
+func TestE2E_CrashMidUploadLeavesNoOrphans(t *testing.T) {
+	tests := []struct {
+		name   string
+		faults fakeai.Faults
+		// killWhen says when the call is far enough along.
+		killWhen func(st map[string]int64) bool
+	}{{
+		// Uploads take 300 ms; after 24 arrivals the throttle makes them 7×
+		// slower (2.1 s): the kill lands with 20+ uploads finished and the
+		// throttled ones in flight.
+		name: "uploads in flight",
+		faults: fakeai.Faults{UploadLatency: fakeai.Duration(300 * time.Millisecond),
+			ThrottleAfterUploads: 24, ThrottleFactor: 7},
+		killWhen: func(st map[string]int64) bool { return st["files_uploaded"] >= 20 && st["uploads_throttled"] >= 1 },
+	}, {
+		// Every upload done, the file batches stay in_progress for an hour:
+		// the files are in the store at the provider, not yet in our records.
+		name:   "batches polling",
+		faults: fakeai.Faults{BatchDuration: fakeai.Duration(time.Hour)},
+		killWhen: func(st map[string]int64) bool {
+			return st["file_batches_created"] >= 5 && st["vector_store_files_attached"] >= 20
+		},
+	}}
+	for _, tc := range tests {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			crashAndRecover(t, tc.faults, tc.killWhen)
+		})
+	}
+}
+
+func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[string]int64) bool) {
+	e := newE2E(t, false)
+	fake := startFake(t, e, faults)
+	gen := writeFiles(t, e.project, "gen", 90, 40<<10, "crash")
+	e.extra = []string{"--vector-store-ttl", "5m"}
+
+	s1 := e.startServer()
+	type outcome struct {
+		r   *mcp.CallToolResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		r, err := s1.callCtx(ctx, "chat_with_o3", chat("crash-1", gen))
+		done <- outcome{r, err}
+	}()
+	keys := []string{"vector_stores_created", "vector_stores_alive", "vector_stores_deleted", "files_uploaded", "files_alive",
+		"files_deleted", "uploads_throttled", "uploads_abandoned", "file_batches_created", "vector_store_files_attached"}
+	var st map[string]int64
+	inCall := waitFor(t, 30*time.Second, "the call to get far enough to kill", func() bool {
+		select {
+		case o := <-done:
+			t.Fatalf("the call ended before the kill: %v %v", o.err, o.r)
+		default:
+		}
+		st = fake.Stats()
+		return st["vector_stores_created"] >= 1 && killWhen(st)
+	})
+	if err := s1.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("SIGKILL pid %d %v into the call, fake stats %s", s1.cmd.Process.Pid, inCall.Round(time.Millisecond), statsJSON(st, keys...))
+	select {
+	case o := <-done:
+		if o.err == nil {
+			t.Fatalf("call to a killed server returned a result: %s", resultText(o.r))
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("call did not return after the server was killed")
+	}
+	_ = s1.c.Close()
+	if ps := s1.cmd.ProcessState; ps == nil || ps.Success() || !strings.Contains(ps.String(), "killed") {
+		t.Fatalf("server process state after SIGKILL: %v", ps)
+	}
+	atKill := fake.Stats()
+	if atKill["vector_stores_alive"] != 1 || atKill["files_alive"] == 0 {
+		t.Fatalf("nothing left behind to clean: %s", statsJSON(atKill, keys...))
+	}
+
+	// A new run on the same database, same flags.
+	t0 := time.Now()
+	s2 := e.startServer()
+	waitFor(t, 30*time.Second, "no vector store and no file alive at the fake", func() bool {
+		st = fake.Stats()
+		return st["vector_stores_alive"] == 0 && st["files_alive"] == 0
+	})
+	t.Logf("restart → fake empty in %v: %s", time.Since(t0).Round(time.Millisecond), statsJSON(st, keys...))
+	if st["vector_stores_deleted"] != st["vector_stores_created"] || st["files_deleted"] != st["files_uploaded"] {
+		t.Errorf("not everything created was deleted: %s", statsJSON(st, keys...))
+	}
+
+	// The restarted server answers a model call with the overflow-free part
+	// of the project. Faults off first: the call's memory document goes
+	// through a file batch too, and the server's shutdown waits for it.
+	fake.SetFaults(fakeai.Faults{})
+	ev := echo(t, call(t, s2.c, "chat_with_o3", chat("crash-2", filepath.Join(e.project, "main.go"))))
+	if strings.Join(ev.InlinedFiles, ",") != "main.go" {
+		t.Errorf("after restart: inlined %v", ev.InlinedFiles)
+	}
+	if strings.Contains(s2.stderr.String(), "panic") {
+		t.Errorf("restarted server logged a panic:\n%s", s2.stderr.String())
+	}
+}
