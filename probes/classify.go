@@ -170,7 +170,12 @@ var (
 		"os/signal.", ".writeLoop", "net/http.(*Server).Serve", "net/http.(*conn).serve"}
 
 	poolName = regexp.MustCompile(`(?i)pool|worker|enqueue|submit|mcp-go/server\.\(\*StdioServer\)`)
-	semName  = regexp.MustCompile(`(?i)sem|acquire|lock|token|limit|permit`)
+	// semName matches a word of a function name: "acquireSlot", "semSlot",
+	// "tryLock", "(*limiter)" — but not "clock" or "unlock".
+	semName = regexp.MustCompile(`(^|[^A-Za-z])(sem|acquire|lock|token|limit|permit)|Sem|Acquire|Lock|Token|Limit|Permit`)
+	// sleepFuncs are deliberate sleeps (a poll loop's pause, the server's
+	// scaled clock): a goroutine in one waits for time, not for anyone.
+	sleepFuncs = regexp.MustCompile(`(^|/)(clock|time)\.(\(\*?[A-Za-z]+\)\.)?Sleep$`)
 )
 
 // syncStates are the wait reasons of a goroutine parked on a lock, a
@@ -233,6 +238,9 @@ func ClassifyStack(state string, stack []Frame) string {
 	// loop blocked in something it called (inline dispatch) is not, so
 	// only the innermost application frame is checked.
 	if apps := appFrames(stack); len(apps) > 0 {
+		if sleepFuncs.MatchString(apps[0].Func) {
+			return ""
+		}
 		for _, p := range plumbingFrames {
 			if strings.Contains(apps[0].Func, p) {
 				return ""

@@ -64,6 +64,14 @@ func TestClassifyStack_synthetic(t *testing.T) {
 	f("chan send", stack(append([]string{sb + "server.(*Server).acquireCallSlotSem"}, dispatch...)...), CauseSemaphoreHeld)
 	f("select", stack(append([]string{"golang.org/x/sync/semaphore.(*Weighted).Acquire", sb + "server.(*Server).upload"}, dispatch...)...), CauseSemaphoreHeld)
 	f("sync.RWMutex.RLock", stack(append([]string{"sync.(*RWMutex).RLock", sb + "server.(*Sessions).Get"}, dispatch...)...), CauseSemaphoreHeld)
+	// a poll loop's pause on the server's clock is a sleep, not a wait;
+	// and "clock" must not read as a lock.
+	f("select", stack(append([]string{"time.(*Timer).Stop", sb + "server/clock.Sleep", sb + "server/provider.(*OpenAI).poll"}, dispatch...)...), "")
+	f("select", stack(append([]string{sb + "server/clock.(*Scaled).Sleep", sb + "server/provider.(*OpenAI).poll"}, dispatch...)...), "")
+	f("chan receive", stack(append([]string{sb + "server/clock.(*Scaled).After", sb + "server/provider.(*OpenAI).waitClock"}, dispatch...)...), CauseUnknown)
+	f("chan receive", stack(append([]string{sb + "server.(*limiter).wait"}, dispatch...)...), CauseSemaphoreHeld)
+	f("chan receive", stack(append([]string{sb + "server.(*pool).tryLock"}, dispatch...)...), CauseWorkerPool)
+	f("chan receive", stack(append([]string{sb + "server.(*Server).tryLock"}, dispatch...)...), CauseSemaphoreHeld)
 	// a wait nobody names.
 	f("chan receive", stack(append([]string{sb + "server.(*Server).waitResult"}, dispatch...)...), CauseUnknown)
 	// not waiting, or idle by design.

@@ -443,6 +443,56 @@ func stepsLength(steps []Step) time.Duration {
 	return d
 }
 
+// MinLength is a lower bound of the scenario's length in scenario time:
+// [Scenario.RealLength] plus what the API faults in force make each
+// foreground model call take at least (a background response's
+// response_duration, the response_latency of creating it). Calls take
+// longer than that (uploads, polling), so this is a bound, "≥", not a
+// prediction. Background calls overlap the steps after them and add
+// nothing; concurrent copies run at once and count once.
+func (s *Scenario) MinLength() time.Duration {
+	d, _ := minLength(s.Steps, s.Faults.API)
+	return d
+}
+
+func minLength(steps []Step, api *APIFaults) (time.Duration, *APIFaults) {
+	var d time.Duration
+	callMin := func(c *Call) time.Duration {
+		if c == nil || c.Background || !isModelTool(c.Tool) || api == nil {
+			return 0
+		}
+		return api.ResponseDuration.D() + api.ResponseLatency.D()
+	}
+	for _, st := range steps {
+		switch {
+		case st.Gap != nil:
+			d += st.Gap.D()
+		case st.Cancel != nil:
+			d += st.Cancel.After.D()
+		case st.Call != nil:
+			d += callMin(st.Call)
+		case st.Concurrent != nil:
+			d += callMin(st.Concurrent.Call)
+		case st.Fault != nil:
+			for _, c := range st.Fault.Clear {
+				if c == "api" || c == "all" {
+					api = nil
+				}
+			}
+			if st.Fault.API != nil {
+				api = st.Fault.API // the runner replaces the API's faults
+			}
+		case st.Repeat != nil:
+			for range st.Repeat.Times {
+				var r time.Duration
+				r, api = minLength(st.Repeat.Steps, api)
+				d += r
+			}
+		}
+	}
+	return d, api
+}
+
 // Summary is the first line of the description.
 func (s *Scenario) Summary() string {
 	line, _, _ := strings.Cut(strings.TrimSpace(s.Description), "\n")

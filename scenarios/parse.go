@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -137,9 +138,36 @@ func (s *Scenario) DecodeThresholds(v any) error {
 		return nil
 	}
 	if err := yaml.NodeToValue(s.Thresholds, v, yaml.DisallowUnknownField(), yaml.Strict()); err != nil {
-		return yamlError(s.file, s.root, err)
+		e := yamlError(s.file, s.root, err)
+		if le, ok := e.(*Error); ok && le.Line == 0 {
+			s.locateThreshold(le, v)
+		}
+		return e
 	}
 	return nil
+}
+
+// locateThreshold finds which key of the thresholds block a positionless
+// decode error (e.g. a bad time.Duration, which the YAML library reports
+// without a token) came from, by decoding the keys one at a time into a
+// fresh value of v's type.
+func (s *Scenario) locateThreshold(e *Error, v any) {
+	m, ok := s.Thresholds.(*ast.MappingNode)
+	if !ok {
+		return
+	}
+	for _, kv := range m.Values {
+		one := ast.Mapping(m.GetToken(), false, kv)
+		fresh := reflect.New(reflect.TypeOf(v).Elem()).Interface()
+		if yaml.NodeToValue(one, fresh, yaml.DisallowUnknownField(), yaml.Strict()) == nil {
+			continue
+		}
+		if tk := kv.Value.GetToken(); tk != nil && tk.Position != nil {
+			e.Line, e.Col = tk.Position.Line, tk.Position.Column
+		}
+		e.Key = "thresholds." + kv.Key.String()
+		return
+	}
 }
 
 // yamlError turns a go-yaml or posError into an *Error with a key path.

@@ -46,15 +46,19 @@ func listScenarios(w io.Writer, scs []*scenarios.Scenario, scale float64) error 
 	if scale <= 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--time-scale must be > 0, got %v", scale)}
 	}
+	hold := baselineHoldFor(defaultPingInterval)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "NAME\tREAL\tAT %gx\tSUMMARY\n", scale)
-	var total time.Duration
+	var total, totalScaled time.Duration
 	for _, sc := range scs {
-		d := sc.RealLength()
+		d := sc.MinLength()
+		sd := scaledLength(d, scale) + hold
 		total += d
-		fmt.Fprintf(tw, "%s\t%v\t%v\t%s\n", sc.Name, d, scaledLength(d, scale), sc.Summary())
+		totalScaled += sd
+		fmt.Fprintf(tw, "%s\t≥%v\t≥%v\t%s\n", sc.Name, d, sd, sc.Summary())
 	}
-	fmt.Fprintf(tw, "%s\t%v\t%v\t%s\n", "(total)", total, scaledLength(total, scale), "gaps and cancel delays only; calls add their own time")
+	fmt.Fprintf(tw, "%s\t≥%v\t≥%v\t%s\n", "(total)", total, totalScaled,
+		fmt.Sprintf("gaps, cancel delays and the call time the faults imply; replay adds a %v baseline hold per scenario", hold))
 	return tw.Flush()
 }
 

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/secondbrain-dev/secondbrain/probes"
+	"github.com/secondbrain-dev/secondbrain/reports"
+	"github.com/secondbrain-dev/secondbrain/scenarios"
+)
+
+func testReplayOpts(out, transport string) replayOpts {
+	return replayOpts{
+		timeScale: 60, out: out, seed: 1, transport: transport,
+		heartbeat: defaultPingInterval, noop: defaultNoopInterval,
+		baselineHold: baselineHoldFor(defaultPingInterval),
+		dumpEvery:    scenarios.DefaultDumpEvery, breach: probes.DefaultBreachThreshold,
+	}
+}
+
+// TestReplay_e2e replays one short catalog scenario through the real
+// server (this test binary runs main() as `serve` when SB_RUN_MAIN=1, the
+// runner's default executable) over both transports, and checks the
+// verdict machinery end to end: every kind of check is present, each
+// passes, the run is valid, and result.json carries the fakes' counts.
+func TestReplay_e2e(t *testing.T) {
+	if testing.Short() {
+		t.Skip("replays a scenario against the real server (~10 s per transport)")
+	}
+	t.Setenv("SB_RUN_MAIN", "1")
+	for _, tr := range []string{"stdio", "http"} {
+		t.Run(tr, func(t *testing.T) {
+			out := t.TempDir()
+			var stdout, stderr bytes.Buffer
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			err := replay(ctx, testReplayOpts(out, tr), []string{"session-continue"}, &stdout, &stderr)
+			b, rerr := os.ReadFile(filepath.Join(out, "result.json"))
+			if rerr != nil {
+				t.Fatalf("replay: %v; no result.json: %v\n%s", err, rerr, stdout.String())
+			}
+			var res reports.Result
+			if err := json.Unmarshal(b, &res); err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Scenarios) != 1 {
+				t.Fatalf("%d scenarios in the result; want 1", len(res.Scenarios))
+			}
+			sc := res.Scenarios[0]
+			have := map[string]bool{}
+			for _, c := range sc.Checks {
+				have[c.Name] = true
+				if !c.Pass {
+					t.Errorf("check %s [%s] failed: %g %s %g (%s)", c.Name, c.Phase, c.Value, c.Op, c.Threshold, c.Detail)
+				}
+			}
+			for _, want := range []string{"heartbeat.ping.p99", "heartbeat.ping.p999", "heartbeat.ping.max",
+				"heartbeat.noop.p99", "heartbeat.noop.timeouts", "leak.goroutines", "leak.fds",
+				"logs.unaccounted", "logs.healthy_sink_dropped", "logs.request_path_waits"} {
+				if !have[want] {
+					t.Errorf("check %s missing; have %v", want, have)
+				}
+			}
+			if sc.Invalid != "" {
+				t.Errorf("run invalid: %s", sc.Invalid)
+			}
+			if sc.Heartbeat == nil || sc.Heartbeat.Ping == nil || sc.Heartbeat.Ping.Count < 1000 {
+				t.Errorf("heartbeat %+v; want >= 1000 pings", sc.Heartbeat)
+			}
+			if sc.Fakes["api.responses_created"] < 2 || sc.Fakes["sink.records_received"] == 0 {
+				t.Errorf("fake-side counts %v; want the two responses and shipped logs", sc.Fakes)
+			}
+			if sc.Logs == nil || sc.Logs.Emitted == 0 || sc.Logs.Emitted != sc.Logs.Delivered+sc.Logs.Dropped+sc.Logs.Pending {
+				t.Errorf("log account %+v", sc.Logs)
+			}
+			if len(sc.Goroutines) == 0 || len(sc.OpenFDs) == 0 {
+				t.Errorf("no runtime series: goroutines %d points, fds %d", len(sc.Goroutines), len(sc.OpenFDs))
+			}
+			if err != nil || sc.Verdict != reports.VerdictPass {
+				t.Errorf("replay = %v, verdict %s, notes %v\n%s", err, sc.Verdict, sc.Notes, stdout.String())
+			}
+			if !strings.Contains(stdout.String(), "session-continue") {
+				t.Errorf("no table printed:\n%s", stdout.String())
+			}
+		})
+	}
+	goleak.VerifyNone(t)
+}
+
+func TestBaselineHoldFor(t *testing.T) {
+	t.Parallel()
+	f := func(iv, want time.Duration) {
+		t.Helper()
+		if got := baselineHoldFor(iv); got != want {
+			t.Errorf("baselineHoldFor(%v) = %v; want %v", iv, got, want)
+		}
+	}
+	f(5*time.Millisecond, 5500*time.Millisecond)
+	f(20*time.Millisecond, 22*time.Second)
+	f(0, 0)
+	f(-1, 0)
+}
+
+func TestReplay_badUsage(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"canaries with names", []string{"--canaries", "back-to-back"}, "--canaries runs its own scenarios"},
+		{"canaries with --all", []string{"--canaries", "--all"}, "--canaries runs its own scenarios"},
+		{"names and --all", []string{"--all", "back-to-back"}, "not both"},
+		{"unknown scenario", []string{"no-such-scenario"}, "unknown scenario"},
+		{"bad transport", []string{"--transport", "smoke", "back-to-back"}, "--transport"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			cmd := newRootCmd()
+			var out bytes.Buffer
+			cmd.SetOut(&out)
+			cmd.SetErr(&out)
+			cmd.SetArgs(append([]string{"replay", "--out", ""}, c.args...))
+			err := cmd.ExecuteContext(context.Background())
+			if exitCode(err) != exitUsage || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err = %v (exit %d); want exit 2 with %q", err, exitCode(err), c.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,209 @@
+package scenarios
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/secondbrain-dev/secondbrain/probes"
+	"github.com/secondbrain-dev/secondbrain/reports"
+)
+
+func TestScenarioThresholds(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		block   string
+		check   func(probes.Thresholds) bool
+		wantErr string // substring; "" = no error
+	}{
+		{name: "no block keeps the defaults", block: "",
+			check: func(th probes.Thresholds) bool { return reflect.DeepEqual(th, probes.DefaultThresholds()) }},
+		{name: "durations and counts override", block: "thresholds:\n  ping_p99_slack: 40ms\n  min_samples: 500\n",
+			check: func(th probes.Thresholds) bool {
+				d := probes.DefaultThresholds()
+				return th.PingP99Slack == 40*time.Millisecond && th.MinSamples == 500 && th.PingP99Max == d.PingP99Max
+			}},
+		{name: "unknown key names file, line and key", block: "thresholds:\n  ping_p99_slak: 40ms\n", wantErr: "ping_p99_slak"},
+		{name: "bad duration names its key", block: "thresholds:\n  ping_p99_slack: soon\n", wantErr: "thresholds.ping_p99_slack"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			sc, err := Parse("test.yaml", []byte(validHead+"steps:\n  - gap: 1s\n"+c.block))
+			if err != nil {
+				if c.wantErr != "" && strings.Contains(err.Error(), c.wantErr) {
+					return // strict parsing already caught it
+				}
+				t.Fatalf("Parse: %v", err)
+			}
+			th, err := ScenarioThresholds(sc)
+			switch {
+			case c.wantErr != "":
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("err = %v; want one containing %q", err, c.wantErr)
+				}
+				var e *Error
+				if !errors.As(err, &e) || e.Line == 0 {
+					t.Errorf("err %v is not an *Error with a line", err)
+				}
+			case err != nil:
+				t.Fatal(err)
+			case !c.check(th):
+				t.Errorf("thresholds = %+v", th)
+			}
+		})
+	}
+}
+
+func TestParseVmRSS(t *testing.T) {
+	t.Parallel()
+	f := func(in string, want int64) {
+		t.Helper()
+		if got := parseVmRSS([]byte(in)); got != want {
+			t.Errorf("parseVmRSS(%q) = %d; want %d", in, got, want)
+		}
+	}
+	f("Name:\tsb\nVmRSS:\t   2048 kB\nThreads: 4\n", 2048<<10)
+	f("Name:\tsb\n", -1)
+	f("VmRSS:\n", -1)
+	f("VmRSS: lots kB\n", -1)
+}
+
+func TestWithGODEBUG(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		in, want []string
+	}{
+		{[]string{"A=1"}, []string{"A=1", "GODEBUG=tracebacklabels=1"}},
+		{[]string{"GODEBUG=x=1", "B=2"}, []string{"GODEBUG=x=1,tracebacklabels=1", "B=2"}},
+		{[]string{"GODEBUG="}, []string{"GODEBUG=tracebacklabels=1"}},
+	}
+	for _, c := range cases {
+		if got := withGODEBUG(append([]string(nil), c.in...), "tracebacklabels=1"); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("withGODEBUG(%v) = %v; want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestSinkFaulted(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, body string
+		want       bool
+	}{
+		{"none", "steps:\n  - gap: 1s\n", false},
+		{"initial", "faults:\n  sink: {delay: 1s}\nsteps:\n  - gap: 1s\n", true},
+		{"api only", "faults:\n  api: {upload_latency: 1s}\nsteps:\n  - gap: 1s\n", false},
+		{"step", "steps:\n  - fault: {sink: {stall: 2s}}\n", true},
+		{"in a repeat", "steps:\n  - repeat: {times: 2, steps: [{fault: {sink: {hang: true}}}]}\n", true},
+	}
+	for _, c := range cases {
+		sc := mustParse(t, c.body)
+		if got := sinkFaulted(sc); got != c.want {
+			t.Errorf("%s: sinkFaulted = %v; want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestIdleConnLoops(t *testing.T) {
+	t.Parallel()
+	d := &probes.GoroutineDump{Goroutines: []probes.Goroutine{
+		{ID: 1, Stack: []probes.Frame{{Func: "net/http.(*persistConn).readLoop"}}},
+		{ID: 2, Stack: []probes.Frame{{Func: "net/http.(*persistConn).writeLoop"}}},
+		{ID: 3, Stack: []probes.Frame{{Func: "runtime.gopark"}, {Func: "net/http.(*persistConn).readLoop"}}},
+		{ID: 4, Stack: []probes.Frame{{Func: "main.main"}}},
+	}}
+	if got := idleConnLoops(d); got != 2 {
+		t.Errorf("idleConnLoops = %d; want 2", got)
+	}
+}
+
+func TestFdTargets(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	dir := filepath.Join(root, "42", "fd")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{
+		"0": "pipe:[1]", "1": "pipe:[2]", "3": "/tmp/x/secondbrain.db", "4": "/tmp/x/secondbrain.db",
+		"5": "/tmp/x/secondbrain.db", "6": "socket:[9]",
+	} {
+		if err := os.Symlink(target, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, want := fdTargets(root, 42), "secondbrain.db ×3, pipe ×2, socket ×1"; got != want {
+		t.Errorf("fdTargets = %q; want %q", got, want)
+	}
+	if got := fdTargets(root, 0); !strings.Contains(got, "unknown") {
+		t.Errorf("fdTargets without a pid = %q", got)
+	}
+}
+
+func TestFailed(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		res  reports.Scenario
+		want bool
+	}{
+		{"all pass", reports.Scenario{Steps: []reports.Step{{Pass: true}}, Checks: []reports.Check{{Pass: true}}}, false},
+		{"a step", reports.Scenario{Steps: []reports.Step{{Pass: false}}}, true},
+		{"a check", reports.Scenario{Checks: []reports.Check{{Pass: true}, {Pass: false}}}, true},
+		{"empty", reports.Scenario{}, false},
+	}
+	for _, c := range cases {
+		if got := failed(&c.res); got != c.want {
+			t.Errorf("%s: failed = %v; want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// TestRuntimeSource_fallback: a debug listener without /debug/runtime is
+// read from the goroutine profile's total and /proc.
+func TestRuntimeSource_fallback(t *testing.T) {
+	t.Parallel()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/goroutine", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("debug") != "1" {
+			http.Error(w, "want debug=1", http.StatusBadRequest)
+			return
+		}
+		_, _ = w.Write([]byte("goroutine profile: total 17\n3 @ 0x1 0x2\n"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	dc := probes.NewDebugClient(srv.URL, nil)
+	defer dc.Close()
+
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "7", "fd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"0", "1", "2"} {
+		if err := os.Symlink("pipe:[1]", filepath.Join(root, "7", "fd", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "7", "status"), []byte("VmRSS:\t100 kB\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs := newRuntimeSource(dc, 7)
+	rs.procRoot = root
+	got, err := rs.Runtime(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rs.Fallback() || got.Goroutines != 17 || got.OpenFDs != 3 || got.RSSBytes != 100<<10 {
+		t.Errorf("runtime = %+v (fallback %v); want 17 goroutines, 3 fds, 100 KiB", got, rs.Fallback())
+	}
+}
