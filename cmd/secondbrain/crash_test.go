@@ -191,6 +191,7 @@ func TestE2E_CrashMidUploadLeavesNoOrphans(t *testing.T) {
 }
 
 func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[string]int64) bool) {
+	verifyNoLeaks(t)
 	e := newE2E(t, false)
 	fake := startFake(t, e, faults)
 	gen := writeFiles(t, e.project, "gen", 90, 40<<10, "crash")
