@@ -166,6 +166,9 @@ func TestE2E_CrashMidUploadLeavesNoOrphans(t *testing.T) {
 		faults fakeai.Faults
 		// killWhen says when the call is far enough along.
 		killWhen func(st map[string]int64) bool
+		// abandons: uploads are in flight at the kill, so the fake must see
+		// some of them cut off.
+		abandons bool
 	}{{
 		// Uploads take 300 ms; after 24 arrivals the throttle makes them 7×
 		// slower (2.1 s): the kill lands with 20+ uploads finished and the
@@ -174,6 +177,7 @@ func TestE2E_CrashMidUploadLeavesNoOrphans(t *testing.T) {
 		faults: fakeai.Faults{UploadLatency: fakeai.Duration(300 * time.Millisecond),
 			ThrottleAfterUploads: 24, ThrottleFactor: 7},
 		killWhen: func(st map[string]int64) bool { return st["files_uploaded"] >= 20 && st["uploads_throttled"] >= 1 },
+		abandons: true,
 	}, {
 		// Every upload done, the file batches stay in_progress for an hour:
 		// the files are in the store at the provider, not yet in our records.
@@ -185,12 +189,12 @@ func TestE2E_CrashMidUploadLeavesNoOrphans(t *testing.T) {
 	}}
 	for _, tc := range tests {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-			crashAndRecover(t, tc.faults, tc.killWhen)
+			crashAndRecover(t, tc.faults, tc.killWhen, tc.abandons)
 		})
 	}
 }
 
-func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[string]int64) bool) {
+func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[string]int64) bool, abandons bool) {
 	verifyNoLeaks(t)
 	e := newE2E(t, false)
 	fake := startFake(t, e, faults)
@@ -236,6 +240,12 @@ func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[strin
 	_ = s1.c.Close()
 	if ps := s1.cmd.ProcessState; ps == nil || ps.Success() || !strings.Contains(ps.String(), "killed") {
 		t.Fatalf("server process state after SIGKILL: %v", ps)
+	}
+	if abandons {
+		// The fake sees the killed connections: uploads in flight end unanswered.
+		waitFor(t, 10*time.Second, "the fake to see uploads abandoned by the killed server", func() bool {
+			return fake.Stats()["uploads_abandoned"] >= 1
+		})
 	}
 	atKill := fake.Stats()
 	if atKill["vector_stores_alive"] != 1 || atKill["files_alive"] == 0 {
