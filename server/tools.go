@@ -196,10 +196,12 @@ func (s *Server) chatHandler(m Model) mcpserver.ToolHandlerFunc {
 			defer close(progDone)
 			s.progressLoop(progCtx, token, st.get)
 		}()
-		res, meta, err := s.runChat(callCtx, m, p, st, token, log)
+		out, meta, err := s.runChat(callCtx, m, p, st, token, log)
 		stopProgress()
 		<-progDone
 
+		// Set before the result is encoded: the metadata block is JSON text
+		// made from meta, so a later assignment would never reach the client.
 		meta.Timings.TotalMS = msSince(start, time.Now())
 		if err != nil {
 			switch {
@@ -215,8 +217,12 @@ func (s *Server) chatHandler(m Model) mcpserver.ToolHandlerFunc {
 			log.Warn("call failed", "err", err, "phase", st.get())
 			return errorWithMeta(fmt.Sprintf("%s failed: %v", m.Tool, err), meta), nil
 		}
+		if out.isError {
+			log.Warn("call answered with an invalid result", "reason", "structured_output_schema")
+			return errorWithMeta(out.text, meta), nil
+		}
 		log.Info("call completed", "duration_ms", meta.Timings.TotalMS, "inlined", len(meta.Inlined), "overflow", len(meta.Overflow))
-		return res, nil
+		return resultWithMeta(out.text, meta), nil
 	}
 }
 
@@ -298,18 +304,26 @@ func errorWithMeta(msg string, meta Metadata) *mcp.CallToolResult {
 	return r
 }
 
-func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callStatus, token mcp.ProgressToken, log *slog.Logger) (*mcp.CallToolResult, Metadata, error) {
+// chatOutput is a model call's reply text; isError marks an answer that
+// failed structured_output_schema validation (text then explains why). The
+// handler wraps it with the metadata once the timings are final.
+type chatOutput struct {
+	text    string
+	isError bool
+}
+
+func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callStatus, token mcp.ProgressToken, log *slog.Logger) (chatOutput, Metadata, error) {
 	meta := Metadata{Tool: m.Tool, Model: m.Model, SessionID: p.sessionID, Project: s.project,
 		Inlined: []string{}, Unchanged: []string{}, Overflow: []string{}, Skipped: []SkippedFile{}, BudgetTokens: m.budgetTokens()}
 	client := s.clients[m.Provider]
 	if client == nil {
-		return nil, meta, fmt.Errorf("provider %q is not configured", m.Provider)
+		return chatOutput{}, meta, fmt.Errorf("provider %q is not configured", m.Provider)
 	}
 	key := session.Key{Project: s.project, Tool: m.Tool, SessionID: p.sessionID}
 	st.set("loading the session")
 	rec, found, err := s.opt.Sessions.Get(ctx, key)
 	if err != nil {
-		return nil, meta, err
+		return chatOutput{}, meta, err
 	}
 	if !found {
 		rec = &session.Record{Key: key, Model: m.Model}
@@ -330,7 +344,7 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 			BudgetTokens: m.budgetTokens(), Priority: p.priority, Previous: prev,
 		})
 		if err != nil {
-			return nil, meta, fmt.Errorf("cannot pack the context: %w", err)
+			return chatOutput{}, meta, fmt.Errorf("cannot pack the context: %w", err)
 		}
 	} else {
 		packed = &packing.Result{}
@@ -362,7 +376,7 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 			meta.Timings.AttachMS = msSince(t1, time.Now())
 			if err != nil {
 				if ctx.Err() != nil {
-					return nil, meta, ctx.Err()
+					return chatOutput{}, meta, ctx.Err()
 				}
 				meta.OverflowNote = "vector store unavailable: " + err.Error()
 				log.Warn("cannot attach overflow files", "err", err, "files", len(packed.Overflow))
@@ -405,7 +419,7 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 	}
 	if s.canarySem != nil {
 		if err := s.acquireModelSlot(ctx); err != nil {
-			return nil, meta, err
+			return chatOutput{}, meta, err
 		}
 		defer s.releaseModelSlot(ctx)
 	}
@@ -430,7 +444,7 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 		meta.ResponseID, meta.Polls, meta.ToolCalls, meta.Citations = resp.ID, resp.Polls, resp.ToolCalls, resp.Citations
 	}
 	if err != nil {
-		return nil, meta, err
+		return chatOutput{}, meta, err
 	}
 
 	answer := resp.Text
@@ -439,7 +453,7 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 		if verr := p.schema.validateAnswer(answer); verr != nil {
 			valid = false
 			meta.SchemaValid = &valid
-			return errorWithMeta(fmt.Sprintf("the answer is not valid against structured_output_schema: %v\n\nAnswer:\n%s", verr, answer), meta), meta, nil
+			return chatOutput{text: fmt.Sprintf("the answer is not valid against structured_output_schema: %v\n\nAnswer:\n%s", verr, answer), isError: true}, meta, nil
 		}
 		meta.SchemaValid = &valid
 	}
@@ -480,7 +494,7 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 			log.Warn("memory writer queue full: exchange not remembered")
 		}
 	}
-	return resultWithMeta(answer, meta), meta, nil
+	return chatOutput{text: answer}, meta, nil
 }
 
 func systemPrompt(m Model, p *chatParams, hasStore bool) string {

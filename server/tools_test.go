@@ -412,3 +412,19 @@ func TestTools_DeepResearchRuns(t *testing.T) {
 		t.Errorf("deep research echo %+v", echo)
 	}
 }
+
+// The reply's metadata carries the call's total time (QA: it was set after
+// the result had been encoded, so every successful reply said 0), and the
+// total covers the parts.
+func TestTools_TimingsTotalInReply(t *testing.T) {
+	project := newProject(t)
+	_, base := startFake(t)
+	e := startEnv(t, project, filepath.Join(t.TempDir(), "sb.db"), base, "k")
+	for _, tool := range []string{"chat_with_o3", "chat_with_grok4"} {
+		m := metaOf(t, e.call(tool, chatArgs("timing-"+tool, project)))
+		tm := m.Timings
+		if tm.TotalMS <= 0 || tm.TotalMS < tm.ModelMS || tm.TotalMS < tm.PackMS {
+			t.Errorf("%s: timings %+v: total_ms must be > 0 and cover pack and model", tool, tm)
+		}
+	}
+}
