@@ -174,7 +174,7 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		c.writeLoop(out, stopWriter)
 	}()
 
-	lines := make(chan []byte)
+	lines := make(chan line)
 	readErr := make(chan error, 1)
 	readerDone := make(chan struct{})
 	quit := make(chan struct{})
@@ -216,21 +216,34 @@ loop:
 	return err
 }
 
+// maxKeptPrefix is how much of an over-long line is kept to recover its id.
+const maxKeptPrefix = 64 << 10
+
+// line is one input line; an over-long one keeps only its first bytes.
+type line struct {
+	data    []byte // the line without its newline, or the kept prefix when tooLong
+	tooLong bool
+}
+
 // readLoop sends each line of in (without its newline) to lines. A line
-// longer than MaxLineBytes is replaced by nil (the dispatcher answers it with
-// an error) and skipped up to the next newline, so the stream resyncs.
-func (c *conn) readLoop(in io.Reader, lines chan<- []byte, quit <-chan struct{}) error {
+// longer than MaxLineBytes is sent with tooLong set and only its first
+// maxKeptPrefix bytes (enough to find an "id" written before the params), and
+// skipped up to the next newline, so the stream resyncs.
+func (c *conn) readLoop(in io.Reader, lines chan<- line, quit <-chan struct{}) error {
 	defer close(lines)
 	r := bufio.NewReaderSize(in, 64<<10)
-	max := c.t.opt.MaxLineBytes
+	limit := c.t.opt.MaxLineBytes
 	var buf []byte
 	tooLong := false
 	for {
 		chunk, err := r.ReadSlice('\n')
 		if len(chunk) > 0 && !tooLong {
-			if len(buf)+len(chunk) > max+1 { // +1: the newline does not count
+			if len(buf)+len(chunk) > limit+1 { // +1: the newline does not count
 				tooLong = true
-				buf = nil
+				if len(buf) < maxKeptPrefix {
+					buf = append(buf, chunk[:min(len(chunk), maxKeptPrefix-len(buf))]...)
+				}
+				buf = append([]byte(nil), buf[:min(len(buf), maxKeptPrefix)]...) // drop the big backing array
 			} else {
 				buf = append(buf, chunk...)
 			}
@@ -239,22 +252,25 @@ func (c *conn) readLoop(in io.Reader, lines chan<- []byte, quit <-chan struct{})
 			continue
 		}
 		if err == nil || (errors.Is(err, io.EOF) && (len(buf) > 0 || tooLong)) {
-			var line []byte
-			if !tooLong {
-				line = bytes.TrimSpace(buf)
-				if len(line) == 0 {
+			var l line
+			if tooLong {
+				l = line{data: buf, tooLong: true}
+				buf = nil
+			} else {
+				trimmed := bytes.TrimSpace(buf)
+				if len(trimmed) == 0 {
 					buf = buf[:0]
 					if err != nil {
 						return err
 					}
 					continue
 				}
-				line = append([]byte(nil), line...)
+				l = line{data: append([]byte(nil), trimmed...)}
+				buf = buf[:0]
 			}
-			buf = buf[:0]
 			tooLong = false
 			select {
-			case lines <- line:
+			case lines <- l:
 			case <-quit:
 				return nil
 			}
@@ -266,13 +282,19 @@ func (c *conn) readLoop(in io.Reader, lines chan<- []byte, quit <-chan struct{})
 }
 
 // dispatch handles one line on the reader's side: it never blocks on a handler.
-func (c *conn) dispatch(ctx, reqCtx context.Context, line []byte) {
-	if line == nil {
+func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
+	if l.tooLong {
+		// Answer with the request's own id when it can be told from the
+		// first bytes: a host waiting on that id would otherwise hang until
+		// its own timeout.
 		c.t.malformed.Add(1)
-		c.enqueueError(ctx, nil, codeInvalidRequest,
-			fmt.Sprintf("request line exceeds %d bytes; skipped", c.t.opt.MaxLineBytes))
+		id := leadingID(l.data)
+		c.t.log.Warn("request too large; skipped", "max_bytes", c.t.opt.MaxLineBytes, "request_id", logID(id))
+		c.enqueueError(ctx, id, codeInvalidRequest,
+			fmt.Sprintf("request too large: the line exceeds %d bytes; skipped", c.t.opt.MaxLineBytes))
 		return
 	}
+	line := l.data
 	var msg struct {
 		JSONRPC string          `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`

@@ -334,7 +334,6 @@ func TestStdio_BadInputKeepsServing(t *testing.T) {
 	ss := newSlowServer()
 	c := startRaw(t, ss.s, server.StdioOptions{MaxLineBytes: 1 << 20})
 	c.initialize()
-	huge := `{"jsonrpc":"2.0","id":"huge","method":"ping","params":{"x":"` + strings.Repeat("a", 10<<20) + `"}}`
 	cases := []struct {
 		name string
 		line string
@@ -342,7 +341,7 @@ func TestStdio_BadInputKeepsServing(t *testing.T) {
 	}{
 		{"malformed JSON", `{"jsonrpc":"2.0","id":3,"method":`, -32700},
 		{"not JSON at all", `hello`, -32700},
-		{"10 MB line", huge, -32600},
+		{"10 MB line, id after params", `{"jsonrpc":"2.0","method":"ping","params":{"x":"` + strings.Repeat("a", 10<<20) + `"},"id":"late"}`, -32600},
 		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, -32600},
 		{"object id", `{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}`, -32600},
 		{"no method", `{"jsonrpc":"2.0","id":9}`, -32600},
@@ -473,3 +472,37 @@ func TestStdio_ShutdownCancelsCalls(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// A line over the cap is answered with the request's own id when it comes
+// before the params (QA: the error went out with a null id, so a host
+// waiting on that id hung until its own timeout). -32600 "request too large".
+func TestStdio_TooLargeLineAnsweredWithItsID(t *testing.T) {
+	ss := newSlowServer()
+	c := startRaw(t, ss.s, server.StdioOptions{}) // the default 8 MiB cap
+	c.initialize()
+	pad := strings.Repeat("a", 10<<20) // 10 MB
+	cases := []struct {
+		name string
+		id   any
+		line string
+	}{
+		{"number id", 777, `{"jsonrpc":"2.0","id":777,"method":"tools/call","params":{"name":"x","arguments":{"id":1,"blob":"` + pad + `"}}}`},
+		{"string id", "big-1", `{"jsonrpc":"2.0","id":"big-1","method":"ping","params":{"x":"` + pad + `"}}`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c.send(tc.line)
+			m, ok := c.wait(tc.id, 20*time.Second)
+			if !ok {
+				t.Fatalf("no response for id %v", tc.id)
+			}
+			if m.Error == nil || m.Error.Code != -32600 || !strings.Contains(m.Error.Message, "request too large") {
+				t.Errorf("response %+v, want -32600 request too large", m)
+			}
+			c.request("after-"+tc.name, "ping", nil)
+			if _, ok := c.wait("after-"+tc.name, 10*time.Second); !ok {
+				t.Fatal("ping after the large line not answered")
+			}
+		})
+	}
+}
