@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+
+	"github.com/secondbrain-dev/secondbrain/server/logship"
 )
 
 // Default base URLs of the providers (OpenAI-compatible, including /v1 or equivalent).
@@ -221,14 +223,23 @@ func SplitList(s string) []string {
 	return out
 }
 
-// Validate checks values that would otherwise fail later.
+// Validate checks values that would otherwise fail later: `serve` and
+// `config show` both call it, so a bad value fails the same way in both.
+// Each error names the setting and, for enumerations, every valid value.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Provider != "" && c.Provider != "fake" {
 		errs = append(errs, fmt.Errorf("provider must be empty or \"fake\", got %q", c.Provider))
 	}
-	if c.Log.Shipping != "async" && !strings.HasPrefix(c.Log.Shipping, "sync") {
-		errs = append(errs, fmt.Errorf("log shipping must be async or sync, got %q", c.Log.Shipping))
+	if _, err := logship.ParseLevel(c.Log.Level); err != nil {
+		errs = append(errs, fmt.Errorf("log level: %w", err))
+	}
+	if _, err := logship.ParseFormat(c.Log.Format); err != nil {
+		errs = append(errs, fmt.Errorf("log format: %w", err))
+	}
+	// logship.ParseMode's error lists every mode: async, sync, sync-log, sync-stderr.
+	if _, err := logship.ParseMode(c.Log.Shipping); err != nil {
+		errs = append(errs, fmt.Errorf("log shipping: %w", err))
 	}
 	if c.TimeScale <= 0 {
 		errs = append(errs, fmt.Errorf("time scale must be > 0, got %v", c.TimeScale))
@@ -236,8 +247,17 @@ func (c *Config) Validate() error {
 	if c.SessionTTL <= 0 {
 		errs = append(errs, fmt.Errorf("session TTL must be > 0, got %v", c.SessionTTL))
 	}
-	if c.VectorStoreTTL < 0 || c.VectorStoreEvictIdle < 0 {
-		errs = append(errs, fmt.Errorf("vector store TTL and evict idle time must be >= 0, got %v and %v", c.VectorStoreTTL, c.VectorStoreEvictIdle))
+	if c.VectorStoreTTL < 0 {
+		errs = append(errs, fmt.Errorf("vector_store_ttl must be >= 0 (0 = the default, 6h), got %v", c.VectorStoreTTL))
+	}
+	if c.VectorStoreEvictIdle < 0 {
+		errs = append(errs, fmt.Errorf("vector_store_evict_idle must be >= 0 (0 = the default, 10m), got %v", c.VectorStoreEvictIdle))
+	}
+	if c.MaxFileBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_file_bytes must be >= 0 (0 = the default, 2 MB), got %d", c.MaxFileBytes))
+	}
+	if c.MaxTotalBytes < 0 {
+		errs = append(errs, fmt.Errorf("max_total_bytes must be >= 0 (0 = the default, 50 MB), got %d", c.MaxTotalBytes))
 	}
 	return errors.Join(errs...)
 }

@@ -64,3 +64,44 @@ func TestEndpoints_BaseURLOverridesAll(t *testing.T) {
 		t.Errorf("override not applied: %v %v %v", o, g, x)
 	}
 }
+
+func TestValidate_NamesTheSettingAndValidValues(t *testing.T) {
+	cases := []struct {
+		name  string
+		set   func(*config.Config)
+		wants []string // substrings of the error; none = valid
+	}{
+		{"defaults", func(*config.Config) {}, nil},
+		{"every shipping mode", func(c *config.Config) { c.Log.Shipping = "sync-stderr" }, nil},
+		{"bogus shipping", func(c *config.Config) { c.Log.Shipping = "bogus" },
+			[]string{"log shipping", `"bogus"`, "async", "sync", "sync-log", "sync-stderr"}},
+		{"sync prefix is not enough", func(c *config.Config) { c.Log.Shipping = "syncish" }, []string{"log shipping", "sync-log"}},
+		{"bad level", func(c *config.Config) { c.Log.Level = "loud" }, []string{"log level", `"loud"`}},
+		{"bad format", func(c *config.Config) { c.Log.Format = "xml" }, []string{"log format", "text or json"}},
+		{"negative max file bytes", func(c *config.Config) { c.MaxFileBytes = -5 }, []string{"max_file_bytes must be >= 0", "-5"}},
+		{"negative max total bytes", func(c *config.Config) { c.MaxTotalBytes = -1 }, []string{"max_total_bytes must be >= 0"}},
+		{"negative store ttl", func(c *config.Config) { c.VectorStoreTTL = -time.Second }, []string{"vector_store_ttl"}},
+		{"negative evict idle", func(c *config.Config) { c.VectorStoreEvictIdle = -time.Second }, []string{"vector_store_evict_idle"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			tc.set(&c)
+			err := c.Validate()
+			if len(tc.wants) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted; want an error with %q", tc.wants)
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
