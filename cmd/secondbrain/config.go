@@ -1,14 +1,20 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/secondbrain-dev/secondbrain/server"
 	"github.com/secondbrain-dev/secondbrain/server/config"
+	"github.com/secondbrain-dev/secondbrain/server/packing"
+	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
 )
 
 // configFlags are the flags shared by `serve` and `config show`; a flag
@@ -49,8 +55,25 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.c.VectorStoreEvictIdle, "vector-store-evict-idle", 0, "near the store limit, evict only stores idle at least this long (default 10m)")
 }
 
-// load builds the effective config: defaults < file < env < flags.
+// load builds the effective config: defaults < file < env < flags, checked
+// and resolved (see resolve) — `serve` and `config show` both use it, so
+// show prints what serve would run with and fails where serve would fail.
 func (f *configFlags) load(fs *pflag.FlagSet) (config.Config, error) {
+	c, _, err := f.loadFrom(fs)
+	return c, err
+}
+
+// loadFrom is load that also says which config file was read ("" = none).
+func (f *configFlags) loadFrom(fs *pflag.FlagSet) (config.Config, string, error) {
+	c, file, err := f.merge(fs)
+	if err != nil {
+		return c, file, err
+	}
+	c, err = resolve(c)
+	return c, file, err
+}
+
+func (f *configFlags) merge(fs *pflag.FlagSet) (config.Config, string, error) {
 	c := config.Default()
 	file, required := f.file, true
 	if file == "" {
@@ -60,10 +83,13 @@ func (f *configFlags) load(fs *pflag.FlagSet) (config.Config, error) {
 		file, required = config.DefaultFile, false
 	}
 	if err := config.LoadFile(&c, file, required); err != nil {
-		return c, err
+		return c, file, err
+	}
+	if _, err := os.Stat(file); err != nil {
+		file = "" // optional and absent: nothing was read
 	}
 	if err := config.ApplyEnv(&c, os.Getenv); err != nil {
-		return c, fmt.Errorf("cannot read the environment: %w", err)
+		return c, file, fmt.Errorf("cannot read the environment: %w", err)
 	}
 	set := map[string]func(){
 		"roots":                func() { c.Roots = config.SplitList(f.roots) },
@@ -95,31 +121,105 @@ func (f *configFlags) load(fs *pflag.FlagSet) (config.Config, error) {
 			apply()
 		}
 	})
-	if err := c.Validate(); err != nil {
-		return c, err
+	// Canaries are known to package server only; checked here so that
+	// `config show` refuses what serve refuses.
+	_, cerr := server.ParseCanaries(c.Canary)
+	if err := errors.Join(c.Validate(), cerr); err != nil {
+		return c, file, err
 	}
+	return c, file, nil
+}
+
+// resolve replaces "use the default" zeros by the values serve runs with:
+// roots (the working directory), absolute paths, the size caps, the
+// vector-store TTL and eviction idle time, and the per-provider base URLs
+// after base_url.
+func resolve(c config.Config) (config.Config, error) {
+	if len(c.Roots) == 0 {
+		wd, err := os.Getwd()
+		if err != nil {
+			return c, fmt.Errorf("cannot default the roots to the working directory: %w", err)
+		}
+		c.Roots = []string{wd}
+	}
+	roots := make([]string, len(c.Roots))
+	for i, r := range c.Roots {
+		abs, err := filepath.Abs(r)
+		if err != nil {
+			return c, fmt.Errorf("cannot resolve root %q: %w", r, err)
+		}
+		roots[i] = abs
+	}
+	c.Roots = roots
+	if c.DB != ":memory:" {
+		if abs, err := filepath.Abs(c.DB); err == nil {
+			c.DB = abs
+		}
+	}
+	if c.MaxFileBytes == 0 {
+		c.MaxFileBytes = packing.DefaultMaxFileBytes
+	}
+	if c.MaxTotalBytes == 0 {
+		c.MaxTotalBytes = packing.DefaultMaxTotalBytes
+	}
+	if c.VectorStoreTTL == 0 {
+		c.VectorStoreTTL = vectorstore.DefaultStoreTTL
+	}
+	if c.VectorStoreEvictIdle == 0 {
+		c.VectorStoreEvictIdle = vectorstore.DefaultEvictMinIdle
+	}
+	c.OpenAI, c.Gemini, c.XAI = c.Endpoints()
 	return c, nil
+}
+
+// setEnv lists the variables of config.Env (and SECONDBRAIN_CONFIG) that are
+// set: names only, never values.
+func setEnv(lookup func(string) (string, bool)) []string {
+	var out []string
+	for _, k := range append([]string{"SECONDBRAIN_CONFIG"}, config.Env...) {
+		if v, ok := lookup(k); ok && v != "" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// showConfig writes the effective configuration, secrets masked.
+func showConfig(out io.Writer, c config.Config, file string, env []string) error {
+	m := c.Masked()
+	b, err := m.YAML()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "# effective secondbrain configuration (defaults < file < environment < flags; secrets masked)")
+	if file != "" {
+		fmt.Fprintf(out, "# config file: %s\n", file)
+	} else {
+		fmt.Fprintln(out, "# config file: none")
+	}
+	if len(env) > 0 {
+		fmt.Fprintf(out, "# environment variables set: %s\n", strings.Join(env, " "))
+	} else {
+		fmt.Fprintln(out, "# environment variables set: none")
+	}
+	if c.Provider == "fake" {
+		fmt.Fprintln(out, "# provider fake: every model uses the in-process fake API (its URL is chosen at start; keys are not needed)")
+	}
+	_, err = out.Write(b)
+	return err
 }
 
 func newConfigCmd() *cobra.Command {
 	var f configFlags
 	show := &cobra.Command{
 		Use:   "show",
-		Short: "Print the effective configuration (file < env < flags), secrets masked",
+		Short: "Print the effective configuration (defaults resolved; file < env < flags), secrets masked; exits 2 on a value serve would refuse",
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := f.load(cmd.Flags())
+			c, file, err := f.loadFrom(cmd.Flags())
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
 			}
-			m := c.Masked()
-			b, err := m.YAML()
-			if err != nil {
-				return err
-			}
-			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "# effective secondbrain configuration (secrets masked)\n%s", b)
-			fmt.Fprintf(out, "# environment read: %s\n", strings.Join(config.Env, " "))
-			return nil
+			return showConfig(cmd.OutOrStdout(), c, file, setEnv(os.LookupEnv))
 		},
 	}
 	f.register(show.Flags())
