@@ -67,7 +67,9 @@ type Exchange struct {
 type Store interface {
 	AddDocument(ctx context.Context, project, memType, name string, content []byte) error
 	MemoryStoreIDs(ctx context.Context, project string, types []string) ([]string, error)
-	Search(ctx context.Context, vectorStoreIDs []string, query string, maxResults int) ([]vectorstore.SearchHit, error)
+	// SearchReport searches the stores, skipping (and naming) those the
+	// provider no longer has instead of failing.
+	SearchReport(ctx context.Context, vectorStoreIDs []string, query string, maxResults int) (vectorstore.SearchResult, error)
 }
 
 var _ Store = (*vectorstore.Manager)(nil)
@@ -378,46 +380,104 @@ func (w *Writer) snapshotProject(ctx context.Context, project string) {
 	w.mu.Unlock()
 }
 
+// ErrUnknownStoreType is returned for a store type that is not one of
+// [StoreTypes] (singular forms are accepted too).
+var ErrUnknownStoreType = errors.New("unknown memory store type")
+
+// StoreTypes are the memory store types, as search_project_history takes them.
+func StoreTypes() []string { return []string{TypeConversations, TypeCommits} }
+
+// NormalizeStoreTypes maps "conversation"/"conversations" and
+// "commit"/"commits" (any case) to the store types and refuses anything
+// else, naming the valid values: a typo must not silently search nothing.
+func NormalizeStoreTypes(types []string) ([]string, error) {
+	var out []string
+	for _, t := range types {
+		var n string
+		switch strings.ToLower(strings.TrimSpace(t)) {
+		case "conversation", TypeConversations:
+			n = TypeConversations
+		case "commit", TypeCommits:
+			n = TypeCommits
+		default:
+			return nil, fmt.Errorf("%w %q: want %q or %q", ErrUnknownStoreType, t, "conversation", "commit")
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// HistoryResult is what [Writer.SearchHistoryReport] found.
+type HistoryResult struct {
+	Hits []vectorstore.SearchHit `json:"results"`
+	// MissingStores are memory stores the provider no longer has: they were
+	// skipped and forgotten (the next write creates a new one).
+	MissingStores []string `json:"missing_stores,omitempty"`
+}
+
 // SearchHistory implements [Memory].
 func (w *Writer) SearchHistory(ctx context.Context, project string, queries []string, maxResults int, storeTypes []string) ([]vectorstore.SearchHit, error) {
+	r, err := w.SearchHistoryReport(ctx, project, queries, maxResults, storeTypes)
+	return r.Hits, err
+}
+
+// SearchHistoryReport searches like SearchHistory and also names the memory
+// stores that vanished at the provider; those never fail the search.
+func (w *Writer) SearchHistoryReport(ctx context.Context, project string, queries []string, maxResults int, storeTypes []string) (HistoryResult, error) {
+	out := HistoryResult{Hits: []vectorstore.SearchHit{}}
 	if maxResults <= 0 {
 		maxResults = DefaultMaxResults
 	}
+	storeTypes, err := NormalizeStoreTypes(storeTypes)
+	if err != nil {
+		return out, err
+	}
 	if len(storeTypes) == 0 {
-		storeTypes = []string{TypeConversations, TypeCommits}
+		storeTypes = StoreTypes()
 	}
 	ids, err := w.store.MemoryStoreIDs(ctx, project, storeTypes)
 	if err != nil {
-		return nil, fmt.Errorf("cannot list memory stores of %q: %w", project, err)
+		return out, fmt.Errorf("cannot list memory stores of %q: %w", project, err)
 	}
 	if len(ids) == 0 {
-		return nil, nil
+		return out, nil
 	}
 	type key struct{ file, text string }
 	best := map[key]vectorstore.SearchHit{}
 	for _, q := range SplitQueries(queries) {
-		hits, err := w.store.Search(ctx, ids, q, maxResults)
+		res, err := w.store.SearchReport(ctx, ids, q, maxResults)
 		if err != nil {
-			return nil, fmt.Errorf("cannot search project history for %q: %w", q, err)
+			return out, fmt.Errorf("cannot search project history for %q: %w", q, err)
 		}
-		for _, h := range hits {
+		for _, m := range res.Missing {
+			if !slices.Contains(out.MissingStores, m) {
+				out.MissingStores = append(out.MissingStores, m)
+			}
+			ids = slices.DeleteFunc(ids, func(id string) bool { return id == m })
+		}
+		for _, h := range res.Hits {
 			k := key{h.FileID, h.Text}
 			if old, ok := best[k]; !ok || h.Score > old.Score {
 				best[k] = h
 			}
 		}
+		if len(ids) == 0 {
+			break
+		}
 	}
-	out := make([]vectorstore.SearchHit, 0, len(best))
 	for _, h := range best {
-		out = append(out, h)
+		out.Hits = append(out.Hits, h)
 	}
-	slices.SortFunc(out, func(a, b vectorstore.SearchHit) int {
+	slices.SortFunc(out.Hits, func(a, b vectorstore.SearchHit) int {
 		if c := cmp.Compare(b.Score, a.Score); c != 0 {
 			return c
 		}
 		return cmp.Compare(a.FileID, b.FileID)
 	})
-	return out[:min(len(out), maxResults)], nil
+	out.Hits = out.Hits[:min(len(out.Hits), maxResults)]
+	return out, nil
 }
 
 // SplitQueries splits each query on ';', trims, and drops empty and

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -177,8 +178,8 @@ func (b blockingStore) AddDocument(ctx context.Context, _, _, _ string, _ []byte
 func (blockingStore) MemoryStoreIDs(context.Context, string, []string) ([]string, error) {
 	return nil, nil
 }
-func (blockingStore) Search(context.Context, []string, string, int) ([]vectorstore.SearchHit, error) {
-	return nil, nil
+func (blockingStore) SearchReport(context.Context, []string, string, int) (vectorstore.SearchResult, error) {
+	return vectorstore.SearchResult{}, nil
 }
 
 func TestWriter_NeverBlocksAndDrainsWithDeadline(t *testing.T) {
@@ -226,5 +227,68 @@ func TestWriter_NeverBlocksAndDrainsWithDeadline(t *testing.T) {
 				t.Fatal("Remember after Close accepted")
 			}
 		})
+	}
+}
+
+// A memory store deleted at the provider (out of band, or a fake that
+// restarted) no longer fails the whole search (QA: "cannot search vector
+// store vs_…: 404"): it is skipped, named in the result and forgotten, and
+// the next write goes to a new store.
+func TestWriter_VanishedStoreIsSkippedReportedAndReplaced(t *testing.T) {
+	e := newEnv(t, 2)
+	proj := gitRepo(t)
+	w := New(e.vs, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.Close(context.Background()) }()
+	for _, tp := range []string{"walrus migration", "narwhal indexing", "platypus sharding"} {
+		w.Remember(Exchange{Project: proj, Tool: "chat_with_o3", SessionID: "s", Question: "About " + tp, Answer: "Use " + tp})
+	}
+	waitFor(t, "three conversations written", func() bool { return w.Stats().Written == 3 })
+	ctx := context.Background()
+	ids, err := e.vs.MemoryStoreIDs(ctx, proj, []string{TypeConversations})
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("conversation stores = %v, %v", ids, err)
+	}
+	// The live store (the newer one, holding "platypus") vanishes.
+	if _, err := e.client.VectorStores.Delete(ctx, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.SearchHistoryReport(ctx, proj, []string{"walrus; platypus; quokka"}, 10, nil)
+	if err != nil {
+		t.Fatalf("search failed because one store vanished: %v", err)
+	}
+	var all []string
+	for _, h := range res.Hits {
+		all = append(all, h.Text)
+	}
+	if strings.Join(res.MissingStores, ",") != ids[1] || !strings.Contains(strings.Join(all, "\n"), "walrus migration") ||
+		!strings.Contains(strings.Join(all, "\n"), "quokka") {
+		t.Fatalf("missing %v (want [%s]); hits %q", res.MissingStores, ids[1], all)
+	}
+	// Forgotten: no longer listed, and the next exchange lands in a new store.
+	w.Remember(Exchange{Project: proj, Tool: "chat_with_o3", SessionID: "s", Question: "About axolotl caching", Answer: "Use axolotl"})
+	waitFor(t, "the fourth conversation written", func() bool { s := w.Stats(); return s.Written == 4 || s.Failed > 0 })
+	if s := w.Stats(); s.Failed != 0 {
+		t.Fatalf("write after the store vanished failed: %+v", s)
+	}
+	ids2, err := e.vs.MemoryStoreIDs(ctx, proj, []string{TypeConversations})
+	if err != nil || len(ids2) != 2 || ids2[0] != ids[0] || ids2[1] == ids[1] {
+		t.Fatalf("stores after the loss = %v (before %v), %v", ids2, ids, err)
+	}
+	res, err = w.SearchHistoryReport(ctx, proj, []string{"axolotl"}, 10, []string{"conversation"})
+	if err != nil || len(res.Hits) == 0 || len(res.MissingStores) != 0 {
+		t.Fatalf("search in the new store: %+v, %v", res, err)
+	}
+}
+
+func TestNormalizeStoreTypes(t *testing.T) {
+	got, err := NormalizeStoreTypes([]string{"conversation", "Commits", "conversations"})
+	if err != nil || strings.Join(got, ",") != "conversations,commits" {
+		t.Fatalf("NormalizeStoreTypes = %v, %v", got, err)
+	}
+	if _, err := NormalizeStoreTypes([]string{"commitz"}); !errors.Is(err, ErrUnknownStoreType) || !strings.Contains(err.Error(), `"commitz"`) {
+		t.Fatalf("unknown type: %v", err)
 	}
 }

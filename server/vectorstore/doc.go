@@ -61,6 +61,21 @@
 // attached are deleted. A crashed run's live session stores stay: their
 // sessions continue, or the TTL removes them.
 //
+// # Provider state that vanished
+//
+// Records are trusted only while the provider confirms them. Before reusing
+// a session's store, Attach looks it up (one GET): a 404, an expired store,
+// or a store whose name is not the one we gave it (a provider that lost its
+// state and reissued the id — `serve --provider fake` after a restart) means
+// the store is gone: its records are dropped, the upload records of its
+// files are invalidated, and a new store is created and filled
+// (Attachment.ReplacedStore names the old one). A dedup hit on a file the
+// provider no longer has (a 404 on the batch) invalidates that record and the
+// file is uploaded again at once. [Manager.SearchReport] skips, names and
+// forgets stores that answer 404 instead of failing the search; a memory
+// write into a vanished store goes to a new one. [Manager.ForgetMissingStore]
+// lets the server do the same when a model call reports a missing store.
+//
 // Memory stores ([Manager.AddDocument], [Manager.MemoryStoreIDs]) are used
 // by package memory; they roll over after MemoryRollover documents, have no
 // TTL and are never evicted.

@@ -217,14 +217,32 @@ func (m *Manager) touch(ctx context.Context, nonce string) error {
 // Search queries each store (concurrently, at most Concurrency at a time) and
 // returns the hits merged by descending score, at most maxResults of them
 // (maxResults <= 0 means 10). A store that fails is logged and skipped unless
-// every store fails.
+// every store fails; a store the provider no longer has is forgotten and
+// skipped (see [Manager.SearchReport]).
 func (m *Manager) Search(ctx context.Context, vectorStoreIDs []string, query string, maxResults int) ([]SearchHit, error) {
+	r, err := m.SearchReport(ctx, vectorStoreIDs, query, maxResults)
+	return r.Hits, err
+}
+
+// SearchResult is what [Manager.SearchReport] found.
+type SearchResult struct {
+	Hits []SearchHit `json:"hits"`
+	// Missing are stores the provider no longer has (404): their records
+	// were dropped and they were skipped.
+	Missing []string `json:"missing_stores,omitempty"`
+}
+
+// SearchReport is Search that also names the stores found missing. A
+// missing store is not an error (one vanished memory store must not fail a
+// search over all of them); other failures are skipped unless every store
+// that exists fails.
+func (m *Manager) SearchReport(ctx context.Context, vectorStoreIDs []string, query string, maxResults int) (SearchResult, error) {
 	if maxResults <= 0 {
 		maxResults = 10
 	}
 	ids := slices.Compact(slices.Sorted(slices.Values(vectorStoreIDs)))
 	if len(ids) == 0 || query == "" {
-		return nil, nil
+		return SearchResult{Hits: []SearchHit{}}, nil
 	}
 	type result struct {
 		hits []SearchHit
@@ -249,26 +267,34 @@ func (m *Manager) Search(ctx context.Context, vectorStoreIDs []string, query str
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("cannot search vector stores: %w", err)
+		return SearchResult{}, fmt.Errorf("cannot search vector stores: %w", err)
 	}
-	var hits []SearchHit
+	out := SearchResult{Hits: []SearchHit{}}
 	var errs []error
 	for i, r := range results {
-		if r.err != nil {
+		switch {
+		case r.err != nil && isNotFound(r.err):
+			out.Missing = append(out.Missing, ids[i])
+			if err := m.forgetStoreID(ctx, ids[i]); err != nil {
+				m.log.Warn("cannot forget vanished vector store", "store", ids[i], "err", err)
+			} else {
+				m.log.Warn("vector store vanished at the provider; skipped in search", "store", ids[i])
+			}
+		case r.err != nil:
 			m.log.Warn("vector store search failed", "store", ids[i], "err", r.err)
 			errs = append(errs, r.err)
-			continue
+		default:
+			out.Hits = append(out.Hits, r.hits...)
 		}
-		hits = append(hits, r.hits...)
 	}
-	if len(errs) == len(ids) {
-		return nil, errors.Join(errs...)
+	if len(errs) > 0 && len(errs) == len(ids)-len(out.Missing) {
+		return out, errors.Join(errs...)
 	}
-	slices.SortStableFunc(hits, func(a, b SearchHit) int { return cmp.Compare(b.Score, a.Score) })
-	if len(hits) > maxResults {
-		hits = hits[:maxResults]
+	slices.SortStableFunc(out.Hits, func(a, b SearchHit) int { return cmp.Compare(b.Score, a.Score) })
+	if len(out.Hits) > maxResults {
+		out.Hits = out.Hits[:maxResults]
 	}
-	return hits, nil
+	return out, nil
 }
 
 func (m *Manager) searchOne(ctx context.Context, storeID, query string, maxResults int) ([]SearchHit, error) {

@@ -44,6 +44,23 @@ func (m *Manager) AddDocument(ctx context.Context, project, memType, name string
 		return err
 	}
 	ok, _, err := m.attachBatch(ctx, st, []*entry{e})
+	if err != nil && isNotFound(err) {
+		// The memory store may have vanished at the provider (deleted out of
+		// band, a restarted fake): forget it and write to a new one.
+		if missing, merr := m.storeMissing(ctx, st); merr == nil && missing {
+			if ferr := m.forgetStore(ctx, st); ferr != nil {
+				return ferr
+			}
+			nst, cerr := m.createStore(ctx, storeRow{Kind: kindMemory, Project: project, MemType: memType})
+			if cerr != nil {
+				return fmt.Errorf("cannot recreate %s memory store: %w", memType, cerr)
+			}
+			m.acquire(nst.Nonce)
+			defer m.release(nst.Nonce)
+			st = nst
+			ok, _, err = m.attachBatch(ctx, st, []*entry{e})
+		}
+	}
 	if err == nil && len(ok) == 0 {
 		err = e.lastErr
 	}

@@ -32,6 +32,10 @@ type Attachment struct {
 	Uploaded       int          `json:"uploaded"` // files uploaded by this call
 	Reused         int          `json:"reused"`   // files already uploaded (same content hash)
 	Failed         []FailedFile `json:"failed,omitempty"`
+	// ReplacedStore is the session's previous store when the provider no
+	// longer had it (expired, deleted out of band, a fake restarted): its
+	// records were dropped and every file was attached to a new store.
+	ReplacedStore string `json:"replaced_store,omitempty"`
 }
 
 // SearchHit is one chunk returned by a vector-store search.

@@ -75,6 +75,21 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (Attachment, er
 	if err != nil {
 		return Attachment{}, err
 	}
+	// Trust the record only if the provider still has the store: otherwise
+	// every file would be counted as "reused" in a store that is gone.
+	var replaced string
+	if found {
+		missing, err := m.storeMissing(ctx, st)
+		if err != nil {
+			return Attachment{}, fmt.Errorf("cannot check the session's vector store: %w", err)
+		}
+		if missing {
+			if err := m.forgetStore(ctx, st); err != nil {
+				return Attachment{}, err
+			}
+			replaced, found = st.StoreID, false
+		}
+	}
 	if len(req.Files) == 0 {
 		if !found {
 			return Attachment{}, nil
@@ -91,17 +106,17 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (Attachment, er
 		return Attachment{}, fmt.Errorf("cannot attach files: %w", err)
 	}
 	if len(entries) == 0 && !found {
-		return Attachment{Failed: failed}, nil
+		return Attachment{Failed: failed, ReplacedStore: replaced}, nil
 	}
 	if !found {
 		st, err = m.createStore(ctx, storeRow{Kind: kindSession, Project: req.Project, Tool: req.Tool, SessionID: req.SessionID})
 		if err != nil {
-			return Attachment{Failed: failed}, err
+			return Attachment{Failed: failed, ReplacedStore: replaced}, err
 		}
 		m.acquire(st.Nonce)
 		defer m.release(st.Nonce)
 	}
-	att := Attachment{VectorStoreIDs: []string{st.StoreID}, Failed: failed}
+	att := Attachment{VectorStoreIDs: []string{st.StoreID}, Failed: failed, ReplacedStore: replaced}
 
 	have, err := m.storeFiles(ctx, st.Nonce)
 	if err != nil {
@@ -362,19 +377,30 @@ func (m *Manager) runBatch(ctx context.Context, st storeRow, project string, b [
 		if len(failed) == 0 {
 			return done, bad
 		}
+		vanished := false
 		for _, e := range failed {
 			// A reused file may have been deleted since it was recorded:
 			// the next round uploads it afresh.
 			if e.reused {
+				id := e.fileID
+				m.unpinEntries([]*entry{e})
 				e.fileID, e.reused = "", false
+				if isNotFound(err) {
+					// The provider does not know the file: its dedup record
+					// must not offer it again (to this call or any other).
+					m.invalidateUpload(ctx, id)
+					vanished = true
+				}
 			}
 		}
 		if ctx.Err() != nil || round >= m.o.Retries {
 			return done, append(bad, failed...)
 		}
 		m.log.Info("retrying files that failed to attach", "store", st.StoreID, "files", len(failed), "round", round+1)
-		if serr := clock.Sleep(ctx, m.o.Clock, m.backoff(round, err)); serr != nil {
-			return done, append(bad, failed...)
+		if !vanished { // a vanished file is re-uploaded at once: waiting would not bring it back
+			if serr := clock.Sleep(ctx, m.o.Clock, m.backoff(round, err)); serr != nil {
+				return done, append(bad, failed...)
+			}
 		}
 		pending = failed
 	}
@@ -593,4 +619,16 @@ func (m *Manager) cancelBatchLater(storeID, batchID string) {
 			m.log.Debug("cannot cancel abandoned file batch", "batch", batchID, "err", err)
 		}
 	})
+}
+
+// invalidateUpload stops offering fileID for dedup after the provider said it
+// does not know it, and deletes it in the background once no recorded store
+// references it ("not found" counts as deleted).
+func (m *Manager) invalidateUpload(ctx context.Context, fileID string) {
+	if _, err := m.db.ExecContext(context.WithoutCancel(ctx), `UPDATE vs_files SET state=? WHERE file_id=?`, stateDeleting, fileID); err != nil {
+		m.log.Warn("cannot invalidate upload record of a vanished file", "file", fileID, "err", err)
+		return
+	}
+	m.log.Warn("uploaded file vanished at the provider; uploading it again", "file", fileID)
+	m.deleteFileLater(fileID)
 }
