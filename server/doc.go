@@ -17,6 +17,20 @@
 // stopped by [Server.Close]. Tool handlers start no goroutine that outlives
 // the call, except progress tickers which end with the call.
 //
+// # Provider state that vanished
+//
+// A session points at provider state: a stored response (previous_response_id)
+// and a vector store. OpenAI drops stored responses after 30 days, stores
+// expire or are deleted out of band, and `serve --provider fake` loses both
+// at every restart. When a model call fails because its previous response is
+// unknown, the call starts the conversation afresh — the stale id is dropped
+// and the stable inline list cleared, so every file is sent again — and when
+// it fails because a vector store is unknown, the store is checked and
+// forgotten ([vectorstore.Manager.ForgetMissingStore]) and the call retried
+// (overflow goes to a new store). Either way the reply's metadata says so in
+// session_reset. search_project_history skips memory stores that vanished
+// and names them (missing_stores) instead of failing.
+//
 // # Observability
 //
 // [Calls] tracks tool calls in flight and recently finished, is the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/packing"
+	"github.com/secondbrain-dev/secondbrain/server/provider"
 	"github.com/secondbrain-dev/secondbrain/server/session"
 	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
 )
@@ -240,30 +242,33 @@ func (c *callStatus) get() string  { c.mu.Lock(); defer c.mu.Unlock(); return c.
 // Metadata is the structured account of a model call returned with every
 // answer: nothing is dropped silently.
 type Metadata struct {
-	Tool               string         `json:"tool"`
-	Model              string         `json:"model"`
-	SessionID          string         `json:"session_id"`
-	Project            string         `json:"project"`
-	ResponseID         string         `json:"response_id,omitempty"`
-	PreviousResponseID string         `json:"previous_response_id,omitempty"`
-	Inlined            []string       `json:"inlined"`
-	Unchanged          []string       `json:"unchanged"`
-	Overflow           []string       `json:"overflow"`
-	OverflowAttached   bool           `json:"overflow_attached"`
-	OverflowNote       string         `json:"overflow_note,omitempty"`
-	VectorStoreIDs     []string       `json:"vector_store_ids,omitempty"`
-	Uploaded           int            `json:"uploaded,omitempty"`
-	Reused             int            `json:"reused,omitempty"`
-	FailedUploads      []FailedUpload `json:"failed_uploads,omitempty"`
-	Skipped            []SkippedFile  `json:"skipped"`
-	InlineTokens       int            `json:"inline_tokens"`
-	TotalTokens        int            `json:"total_tokens"`
-	BudgetTokens       int            `json:"budget_tokens"`
-	Polls              int            `json:"polls,omitempty"`
-	ToolCalls          []string       `json:"tool_calls,omitempty"`
-	Citations          []string       `json:"citations,omitempty"`
-	SchemaValid        *bool          `json:"schema_valid,omitempty"`
-	Timings            Timings        `json:"timings"`
+	Tool               string `json:"tool"`
+	Model              string `json:"model"`
+	SessionID          string `json:"session_id"`
+	Project            string `json:"project"`
+	ResponseID         string `json:"response_id,omitempty"`
+	PreviousResponseID string `json:"previous_response_id,omitempty"`
+	// SessionReset says why the session started afresh during this call:
+	// the provider no longer had its previous response or vector store.
+	SessionReset     string         `json:"session_reset,omitempty"`
+	Inlined          []string       `json:"inlined"`
+	Unchanged        []string       `json:"unchanged"`
+	Overflow         []string       `json:"overflow"`
+	OverflowAttached bool           `json:"overflow_attached"`
+	OverflowNote     string         `json:"overflow_note,omitempty"`
+	VectorStoreIDs   []string       `json:"vector_store_ids,omitempty"`
+	Uploaded         int            `json:"uploaded,omitempty"`
+	Reused           int            `json:"reused,omitempty"`
+	FailedUploads    []FailedUpload `json:"failed_uploads,omitempty"`
+	Skipped          []SkippedFile  `json:"skipped"`
+	InlineTokens     int            `json:"inline_tokens"`
+	TotalTokens      int            `json:"total_tokens"`
+	BudgetTokens     int            `json:"budget_tokens"`
+	Polls            int            `json:"polls,omitempty"`
+	ToolCalls        []string       `json:"tool_calls,omitempty"`
+	Citations        []string       `json:"citations,omitempty"`
+	SchemaValid      *bool          `json:"schema_valid,omitempty"`
+	Timings          Timings        `json:"timings"`
 }
 
 // FailedUpload is an overflow file the vector store could not take.
@@ -312,43 +317,202 @@ type chatOutput struct {
 	isError bool
 }
 
+// Resets a call can go through before giving up: one for an expired
+// previous response, one for a vanished vector store.
+const maxProviderResets = 2
+
 func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callStatus, token mcp.ProgressToken, log *slog.Logger) (chatOutput, Metadata, error) {
-	meta := Metadata{Tool: m.Tool, Model: m.Model, SessionID: p.sessionID, Project: s.project,
-		Inlined: []string{}, Unchanged: []string{}, Overflow: []string{}, Skipped: []SkippedFile{}, BudgetTokens: m.budgetTokens()}
 	client := s.clients[m.Provider]
 	if client == nil {
-		return chatOutput{}, meta, fmt.Errorf("provider %q is not configured", m.Provider)
+		return chatOutput{}, newMetadata(s, m, p), fmt.Errorf("provider %q is not configured", m.Provider)
 	}
 	key := session.Key{Project: s.project, Tool: m.Tool, SessionID: p.sessionID}
 	st.set("loading the session")
 	rec, found, err := s.opt.Sessions.Get(ctx, key)
 	if err != nil {
-		return chatOutput{}, meta, err
+		return chatOutput{}, newMetadata(s, m, p), err
 	}
 	if !found {
 		rec = &session.Record{Key: key, Model: m.Model}
 	}
+
+	// The provider may have lost what the session points at (a stored
+	// response expires after 30 days, a store is deleted out of band, the
+	// in-process fake restarted): start afresh instead of failing, and say so.
+	var resets []string
+	var a *chatAttempt
+	uploadedBefore, replaced := 0, ""
+	for attempt := 0; ; attempt++ {
+		a, err = s.chatOnce(ctx, m, p, client, rec, st, log)
+		a.meta.SessionReset = strings.Join(resets, "; ")
+		// Files uploaded by an earlier attempt are "reused" by this one: report
+		// what the call as a whole did.
+		a.meta.Uploaded += uploadedBefore
+		a.meta.Reused = max(0, a.meta.Reused-uploadedBefore)
+		if a.replaced != "" {
+			replaced = a.replaced
+		} else if replaced != "" && a.meta.OverflowNote == "" {
+			a.meta.OverflowNote = replacedNote(replaced)
+		}
+		if err == nil || ctx.Err() != nil || attempt >= maxProviderResets {
+			break
+		}
+		uploadedBefore = a.meta.Uploaded
+		reason := s.resetForProvider(ctx, rec, a, err, log)
+		if reason == "" {
+			break
+		}
+		resets = append(resets, reason)
+		log.Warn("provider lost session state; retrying afresh", "reason", reason)
+	}
+	meta := a.meta
+	if err != nil {
+		return chatOutput{}, meta, err
+	}
+	answer := a.resp.Text
+	if p.schema != nil {
+		valid := true
+		if verr := p.schema.validateAnswer(answer); verr != nil {
+			valid = false
+			meta.SchemaValid = &valid
+			return chatOutput{text: fmt.Sprintf("the answer is not valid against structured_output_schema: %v\n\nAnswer:\n%s", verr, answer), isError: true}, meta, nil
+		}
+		meta.SchemaValid = &valid
+	}
+
+	// Persist the session. Saved on a context that survives a cancel arriving
+	// now: the model already answered, so the conversation moved on.
+	st.set("saving the session")
+	rec.Model = m.Model
+	rec.Calls++
+	if m.API == APIResponses {
+		rec.PreviousResponseID = a.resp.ID
+	} else {
+		rec.History = append(rec.History, session.Message{Role: "user", Content: a.user}, session.Message{Role: "assistant", Content: answer})
+	}
+	stamps := a.packed.Stamps(a.prev)
+	rec.Inline = make(map[string]session.Stamp, len(stamps))
+	for k, v := range stamps {
+		rec.Inline[k] = session.Stamp{Size: v.Size, ModTime: v.ModTime}
+	}
+	rec.VectorStoreIDs = a.storeIDs
+	if len(a.packed.Overflow) > 0 {
+		la := &session.Attach{Overflow: len(a.packed.Overflow), Uploaded: meta.Uploaded, Reused: meta.Reused, Note: meta.OverflowNote}
+		for _, f := range meta.FailedUploads {
+			la.Failed = append(la.Failed, session.FailedFile{Path: f.Path, Reason: f.Reason})
+		}
+		rec.LastAttach = la
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := s.opt.Sessions.Put(sctx, rec); err != nil {
+		log.Error("cannot save session", "err", err)
+		meta.OverflowNote = strings.TrimSpace(meta.OverflowNote + " (warning: the session could not be saved: " + err.Error() + ")")
+	}
+	if s.opt.Memory != nil {
+		// Never waits: the writer queues it or drops and counts it.
+		if !s.opt.Memory.Remember(memory.Exchange{Project: s.project, Tool: m.Tool, SessionID: p.sessionID, Model: m.Model,
+			Question: p.instructions, Answer: answer, At: s.clk.Now()}) {
+			log.Warn("memory writer queue full: exchange not remembered")
+		}
+	}
+	return chatOutput{text: answer}, meta, nil
+}
+
+func newMetadata(s *Server, m Model, p *chatParams) Metadata {
+	return Metadata{Tool: m.Tool, Model: m.Model, SessionID: p.sessionID, Project: s.project,
+		Inlined: []string{}, Unchanged: []string{}, Overflow: []string{}, Skipped: []SkippedFile{}, BudgetTokens: m.budgetTokens()}
+}
+
+func replacedNote(storeID string) string {
+	return "vector store " + storeID + " no longer existed at the provider: the overflow files were attached to a new store"
+}
+
+// chatAttempt is one pass of pack → attach → model call.
+type chatAttempt struct {
+	replaced string // the session store Attach found gone and replaced
+	meta     Metadata
+	packed   *packing.Result
+	prev     map[string]packing.Stamp
+	storeIDs []string
+	user     string
+	resp     *providerResponse
+}
+
+// storeForgetter is implemented by *vectorstore.Manager.
+type storeForgetter interface {
+	ForgetMissingStore(ctx context.Context, storeID string) (bool, error)
+}
+
+// resetForProvider changes rec so that the next attempt no longer depends on
+// provider state that err says is gone, and returns why; "" means err is
+// not such a loss (or nothing could be changed) and the call fails with it.
+func (s *Server) resetForProvider(ctx context.Context, rec *session.Record, a *chatAttempt, err error, log *slog.Logger) string {
+	if rec.PreviousResponseID != "" && provider.PreviousResponseGone(err) {
+		// The model no longer sees the files sent earlier in the conversation:
+		// clear the stable inline list so every file is sent again.
+		rec.PreviousResponseID = ""
+		rec.Inline = nil
+		return "previous response expired at the provider: the conversation started afresh and every file was sent again"
+	}
+	ids, ok := provider.VectorStoreGone(err)
+	if !ok || len(a.storeIDs) == 0 {
+		return ""
+	}
+	if len(ids) == 0 {
+		ids = a.storeIDs // the message named none: check each store sent
+	}
+	f, _ := s.opt.Attacher.(storeForgetter)
+	var gone []string
+	for _, id := range ids {
+		if !slices.Contains(a.storeIDs, id) {
+			continue
+		}
+		missing := f == nil // without a forgetter, trust the provider's word
+		if f != nil {
+			var ferr error
+			if missing, ferr = f.ForgetMissingStore(ctx, id); ferr != nil {
+				log.Warn("cannot check vector store", "store", id, "err", ferr)
+			}
+		}
+		if missing {
+			gone = append(gone, id)
+		}
+	}
+	if len(gone) == 0 {
+		return ""
+	}
+	rec.VectorStoreIDs = slices.DeleteFunc(slices.Clone(rec.VectorStoreIDs), func(id string) bool { return slices.Contains(gone, id) })
+	return fmt.Sprintf("vector store %s no longer exists at the provider: its records were dropped; this call's overflow files were attached to a new store, files attached only in earlier calls are no longer searchable",
+		strings.Join(gone, ", "))
+}
+
+// chatOnce packs the context against rec, attaches the overflow and calls
+// the model. It never changes rec.
+func (s *Server) chatOnce(ctx context.Context, m Model, p *chatParams, client *provider.Client, rec *session.Record, st *callStatus, log *slog.Logger) (*chatAttempt, error) {
+	a := &chatAttempt{meta: newMetadata(s, m, p), prev: map[string]packing.Stamp{}}
+	meta := &a.meta
 	meta.PreviousResponseID = rec.PreviousResponseID
 
 	// Pack the context.
 	st.set("packing context files")
 	t0 := time.Now()
-	prev := map[string]packing.Stamp{}
 	for k, v := range rec.Inline {
-		prev[k] = packing.Stamp{Size: v.Size, ModTime: v.ModTime}
+		a.prev[k] = packing.Stamp{Size: v.Size, ModTime: v.ModTime}
 	}
-	var packed *packing.Result
+	var err error
 	if len(p.context)+len(p.priority) > 0 {
-		packed, err = packing.Pack(ctx, p.context, packing.Options{
+		a.packed, err = packing.Pack(ctx, p.context, packing.Options{
 			Roots: s.opt.Roots, MaxFileBytes: s.opt.MaxFileBytes, MaxTotalBytes: s.opt.MaxTotalBytes,
-			BudgetTokens: m.budgetTokens(), Priority: p.priority, Previous: prev,
+			BudgetTokens: m.budgetTokens(), Priority: p.priority, Previous: a.prev,
 		})
 		if err != nil {
-			return chatOutput{}, meta, fmt.Errorf("cannot pack the context: %w", err)
+			return a, fmt.Errorf("cannot pack the context: %w", err)
 		}
 	} else {
-		packed = &packing.Result{}
+		a.packed = &packing.Result{}
 	}
+	packed := a.packed
 	meta.Timings.PackMS = msSince(t0, time.Now())
 	for _, f := range packed.Inline {
 		meta.Inlined = append(meta.Inlined, f.Rel)
@@ -376,7 +540,7 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 			meta.Timings.AttachMS = msSince(t1, time.Now())
 			if err != nil {
 				if ctx.Err() != nil {
-					return chatOutput{}, meta, ctx.Err()
+					return a, ctx.Err()
 				}
 				meta.OverflowNote = "vector store unavailable: " + err.Error()
 				log.Warn("cannot attach overflow files", "err", err, "files", len(packed.Overflow))
@@ -387,14 +551,19 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 				for _, f := range att.Failed {
 					meta.FailedUploads = append(meta.FailedUploads, FailedUpload{Path: f.Path, Reason: f.Reason})
 				}
+				if att.ReplacedStore != "" {
+					a.replaced = att.ReplacedStore
+					meta.OverflowNote = replacedNote(att.ReplacedStore)
+				}
 			}
 		}
 	}
+	a.storeIDs = storeIDs
 	meta.VectorStoreIDs = storeIDs
 
 	// Build the prompt.
 	system := systemPrompt(m, p, len(storeIDs) > 0)
-	user := userMessage(p, packed)
+	a.user = userMessage(p, packed)
 
 	var funcs []providerFunction
 	if m.API == APIChat && len(storeIDs) > 0 && s.opt.Attacher != nil {
@@ -407,7 +576,7 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 	st.set("waiting for " + m.Model)
 	t2 := time.Now()
 	pr := providerRequest{
-		Model: m.Model, Instructions: system, Input: user, Temperature: p.temperature,
+		Model: m.Model, Instructions: system, Input: a.user, Temperature: p.temperature,
 		ReasoningEffort: p.reasoningEffort, Functions: funcs,
 	}
 	if m.WebSearch && p.searchMode != "" && p.searchMode != "off" {
@@ -419,11 +588,10 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 	}
 	if s.canarySem != nil {
 		if err := s.acquireModelSlot(ctx); err != nil {
-			return chatOutput{}, meta, err
+			return a, err
 		}
 		defer s.releaseModelSlot(ctx)
 	}
-	var resp *providerResponse
 	if m.API == APIResponses {
 		pr.PreviousResponseID = rec.PreviousResponseID
 		pr.VectorStoreIDs = storeIDs
@@ -432,69 +600,18 @@ func (s *Server) runChat(ctx context.Context, m Model, p *chatParams, st *callSt
 		pr.OnPoll = func(status string, polls int) {
 			st.set(fmt.Sprintf("waiting for %s (status %s, %d polls)", m.Model, status, polls))
 		}
-		resp, err = client.Respond(ctx, pr)
+		a.resp, err = client.Respond(ctx, pr)
 	} else {
 		for _, h := range rec.History {
 			pr.History = append(pr.History, providerMessage{Role: h.Role, Content: h.Content})
 		}
-		resp, err = client.Chat(ctx, pr)
+		a.resp, err = client.Chat(ctx, pr)
 	}
 	meta.Timings.ModelMS = msSince(t2, time.Now())
-	if resp != nil {
-		meta.ResponseID, meta.Polls, meta.ToolCalls, meta.Citations = resp.ID, resp.Polls, resp.ToolCalls, resp.Citations
+	if a.resp != nil {
+		meta.ResponseID, meta.Polls, meta.ToolCalls, meta.Citations = a.resp.ID, a.resp.Polls, a.resp.ToolCalls, a.resp.Citations
 	}
-	if err != nil {
-		return chatOutput{}, meta, err
-	}
-
-	answer := resp.Text
-	if p.schema != nil {
-		valid := true
-		if verr := p.schema.validateAnswer(answer); verr != nil {
-			valid = false
-			meta.SchemaValid = &valid
-			return chatOutput{text: fmt.Sprintf("the answer is not valid against structured_output_schema: %v\n\nAnswer:\n%s", verr, answer), isError: true}, meta, nil
-		}
-		meta.SchemaValid = &valid
-	}
-
-	// Persist the session. Saved on a context that survives a cancel arriving
-	// now: the model already answered, so the conversation moved on.
-	st.set("saving the session")
-	rec.Model = m.Model
-	rec.Calls++
-	if m.API == APIResponses {
-		rec.PreviousResponseID = resp.ID
-	} else {
-		rec.History = append(rec.History, session.Message{Role: "user", Content: user}, session.Message{Role: "assistant", Content: answer})
-	}
-	stamps := packed.Stamps(prev)
-	rec.Inline = make(map[string]session.Stamp, len(stamps))
-	for k, v := range stamps {
-		rec.Inline[k] = session.Stamp{Size: v.Size, ModTime: v.ModTime}
-	}
-	rec.VectorStoreIDs = storeIDs
-	if len(packed.Overflow) > 0 {
-		la := &session.Attach{Overflow: len(packed.Overflow), Uploaded: meta.Uploaded, Reused: meta.Reused, Note: meta.OverflowNote}
-		for _, f := range meta.FailedUploads {
-			la.Failed = append(la.Failed, session.FailedFile{Path: f.Path, Reason: f.Reason})
-		}
-		rec.LastAttach = la
-	}
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := s.opt.Sessions.Put(sctx, rec); err != nil {
-		log.Error("cannot save session", "err", err)
-		meta.OverflowNote = strings.TrimSpace(meta.OverflowNote + " (warning: the session could not be saved: " + err.Error() + ")")
-	}
-	if s.opt.Memory != nil {
-		// Never waits: the writer queues it or drops and counts it.
-		if !s.opt.Memory.Remember(memory.Exchange{Project: s.project, Tool: m.Tool, SessionID: p.sessionID, Model: m.Model,
-			Question: p.instructions, Answer: answer, At: s.clk.Now()}) {
-			log.Warn("memory writer queue full: exchange not remembered")
-		}
-	}
-	return chatOutput{text: answer}, meta, nil
+	return a, err
 }
 
 func systemPrompt(m Model, p *chatParams, hasStore bool) string {
@@ -673,6 +790,22 @@ func (s *Server) searchHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 	if err != nil {
 		return toolError("invalid arguments for search_project_history: %v", err), nil
 	}
+	if r, ok := s.opt.History.(historyReporter); ok {
+		res, err := r.SearchHistoryReport(ctx, s.project, splitQueries(q), n, types)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return toolError("cannot search project history: %v", err), nil
+		}
+		out := map[string]any{"results": nonNil(res.Hits)}
+		if len(res.MissingStores) > 0 {
+			// Not an error: the other stores were searched.
+			out["missing_stores"] = res.MissingStores
+			out["note"] = "these memory stores no longer exist at the provider and were skipped (forgotten; new memories go to a new store)"
+		}
+		return jsonResult(out)
+	}
 	hits, err := s.opt.History.SearchHistory(ctx, s.project, splitQueries(q), n, types)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -680,7 +813,21 @@ func (s *Server) searchHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 		}
 		return toolError("cannot search project history: %v", err), nil
 	}
-	return jsonResult(map[string]any{"results": hits})
+	return jsonResult(map[string]any{"results": nonNil(hits)})
+}
+
+// historyReporter is implemented by *memory.Writer: a search that also names
+// the memory stores found missing at the provider.
+type historyReporter interface {
+	SearchHistoryReport(ctx context.Context, project string, queries []string, maxResults int, storeTypes []string) (memory.HistoryResult, error)
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 func (s *Server) searchDebugLogs(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
