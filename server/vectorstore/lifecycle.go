@@ -152,10 +152,17 @@ func (m *Manager) reconcileStores(ctx context.Context, left []storeRow) error {
 			}
 			continue
 		}
-		m.log.Info("deleting vector store left behind by a crashed run", "store", id)
-		if _, err := m.db.ExecContext(ctx, `UPDATE vs_stores SET store_id=?, state=? WHERE nonce=?`, id, stateDeleting, r.Nonce); err != nil {
+		// Only if still "creating": the record was read before the listing,
+		// and a create of this run may have finished since (then it is live
+		// and in use — deleting it made the session's first batch 404).
+		res, err := m.db.ExecContext(ctx, `UPDATE vs_stores SET store_id=?, state=? WHERE nonce=? AND state=?`, id, stateDeleting, r.Nonce, stateCreating)
+		if err != nil {
 			return fmt.Errorf("cannot mark store %s for deletion: %w", id, err)
 		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			continue
+		}
+		m.log.Info("deleting vector store left behind by a crashed run", "store", id)
 		m.scheduleDelete(r.Nonce)
 	}
 	for nonce, id := range found {
