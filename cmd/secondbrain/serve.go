@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -232,7 +233,11 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	if c.Debug.Addr != "" {
 		o := debug.Options{
 			Addr: c.Debug.Addr, AddrFile: c.Debug.AddrFile, Gatherer: reg, Logger: logs.Logger(),
-			Handlers: map[string]http.Handler{"/debug/calls": srv.Calls()},
+			Handlers: map[string]http.Handler{
+				"/debug/calls": srv.Calls(),
+				// POST: close idle provider keep-alives before a harness counts fds.
+				"/debug/settle": server.SettleHandler(server.SettleOptions{HTTPClients: []*http.Client{httpClient}, DBs: []*sql.DB{st.DB()}}),
+			},
 			Vars: func() any {
 				v := map[string]any{"logship": logs.Stats(), "calls": srv.Calls().Snapshot()}
 				if mw, ok := mem.(*memory.Writer); ok {

@@ -71,15 +71,29 @@ type Client struct {
 	bg sync.WaitGroup // provider-side cancels of abandoned background responses
 }
 
-// DefaultHTTPClient has connection-level timeouts; whole-request deadlines
-// come from each call's context (model calls may legitimately take minutes).
+// Idle connection pool bounds of [DefaultHTTPClient]. Bursts (an overflow
+// call uploads up to 10 batches at once, each with several files) may open
+// more connections; only this many are kept idle afterwards, and those close
+// after DefaultIdleConnTimeout. QA: after an 81-file upload the server held
+// ~52 idle sockets to the provider, which a harness counting file
+// descriptors cannot tell from a leak.
+const (
+	DefaultMaxIdleConnsPerHost = 10 // vectorstore.DefaultConcurrency: one per batch in flight
+	DefaultMaxIdleConns        = 30 // three providers
+	DefaultIdleConnTimeout     = 90 * time.Second
+)
+
+// DefaultHTTPClient has connection-level timeouts and a bounded idle pool;
+// whole-request deadlines come from each call's context (model calls may
+// legitimately take minutes).
 func DefaultHTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   10 * time.Second,
-		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          DefaultMaxIdleConns,
+		MaxIdleConnsPerHost:   DefaultMaxIdleConnsPerHost,
+		IdleConnTimeout:       DefaultIdleConnTimeout,
 		ExpectContinueTimeout: time.Second,
 	}}
 }

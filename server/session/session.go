@@ -112,9 +112,15 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open session database %q: %w", path, err)
 	}
-	if path == ":memory:" {
-		db.SetMaxOpenConns(1) // every connection would be a different in-memory DB
-	}
+	// One connection: SQLite has one writer, so more connections only turn
+	// concurrent writes into SQLITE_BUSY sleeps (the vector-store layer
+	// measured 20–60× slower uploads), each costs three descriptors (db, wal,
+	// shm) that a harness's fd check sees, and an in-memory database would
+	// be a different database per connection. WAL + synchronous=NORMAL keep
+	// each commit cheap. Callers must not hold a *sql.Rows open while making
+	// another query on the same goroutine.
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
 	s := &Store{db: db, ttl: opt.TTL, clk: opt.Clock}
 	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS sessions(
 		project TEXT NOT NULL,

@@ -2,7 +2,9 @@ package session_test
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -97,4 +99,45 @@ func TestStore_RunCleanupStopsWithContext(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// One SQLite connection (QA: 8 handles open after an overflow call; SQLite
+// has one writer anyway) in WAL mode with synchronous=NORMAL.
+func TestOpen_OneConnectionWAL(t *testing.T) {
+	ctx := context.Background()
+	st, err := session.Open(ctx, filepath.Join(t.TempDir(), "s.db"), session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got := st.DB().Stats().MaxOpenConnections; got != 1 {
+		t.Errorf("max open connections = %d, want 1", got)
+	}
+	var mode string
+	var syncMode int
+	if err := st.DB().QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DB().QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&syncMode); err != nil {
+		t.Fatal(err)
+	}
+	if mode != "wal" || syncMode != 1 {
+		t.Errorf("journal_mode %q synchronous %d, want wal and 1 (NORMAL)", mode, syncMode)
+	}
+	// Sessions still work concurrently through the one connection.
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rec := &session.Record{Key: session.Key{Project: "/p", Tool: "t", SessionID: fmt.Sprint(i)}, Model: "m"}
+			if err := st.Put(ctx, rec); err != nil {
+				t.Error(err)
+			}
+			if _, err := st.List(ctx, "/p"); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
 }
