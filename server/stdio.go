@@ -396,7 +396,7 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 func (c *conn) handle(ctx context.Context, id json.RawMessage, line []byte) (out []byte) {
 	defer func() {
 		if r := recover(); r != nil {
-			c.t.log.Error("request handler panicked", "panic", fmt.Sprint(r), "request_id", string(id))
+			c.t.log.Error("request handler panicked", "panic", fmt.Sprint(r), "request_id", logID(id))
 			out = encodeError(id, -32603, fmt.Sprintf("internal error: %v", r))
 		}
 	}()
@@ -404,6 +404,7 @@ func (c *conn) handle(ctx context.Context, id json.RawMessage, line []byte) (out
 	if resp == nil {
 		return nil
 	}
+	resp = tidyError(resp)
 	b, err := json.Marshal(resp)
 	if err != nil {
 		return encodeError(id, -32603, "cannot encode response: "+err.Error())
@@ -442,7 +443,7 @@ func (c *conn) notification(reqCtx context.Context, method string, params, line 
 	if fl == nil {
 		return // finished already, or never existed: the spec says ignore
 	}
-	c.t.log.Info("request cancelled by client", "request_id", key, "reason", p.Reason)
+	c.t.log.Info("request cancelled by client", "request_id", logID(json.RawMessage(key)), "reason", p.Reason)
 	fl.cancel(context.Canceled)
 }
 

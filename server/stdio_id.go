@@ -2,7 +2,10 @@ package server
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
+
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 // leadingID recovers the top-level "id" of a JSON-RPC request from the first
@@ -134,4 +137,25 @@ func logID(raw json.RawMessage) string {
 		}
 	}
 	return string(raw)
+}
+
+// mcp-go words an unknown tool as "tool 'x' not found: tool not found".
+var toolNotFound = regexp.MustCompile(`^tool '(.*)' not found: tool not found$`)
+
+// tidyError rewrites mcp-go error messages that repeat themselves.
+func tidyError(resp mcp.JSONRPCMessage) mcp.JSONRPCMessage {
+	e, ok := resp.(mcp.JSONRPCError)
+	if !ok {
+		if p, isPtr := resp.(*mcp.JSONRPCError); isPtr && p != nil {
+			e, ok = *p, true
+		}
+	}
+	if !ok {
+		return resp
+	}
+	if m := toolNotFound.FindStringSubmatch(e.Error.Message); m != nil {
+		e.Error.Message = "unknown tool " + strconv.Quote(m[1]) + "; tools/list shows the tools of this server"
+		return e
+	}
+	return resp
 }

@@ -3,6 +3,8 @@ package server
 import (
 	"strings"
 	"testing"
+
+	"github.com/mark3labs/mcp-go/mcp"
 )
 
 func TestLeadingID(t *testing.T) {
@@ -40,5 +42,17 @@ func TestLogID(t *testing.T) {
 		if got := logID([]byte(raw)); got != want {
 			t.Errorf("logID(%s) = %q, want %q", raw, got, want)
 		}
+	}
+}
+
+func TestTidyError(t *testing.T) {
+	in := mcp.JSONRPCError{JSONRPC: "2.0", Error: mcp.JSONRPCErrorDetails{Code: -32602, Message: "tool 'nope' not found: tool not found"}}
+	out, ok := tidyError(in).(mcp.JSONRPCError)
+	if !ok || out.Error.Message != `unknown tool "nope"; tools/list shows the tools of this server` || out.Error.Code != -32602 {
+		t.Errorf("tidyError = %+v", out)
+	}
+	other := mcp.JSONRPCError{Error: mcp.JSONRPCErrorDetails{Code: -32603, Message: "boom"}}
+	if got := tidyError(other).(mcp.JSONRPCError); got.Error.Message != "boom" {
+		t.Errorf("other error changed: %+v", got)
 	}
 }

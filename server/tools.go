@@ -180,7 +180,7 @@ func (s *Server) chatHandler(m Model) mcpserver.ToolHandlerFunc {
 		}
 		log := s.log.With("tool", m.Tool, "session", p.sessionID, "model", m.Model)
 		if meta, ok := ctx.Value(callCtxKey{}).(callMeta); ok && meta.requestID != "" {
-			log = log.With("request_id", meta.requestID)
+			log = log.With("request_id", logID(json.RawMessage(meta.requestID))) // a string id without its JSON quotes
 		}
 
 		// The tool's own deadline, in scenario time.
@@ -787,6 +787,10 @@ func (s *Server) searchHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 		return toolError("invalid arguments for search_project_history: %v", err), nil
 	}
 	types, err := a.strs("store_types", false)
+	if err == nil {
+		// An unknown type must not silently search nothing.
+		types, err = memory.NormalizeStoreTypes(types)
+	}
 	if err != nil {
 		return toolError("invalid arguments for search_project_history: %v", err), nil
 	}

@@ -428,3 +428,28 @@ func TestTools_TimingsTotalInReply(t *testing.T) {
 		}
 	}
 }
+
+// QA nits: count_project_tokens uses lower snake_case keys everywhere and
+// [] for empty lists; search_project_history refuses an unknown store type.
+func TestTools_CountKeysAndStoreTypes(t *testing.T) {
+	project := newProject(t)
+	_, base := startFake(t)
+	e := startEnv(t, project, filepath.Join(t.TempDir(), "sb.db"), base, "k", func(o *server.Options) { o.Memory = &stubMemory{} })
+	r := e.call("count_project_tokens", map[string]any{"items": []string{project}})
+	txt := textOf(r)
+	if r.IsError || strings.Contains(txt, `"Path"`) || strings.Contains(txt, `"Reason"`) || !strings.Contains(txt, `"reason"`) {
+		t.Errorf("count_project_tokens skipped keys: %s", txt)
+	}
+	r = e.call("count_project_tokens", map[string]any{"items": []string{filepath.Join(project, "a.go")}})
+	txt = textOf(r)
+	if r.IsError || !strings.Contains(txt, `"largest_dirs": []`) || !strings.Contains(txt, `"skipped": []`) || strings.Contains(txt, "null") {
+		t.Errorf("count_project_tokens empty lists: %s", txt)
+	}
+	r = e.call("search_project_history", map[string]any{"query": "x", "store_types": []string{"commitz"}})
+	if !r.IsError || !strings.Contains(textOf(r), `"commitz"`) || !strings.Contains(textOf(r), `"conversation" or "commit"`) {
+		t.Errorf("unknown store type: error %v %s", r.IsError, textOf(r))
+	}
+	if r := e.call("search_project_history", map[string]any{"query": "x", "store_types": []string{"commit"}}); r.IsError {
+		t.Errorf("singular store type refused: %s", textOf(r))
+	}
+}

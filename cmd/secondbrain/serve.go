@@ -190,6 +190,9 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		mem = mw
 	} else if c.VectorStore {
 		log.Info("no OpenAI key: overflow files will be listed, not uploaded to a vector store")
+		log.Info("search_project_history not registered: project memory needs an OpenAI key (OPENAI_API_KEY) or --provider fake")
+	} else {
+		log.Info("search_project_history not registered: project memory needs vector stores, turned off by --vector-store=false (or vector_store: false)")
 	}
 
 	// 6. The MCP server.
@@ -263,9 +266,13 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 
 	// 8. Transport: runs until the client leaves or a signal arrives.
 	if c.HTTP.Addr != "" {
-		log.Info("serving MCP over streamable HTTP", "addr", c.HTTP.Addr)
+		// Logged once bound: a refused address (non-loopback without a token)
+		// must not first claim to be serving.
 		return srv.ListenHTTP(ctx, server.HTTPOptions{Addr: c.HTTP.Addr, Token: c.HTTP.Token, AllowedOrigins: c.HTTP.AllowedOrigins},
-			func(addr string) { log.Info("HTTP listener bound", "addr", addr, "url", "http://"+addr+"/mcp") })
+			func(addr string) {
+				log.Info("serving MCP over streamable HTTP", "addr", c.HTTP.Addr)
+				log.Info("HTTP listener bound", "addr", addr, "url", "http://"+addr+"/mcp")
+			})
 	}
 	log.Info("serving MCP over stdio", "roots", strings.Join(roots, ","), "provider", c.Provider)
 	err = srv.ServeStdio(ctx, interruptible(stdin), stdout)

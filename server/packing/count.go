@@ -36,7 +36,7 @@ type TokenReport struct {
 	Files        []FileTokens `json:"files"`         // every counted file, sorted by Rel
 	LargestFiles []FileTokens `json:"largest_files"` // top N by tokens (ties by Rel)
 	LargestDirs  []DirTokens  `json:"largest_dirs"`  // top N directories by tokens, root excluded
-	Skipped      []Skipped    `json:"skipped,omitempty"`
+	Skipped      []Skipped    `json:"skipped"`
 }
 
 // Count walks paths exactly like [Pack] (same roots, ignore rules, binary
@@ -60,7 +60,8 @@ func Count(ctx context.Context, paths []string, opt Options, topN int) (*TokenRe
 	// kept file in Overflow.
 	opt.BudgetTokens = -1
 	sel := col.selectFiles(opt)
-	rep := &TokenReport{}
+	// Empty lists encode as [], never null: clients iterate them.
+	rep := &TokenReport{Files: []FileTokens{}, LargestDirs: []DirTokens{}}
 	dirs := make(map[string]*DirTokens)
 	for _, f := range sel.res.Overflow {
 		rep.TotalTokens += f.Tokens
@@ -92,5 +93,8 @@ func Count(ctx context.Context, paths []string, opt Options, topN int) (*TokenRe
 	var res Result
 	col.finishSkipped(&res)
 	rep.Skipped = res.Skipped
+	if rep.Skipped == nil {
+		rep.Skipped = []Skipped{}
+	}
 	return rep, nil
 }

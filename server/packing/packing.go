@@ -70,8 +70,8 @@ func (f File) Stamp() Stamp { return Stamp{Size: f.Size, ModTime: f.ModTime} }
 // pruned as a whole (ignored, built-in skip list, escaping symlink) are listed
 // once, not file by file.
 type Skipped struct {
-	Path   string // absolute path
-	Reason string
+	Path   string `json:"path"` // absolute path
+	Reason string `json:"reason"`
 }
 
 // Options configures [Pack] and [Count]. The zero value of every field means
