@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/secondbrain-dev/secondbrain/server"
 )
@@ -36,20 +37,35 @@ func TestQA_DebugSettle(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := "http://" + strings.TrimSpace(string(b)) + "/debug/settle"
-	resp, err := http.Post(url, "application/json", nil)
-	if err != nil {
-		t.Fatal(err)
+	settle := func() server.SettleReport {
+		t.Helper()
+		resp, err := http.Post(url, "application/json", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var rep server.SettleReport
+		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("POST /debug/settle: %d %v", resp.StatusCode, err)
+		}
+		return rep
 	}
-	defer resp.Body.Close()
+	// The background memory writer may still hold the one connection when the
+	// call returns (in use, so not idle): settle again until it has come back.
 	var rep server.SettleReport
-	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("POST /debug/settle: %d %v", resp.StatusCode, err)
+	closed := 0
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		rep = settle()
+		closed += rep.Closed
+		if closed > 0 || rep.OpenFDsBefore < 0 || time.Now().After(deadline) {
+			break
+		}
 	}
-	t.Logf("settle after an 8-file overflow call: %+v", rep)
+	t.Logf("settle after an 8-file overflow call: %+v (closed in all: %d)", rep, closed)
 	if rep.HTTPClients != 1 || len(rep.SQLite) != 1 || rep.SQLite[0].MaxOpen != 1 || rep.SQLite[0].Open > 1 {
 		t.Errorf("settle report %+v", rep)
 	}
-	if rep.OpenFDsBefore >= 0 && rep.Closed == 0 {
+	if rep.OpenFDsBefore >= 0 && closed == 0 {
 		t.Errorf("no idle provider connection was closed: %+v", rep)
 	}
 	if r, err := http.Get(url); err != nil || r.StatusCode != http.StatusMethodNotAllowed {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -126,7 +127,9 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	// 2. The fake API, if asked.
 	oa, gm, xa := c.Endpoints()
 	if c.Provider == "fake" {
-		fake := fakeai.New(fakeai.WithClock(clk))
+		// A fresh id namespace per process: the sessions in SQLite outlive this
+		// in-process fake, and must never mistake its new objects for old ones.
+		fake := fakeai.New(fakeai.WithClock(clk), fakeai.WithIDNamespace(strconv.FormatInt(time.Now().UnixNano()%1e9, 36)))
 		base, stopFake, err := fake.Start(ctx, "127.0.0.1:0")
 		if err != nil {
 			return err

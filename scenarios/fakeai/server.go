@@ -35,6 +35,12 @@ type Option func(*Server)
 // are measured on. Default: [clock.Real].
 func WithClock(c clock.Clock) Option { return func(s *Server) { s.clk = c } }
 
+// WithIDNamespace puts ns into every id the fake issues ("resp_<ns>_000000000001").
+// Ids are deterministic per instance; a fake that restarts in front of the same
+// client state (serve --provider fake keeps its sessions in SQLite) must use a
+// fresh namespace, or the client would take a new object for one it knew.
+func WithIDNamespace(ns string) Option { return func(s *Server) { s.idNS = ns } }
+
 // WithFaults sets the initial faults; {"reset":true} returns to them.
 func WithFaults(f Faults) Option { return func(s *Server) { s.initial = f } }
 
@@ -55,6 +61,7 @@ type Server struct {
 	clk     clock.Clock
 	initial Faults
 	models  []string
+	idNS    string // see WithIDNamespace
 
 	ctx    context.Context // ends at Close: releases stalls and latencies
 	cancel context.CancelFunc
@@ -370,6 +377,9 @@ func (s *Server) nextID(prefix string) string {
 
 func (s *Server) nextIDLocked(prefix string) string {
 	s.seq++
+	if s.idNS != "" {
+		return fmt.Sprintf("%s%s_%012d", prefix, s.idNS, s.seq)
+	}
 	return fmt.Sprintf("%s%012d", prefix, s.seq)
 }
 
