@@ -46,6 +46,16 @@ func NewDebugClient(baseURL string, hc *http.Client) *DebugClient {
 	return &DebugClient{base: strings.TrimRight(baseURL, "/"), hc: hc, timeout: DefaultFetchTimeout}
 }
 
+// SetFetchTimeout bounds each later request to the debug listener (besides
+// its ctx); d <= 0 restores DefaultFetchTimeout. Call it before sharing the
+// client between goroutines.
+func (c *DebugClient) SetFetchTimeout(d time.Duration) {
+	if d <= 0 {
+		d = DefaultFetchTimeout
+	}
+	c.timeout = d
+}
+
 // Close releases the client's idle connections.
 func (c *DebugClient) Close() { c.hc.CloseIdleConnections() }
 

@@ -66,10 +66,16 @@ type ServerSpec struct {
 // StderrMode is how the host reads the server's stderr pipe. It is written
 // as a scalar: "drain" (the default: read as fast as it comes), "none"
 // (never read: once the 64 KiB pipe buffer fills, every write blocks — the
-// original incident's root cause) or "slow 2KiB/s" (read at that rate).
+// original incident's root cause) or "slow 2KiB/s" (read at that rate),
+// optionally followed by "pipe <size>" to resize the pipe's buffer (Linux:
+// F_SETPIPE_SZ, rounded up to a page). Time is shrunk by the time scale but
+// a server's log volume is not: a quiet server fills 64 KiB only after
+// hours of real use, so a scenario shrinks the buffer instead
+// ("none pipe 4KiB").
 type StderrMode struct {
 	Mode        string // drain | slow | none
 	BytesPerSec int64  // for slow
+	PipeSize    int64  // 0: the system's default (64 KiB on Linux)
 }
 
 // Stderr modes.
@@ -80,13 +86,19 @@ const (
 )
 
 func (m StderrMode) String() string {
+	var s string
 	switch m.Mode {
 	case "", StderrDrain:
-		return StderrDrain
+		s = StderrDrain
 	case StderrSlow:
-		return fmt.Sprintf("slow %dB/s", m.BytesPerSec)
+		s = fmt.Sprintf("slow %dB/s", m.BytesPerSec)
+	default:
+		s = m.Mode
 	}
-	return m.Mode
+	if m.PipeSize > 0 {
+		s += fmt.Sprintf(" pipe %dB", m.PipeSize)
+	}
+	return s
 }
 
 // UnmarshalYAML parses the scalar form. Errors carry the node's position so
@@ -97,6 +109,14 @@ func (m *StderrMode) UnmarshalYAML(node ast.Node) error {
 		return posErr(node, "want drain, none or \"slow <size>/s\"")
 	}
 	fields := strings.Fields(s)
+	if n := len(fields); n >= 3 && fields[n-2] == "pipe" {
+		size, err := ParseSize(fields[n-1])
+		if err != nil || size <= 0 {
+			return posErr(node, fmt.Sprintf("bad pipe size %q: want e.g. \"none pipe 4KiB\"", fields[n-1]))
+		}
+		m.PipeSize = size
+		fields = fields[:n-2]
+	}
 	switch {
 	case len(fields) == 1 && (fields[0] == StderrDrain || fields[0] == StderrNone):
 		m.Mode = fields[0]

@@ -99,6 +99,7 @@ func TestParse_malformed(t *testing.T) {
 		{"missing tool", validHead + "steps:\n  - call: {session: a}\n", 9, "steps[0].call.tool", "missing tool"},
 		{"bad stderr mode", validHead + "stderr: sometimes\n" + steps, 8, "stderr", "unknown stderr mode"},
 		{"bad stderr rate", validHead + "stderr: slow fast\n" + steps, 8, "stderr", "bad rate"},
+		{"bad stderr pipe size", validHead + "stderr: none pipe tiny\n" + steps, 8, "stderr", "bad pipe size"},
 		{"bad size", validHead + "project: {files: 3, size: huge}\n" + steps, 8, "project.size", "bad size"},
 		{"duplicate key", validHead + "name: again\n" + steps, 8, "name", "already defined"},
 		{"missing name", strings.Replace(validHead, "name: demo\n", "", 1) + steps, 0, "name", "missing scenario name"},

@@ -46,6 +46,10 @@ type process struct {
 	readers  sync.WaitGroup
 	stopOnce sync.Once
 	stopErr  error
+	// wedged is set when the runner closed the server's stdin because a
+	// write into it stayed blocked past a call's deadline (see
+	// closeWedgedStdin).
+	wedged atomic.Bool
 	// termFirst skips the stdin grace: a server on HTTP does not read stdin.
 	termFirst bool
 }
@@ -83,6 +87,12 @@ func startProcess(argv, env []string, dir string, mode StderrMode) (*process, er
 	if err != nil {
 		closeAll()
 		return nil, fmt.Errorf("cannot create stderr pipe: %w", err)
+	}
+	if mode.PipeSize > 0 {
+		if err := setPipeSize(errW, mode.PipeSize); err != nil {
+			closeAll()
+			return nil, fmt.Errorf("cannot resize the stderr pipe to %d bytes: %w", mode.PipeSize, err)
+		}
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = env
@@ -236,3 +246,20 @@ func (p *process) pid() int {
 	}
 	return p.cmd.Process.Pid
 }
+
+// closeWedgedStdin closes our end of the server's stdin: a write blocked in
+// a full pipe (the server stopped reading — its read loop is stuck) ignores
+// every context, and mcp-go's stdio transport holds its write lock through
+// it, so every later request would block too. Closing the pipe makes the
+// blocked write, and all after it, fail at once. It reports whether this
+// call did it.
+func (p *process) closeWedgedStdin() bool {
+	if p.wedged.Swap(true) {
+		return false
+	}
+	_ = p.stdin.Close()
+	return true
+}
+
+// Wedged reports whether closeWedgedStdin ran.
+func (p *process) Wedged() bool { return p.wedged.Load() }

@@ -294,7 +294,8 @@ func (r *Runner) runScenario(ctx context.Context, sc *Scenario, idx, total int, 
 		}
 	}
 	// A run the harness could not judge (it fell behind) is invalid, not
-	// failed or passed: its numbers say nothing about the server.
+	// passed: its numbers say nothing about the server. The watcher sets
+	// Invalid only when no failure stands beyond the harness's lateness.
 	if res.Invalid != "" && res.Error == "" {
 		res.Verdict = reports.VerdictInvalid
 	}
@@ -364,7 +365,15 @@ func (ru *run) play(ctx context.Context) (err error) {
 		return err
 	}
 	defer func() {
-		if stErr := srv.proc.stop(); stErr != nil && err == nil {
+		stErr := srv.proc.stop()
+		switch {
+		case stErr == nil:
+		case srv.proc.Wedged():
+			// A server that stopped reading stdin is stuck by what the
+			// scenario caught; that it also ignored SIGTERM is part of
+			// the same finding, not a broken harness.
+			ru.res.Notes = append(ru.res.Notes, "server (wedged) had to be killed: "+stErr.Error())
+		case err == nil:
 			err = stErr
 		}
 	}()
@@ -385,6 +394,9 @@ func (ru *run) play(ctx context.Context) (err error) {
 	} else {
 		out, in := srv.proc.stdio()
 		ru.sess, err = newSession(startCtx, transport.NewIO(out, in, nil))
+		if err == nil {
+			ru.sess.unwedge = srv.proc.closeWedgedStdin
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%w (server stderr: %s)", err, lastLines(srv.proc.Tail(), 5))
@@ -426,7 +438,7 @@ func (ru *run) play(ctx context.Context) (err error) {
 	if stepErr != nil {
 		return stepErr
 	}
-	if srv.proc.Exited() {
+	if srv.proc.Exited() && !srv.proc.Wedged() {
 		return fmt.Errorf("server exited during the scenario (stderr: %s)", lastLines(srv.proc.Tail(), 5))
 	}
 	return ctx.Err()

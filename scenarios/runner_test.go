@@ -180,6 +180,7 @@ steps:
 		{"drain", OutcomeOK},
 		{"slow 1MiB/s", OutcomeOK},
 		{"none", OutcomeTimeout},
+		{"drain pipe 4KiB", OutcomeOK},
 	}
 	for _, tc := range cases {
 		t.Run(tc.mode, func(t *testing.T) {
@@ -356,4 +357,75 @@ func markedProcesses(marker string) []string {
 		}
 	}
 	return out
+}
+
+// TestRunner_smallPipe: with the stderr pipe shrunk to one page, 5 KiB of
+// synchronous stderr per call (far below the default 64 KiB) already
+// blocks a server whose host does not read it.
+func TestRunner_smallPipe(t *testing.T) {
+	t.Parallel()
+	body := `
+stderr: %s
+server:
+  env: {SB_TEST_SERVER: "1", SB_TEST_STDERR_BYTES: "5120"}
+steps:
+  - call: {tool: chat_with_o3, session: a, timeout: 1m}
+`
+	cases := []struct {
+		mode    string
+		outcome string
+	}{
+		{"none", OutcomeOK},
+		{"none pipe 4KiB", OutcomeTimeout},
+	}
+	for _, tc := range cases {
+		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
+			opts := testOptions(t, "stdio", &stubFakes{})
+			res := runAll(t, opts, mustParse(t, fmt.Sprintf(body, tc.mode)))
+			if len(res) != 1 || len(res[0].Steps) != 1 {
+				t.Fatalf("results %+v", res)
+			}
+			if got := res[0].Steps[0].Outcome; got != tc.outcome {
+				t.Errorf("outcome %q (%s); want %q", got, res[0].Steps[0].Error, tc.outcome)
+			}
+			assertNoTemp(t, opts.TempDir)
+		})
+	}
+}
+
+// TestRunner_wedgedStdin: a server that stops reading its stdin (its read
+// loop stuck) must not hang the runner: the call's write blocks past its
+// deadline, the session closes the pipe, the call fails as a step and the
+// run ends with everything stopped.
+func TestRunner_wedgedStdin(t *testing.T) {
+	t.Parallel()
+	// initialize + notifications/initialized are the two lines read; the
+	// call carries 200 KiB of arguments, 3× the pipe buffer.
+	sc := mustParse(t, fmt.Sprintf(`
+server:
+  env: {SB_TEST_SERVER: "1", SB_TEST_WEDGE_AFTER: "2"}
+steps:
+  - call: {tool: chat_with_o3, session: a, timeout: 1m, args: {pad: %q}}
+  - call: {tool: chat_with_o3, session: b, timeout: 1m}
+`, strings.Repeat("x", 200<<10)))
+	opts := testOptions(t, "stdio", &stubFakes{})
+	opts.NoHeartbeat = true
+	start := time.Now()
+	res := runAll(t, opts, sc)
+	if len(res) != 1 || len(res[0].Steps) != 2 {
+		t.Fatalf("results %+v", res)
+	}
+	if res[0].Error != "" {
+		t.Errorf("harness error %q; want the wedge reported as failed steps", res[0].Error)
+	}
+	for _, st := range res[0].Steps {
+		if st.Pass || !strings.Contains(st.Error, "stopped reading its stdin") && !strings.Contains(st.Error, "closed") {
+			t.Errorf("step %d: pass %v, error %q; want a failed step naming the wedge", st.Index, st.Pass, st.Error)
+		}
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Errorf("the run took %v; the wedge must end within the call timeout plus a grace", d)
+	}
+	assertNoTemp(t, opts.TempDir)
 }

@@ -2,8 +2,10 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/client"
@@ -19,6 +21,8 @@ const NoopTool = "list_models"
 // scenario's calls on the same pipe, as a host's would.
 type Session struct {
 	c *client.Client
+	// unwedge, over stdio, closes the server's stdin; see guard.
+	unwedge func() bool
 
 	mu       sync.Mutex
 	progress map[string][]time.Time // progress token → arrival times
@@ -59,15 +63,62 @@ func newSession(ctx context.Context, tr transport.Interface) (*Session, error) {
 	return s, nil
 }
 
+// wedgeGrace is how long a request may stay unreturned after its ctx ended
+// before the session concludes it is stuck writing into the server's stdin.
+const wedgeGrace = 2 * time.Second
+
+// errWedged marks a request that failed because the session closed the
+// server's stdin to end a wedge.
+var errWedged = errors.New("the server stopped reading its stdin: the request could not even be written (the runner closed the pipe to end the wedge)")
+
+// guard watches one request over stdio. mcp-go's client writes a request
+// under its transport's lock and only then waits on ctx; a write into a pipe
+// the server no longer reads (its read loop is stuck, e.g. logging into a
+// full stderr) blocks forever, ignoring ctx, and every later request queues
+// behind the lock. If the request has not returned wedgeGrace after its ctx
+// ended, the session closes the server's stdin, which fails the blocked
+// write and everything queued behind it. done must be called when the
+// request returns; it reports whether the session unwedged this one.
+func (s *Session) guard(ctx context.Context) (done func(err error) error) {
+	if s.unwedge == nil {
+		return func(err error) error { return err }
+	}
+	returned := make(chan struct{})
+	var wedged atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(wedgeGrace)
+		defer t.Stop()
+		select {
+		case <-returned:
+		case <-t.C:
+			if s.unwedge() {
+				wedged.Store(true)
+			}
+		}
+	})
+	return func(err error) error {
+		close(returned)
+		stop()
+		if err != nil && wedged.Load() {
+			return fmt.Errorf("%w: %v", errWedged, err)
+		}
+		return err
+	}
+}
+
 // Ping sends an MCP ping and waits for the answer.
-func (s *Session) Ping(ctx context.Context) error { return s.c.Ping(ctx) }
+func (s *Session) Ping(ctx context.Context) error {
+	done := s.guard(ctx)
+	return done(s.c.Ping(ctx))
+}
 
 // Noop calls the cheap tool and waits for its result.
 func (s *Session) Noop(ctx context.Context) error {
 	req := mcp.CallToolRequest{}
 	req.Params.Name = NoopTool
+	done := s.guard(ctx)
 	res, err := s.c.CallTool(ctx, req)
-	if err != nil {
+	if err = done(err); err != nil {
 		return err
 	}
 	if res.IsError {
@@ -84,7 +135,9 @@ func (s *Session) CallTool(ctx context.Context, name string, args map[string]any
 	if progressToken != "" {
 		req.Params.Meta = &mcp.Meta{ProgressToken: progressToken}
 	}
-	return s.c.CallTool(ctx, req)
+	done := s.guard(ctx)
+	res, err := s.c.CallTool(ctx, req)
+	return res, done(err)
 }
 
 // Progress returns when the notifications for token arrived.

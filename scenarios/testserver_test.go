@@ -79,6 +79,10 @@ func serveTestServer() bool {
 	var err error
 	if *httpAddr != "" {
 		err = server.NewStreamableHTTPServer(s).Start(*httpAddr)
+	} else if n, _ := strconv.Atoi(os.Getenv("SB_TEST_WEDGE_AFTER")); n > 0 {
+		// Stop reading stdin after n lines, as a server whose read loop
+		// is stuck (the runner must unwedge, not hang).
+		err = server.NewStdioServer(s).Listen(context.Background(), &wedgeReader{r: os.Stdin, lines: n}, os.Stdout)
 	} else {
 		err = server.ServeStdio(s)
 	}
@@ -88,4 +92,22 @@ func serveTestServer() bool {
 	}
 	os.Exit(0)
 	return true
+}
+
+// wedgeReader passes lines through until it has seen lines newlines, then
+// blocks forever: the pipe behind it fills and the client's writes block.
+type wedgeReader struct {
+	r     *os.File
+	lines int
+}
+
+func (w *wedgeReader) Read(p []byte) (int, error) {
+	if w.lines <= 0 {
+		select {}
+	}
+	n, err := w.r.Read(p[:1])
+	if n == 1 && p[0] == '\n' {
+		w.lines--
+	}
+	return n, err
 }

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/secondbrain-dev/secondbrain/probes"
@@ -29,6 +30,12 @@ const (
 	// breachGap is the distance of the two goroutine dumps taken at a
 	// heartbeat breach (see probes.Step.OnBreach).
 	breachGap = 60 * time.Millisecond
+	// debugFetchTimeout bounds one request to the debug listener. A
+	// server wedged by a canary can wedge its debug endpoints too (a
+	// handler that logs, counters behind a stuck log sink's lock): after
+	// the first timeout the watcher stops asking (see watch.sick), so a
+	// stuck server costs the run seconds, not minutes.
+	debugFetchTimeout = 3 * time.Second
 )
 
 // StepObserver is an [Observer] that also watches each step that does
@@ -62,6 +69,10 @@ type watch struct {
 	base    probes.RuntimeStats
 	baseOK  bool
 	idleBas int // the server's idle keep-alive connections at the baseline
+
+	// sick is set once a debug fetch timed out: later profile fetches
+	// are skipped (and the scenario notes it).
+	sick atomic.Bool
 
 	mu       sync.Mutex
 	cur      *stepWatch
@@ -109,6 +120,7 @@ func (w *watch) Start(ctx context.Context, t *Target) error {
 	w.tgt = t
 	if w.judge && t.DebugURL != "" {
 		w.dc = probes.NewDebugClient(t.DebugURL, nil)
+		w.dc.SetFetchTimeout(debugFetchTimeout)
 		w.rt = newRuntimeSource(w.dc, t.ServerPID)
 		// Profiling rates must be set before the waits happen; the flight
 		// recorder must run before a breach to have a window to hand over.
@@ -170,6 +182,23 @@ func (w *watch) baseline(ctx context.Context) {
 	}
 }
 
+// dctx is ctx for a debug fetch: already cancelled once the listener
+// stopped answering, so the fetch returns at once.
+func (w *watch) dctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(ctx)
+	if w.sick.Load() {
+		cancel()
+	}
+	return c, cancel
+}
+
+// fetched records a fetch's outcome: a timeout marks the listener sick.
+func (w *watch) fetched(err error) {
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && !w.sick.Swap(true) {
+		w.note("the debug listener stopped answering (%v); no more profiles are fetched in this scenario", err)
+	}
+}
+
 func (w *watch) stopSampler() {
 	if w.sm != nil {
 		w.sm.Stop()
@@ -191,8 +220,11 @@ func (w *watch) BeginStep(ctx context.Context, name string) {
 	if w.dc == nil {
 		return
 	}
-	ps, err := w.dc.BeginStep(ctx, name)
-	if err != nil && !errors.Is(err, probes.ErrNotServed) {
+	dctx, cancel := w.dctx(ctx)
+	ps, err := w.dc.BeginStep(dctx, name)
+	cancel()
+	w.fetched(err)
+	if err != nil && !errors.Is(err, probes.ErrNotServed) && !w.sick.Load() {
 		w.note("step %q: %v", name, err)
 	}
 	sw := &stepWatch{name: name, start: w.tgt.Elapsed(), ps: ps, stop: make(chan struct{}), done: make(chan struct{})}
@@ -213,7 +245,11 @@ func (w *watch) BeginStep(ctx context.Context, name string) {
 				return
 			case <-t.C:
 			}
-			_, _ = ps.SampleGoroutines(ctx) // a missed dump is only less evidence
+			if w.sick.Load() {
+				return
+			}
+			_, err := ps.SampleGoroutines(ctx) // a missed dump is only less evidence
+			w.fetched(err)
 		}
 	}()
 }
@@ -231,7 +267,11 @@ func (w *watch) EndStep(ctx context.Context) {
 	}
 	close(sw.stop)
 	<-sw.done
-	if err := sw.ps.End(ctx); err != nil && !errors.Is(err, probes.ErrNotServed) {
+	dctx, cancel := w.dctx(ctx)
+	err := sw.ps.End(dctx)
+	cancel()
+	w.fetched(err)
+	if err != nil && !errors.Is(err, probes.ErrNotServed) && !w.sick.Load() {
 		w.note("step %q: %v", sw.name, err)
 	}
 	w.mu.Lock()
@@ -252,16 +292,22 @@ func (w *watch) onBreach(ctx context.Context, b probes.Breach) {
 	w.notes = append(w.notes, fmt.Sprintf("heartbeat breach at %.0f ms: %s outstanding %s in phase %s",
 		ms(b.Intended.Sub(time.Now().Add(-w.tgt.Elapsed()))), b.Kind, b.Elapsed.Round(time.Millisecond), b.Phase))
 	w.mu.Unlock()
+	if w.sick.Load() {
+		return
+	}
 	if sw == nil {
 		// Between steps: keep the evidence as a step of its own.
-		ps, _ := w.dc.BeginStep(ctx, "breach")
+		ps, err := w.dc.BeginStep(ctx, "breach")
+		w.fetched(err)
 		now := w.tgt.Elapsed()
 		sw = &stepWatch{name: "breach", start: now, end: now, ps: ps, breached: true}
 		w.mu.Lock()
 		w.steps = append(w.steps, sw)
 		w.mu.Unlock()
 	}
-	if err := sw.ps.OnBreach(ctx, breachGap); err != nil && !errors.Is(err, probes.ErrNotServed) && ctx.Err() == nil {
+	err := sw.ps.OnBreach(ctx, breachGap)
+	w.fetched(err)
+	if err != nil && !errors.Is(err, probes.ErrNotServed) && ctx.Err() == nil && !w.sick.Load() {
 		w.note("breach evidence: %v", err)
 	}
 }
@@ -270,7 +316,10 @@ func (w *watch) readCalls(ctx context.Context) {
 	if w.dc == nil {
 		return
 	}
-	c, err := w.dc.Calls(ctx)
+	dctx, cancel := w.dctx(ctx)
+	defer cancel()
+	c, err := w.dc.Calls(dctx)
+	w.fetched(err)
 	if err != nil {
 		w.note("/debug/calls: %v", err)
 		return
@@ -350,7 +399,18 @@ func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probe
 			}
 		}
 	}
-	res.Invalid = w.th.Validity(snap, sched)
+	if why := w.th.Validity(snap, sched); why != "" {
+		// A run that fell behind cannot pass. It still fails when a step
+		// failed, or a check failed by more than the prober's own
+		// lateness could have added (latency is measured from the
+		// intended send time, so a late send inflates it by at most
+		// the send lag).
+		if real := unexplained(res, time.Duration(snap.SendLag.Max())); real != "" {
+			w.note("the run fell behind (%s), but %s fails beyond that: verdict fail, not invalid", why, real)
+		} else {
+			res.Invalid = why
+		}
+	}
 
 	if failed(res) && w.dc != nil {
 		w.diagnose(res)
@@ -365,6 +425,10 @@ func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *pro
 	// Transport, closed after their idle timeout — not leaks: each one
 	// found beyond the baseline's is tolerated (2 goroutines, 1 fd) and
 	// said in the check's detail.
+	if w.sick.Load() {
+		w.note("leak, log and cancel checks not made: the debug listener stopped answering")
+		return
+	}
 	if w.baseOK {
 		w.dc.Close()
 		idle := 0
@@ -415,14 +479,22 @@ func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *pro
 	}
 
 	// Request-path goroutines seen waiting in log shipping.
+	// Two sources: goroutines seen in the same log-shipping stack in dumps
+	// at least the bound apart, and block-profile stacks in log shipping
+	// whose mean wait reached it (waits shorter than the dump gap).
 	var dumps []*probes.GoroutineDump
+	var block []probes.StackSample
 	w.mu.Lock()
 	for _, sw := range w.steps {
-		dumps = append(dumps, sw.ps.Dumps()...)
+		ev := sw.ps.Evidence()
+		dumps = append(dumps, ev.Dumps...)
+		block = append(block, ev.Block...)
 	}
 	w.mu.Unlock()
-	if len(dumps) > 0 {
-		n := probes.LongWaits(dumps, w.th.RequestLogWaitMin, probes.CauseLogShippingIO, probes.CauseStderrWrite)
+	if len(dumps) > 0 || len(block) > 0 {
+		causes := []string{probes.CauseLogShippingIO, probes.CauseStderrWrite}
+		n := probes.LongWaits(dumps, w.th.RequestLogWaitMin, causes...) +
+			probes.LongBlockWaits(block, w.th.RequestLogWaitMin, causes...)
 		m.RequestLogWaits = &n
 	}
 }
@@ -509,6 +581,26 @@ func idleConnLoops(d *probes.GoroutineDump) int {
 		}
 	}
 	return n
+}
+
+// unexplained names a failed step, or a failed check that the prober's
+// send lag (at most lagMax) cannot explain; "" if there is none.
+func unexplained(res *reports.Scenario, lagMax time.Duration) string {
+	for _, st := range res.Steps {
+		if !st.Pass {
+			return fmt.Sprintf("step %d %s", st.Index, st.Name)
+		}
+	}
+	for _, c := range res.Checks {
+		if c.Pass {
+			continue
+		}
+		lagBound := strings.HasPrefix(c.Name, "heartbeat.") && c.Unit == "ms" && c.Value-c.Threshold <= ms(lagMax)
+		if !lagBound {
+			return fmt.Sprintf("check %s [%s] (%.1f %s %.1f)", c.Name, c.Phase, c.Value, c.Op, c.Threshold)
+		}
+	}
+	return ""
 }
 
 func failed(res *reports.Scenario) bool {
@@ -601,9 +693,37 @@ func (w *watch) diagnose(res *reports.Scenario) {
 	}
 	ev.Profiles = saved
 	res.Diagnosis = probes.Diagnose(ev, probes.DiagnoseOptions{})
+	explainCheck(res)
 	if res.Diagnosis == nil && len(saved) > 0 {
 		res.Diagnosis = &reports.Diagnosis{Cause: probes.CauseUnknown,
 			Summary: "no request-path goroutine was seen waiting; see the saved profiles", Profiles: saved}
+	}
+}
+
+// explainCheck makes the diagnosis name the cause of a failed check that
+// says what kind of wait it saw: when "a request goroutine waited in log
+// shipping" failed, the top culprit is the highest-ranked log-shipping or
+// stderr-write frame, even if other waits (uploads queued for a slot or
+// for the provider) add up to more.
+func explainCheck(res *reports.Scenario) {
+	d := res.Diagnosis
+	if d == nil {
+		return
+	}
+	for _, c := range res.Checks {
+		if c.Pass || c.Name != "logs.request_path_waits" {
+			continue
+		}
+		for _, f := range d.Frames {
+			if f.Cause == probes.CauseLogShippingIO || f.Cause == probes.CauseStderrWrite {
+				if f.Frame != d.Culprit || f.Cause != d.Cause {
+					d.Summary = fmt.Sprintf("%s: request-path goroutines waited %.0f ms at %s (%s evidence); named because check %s failed — %s",
+						f.Cause, f.WaitMS, f.Frame, f.Source, c.Name, d.Summary)
+					d.Cause, d.Culprit = f.Cause, f.Frame
+				}
+				return
+			}
+		}
 	}
 }
 

@@ -207,3 +207,57 @@ func TestRuntimeSource_fallback(t *testing.T) {
 		t.Errorf("runtime = %+v (fallback %v); want 17 goroutines, 3 fds, 100 KiB", got, rs.Fallback())
 	}
 }
+
+func TestUnexplained(t *testing.T) {
+	t.Parallel()
+	lag := 3 * time.Millisecond
+	cases := []struct {
+		name string
+		res  reports.Scenario
+		want string // substring; "" = nothing unexplained
+	}{
+		{"all pass", reports.Scenario{Checks: []reports.Check{{Name: "heartbeat.ping.p99", Unit: "ms", Pass: true}}}, ""},
+		{"within the lag", reports.Scenario{Checks: []reports.Check{
+			{Name: "heartbeat.ping.p99_vs_baseline", Unit: "ms", Value: 24, Threshold: 22, Pass: false}}}, ""},
+		{"beyond the lag", reports.Scenario{Checks: []reports.Check{
+			{Name: "heartbeat.ping.max", Unit: "ms", Value: 1500, Threshold: 1000, Pass: false}}}, "heartbeat.ping.max"},
+		{"not a latency check", reports.Scenario{Checks: []reports.Check{
+			{Name: "heartbeat.noop.timeouts", Unit: "count", Value: 1, Threshold: 0, Pass: false}}}, "noop.timeouts"},
+		{"not heartbeat", reports.Scenario{Checks: []reports.Check{
+			{Name: "leak.goroutines", Unit: "count", Value: 1, Threshold: 0, Pass: false}}}, "leak.goroutines"},
+		{"a step", reports.Scenario{Steps: []reports.Step{{Index: 4, Name: "next-query", Pass: false}}}, "step 4 next-query"},
+	}
+	for _, c := range cases {
+		got := unexplained(&c.res, lag)
+		if (c.want == "") != (got == "") || !strings.Contains(got, c.want) {
+			t.Errorf("%s: unexplained = %q; want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestExplainCheck(t *testing.T) {
+	t.Parallel()
+	diag := func() *reports.Diagnosis {
+		return &reports.Diagnosis{Cause: probes.CauseSemaphoreHeld, Culprit: "vectorstore.(*Manager).upload (upload.go:469)",
+			Frames: []reports.Culprit{
+				{Frame: "vectorstore.(*Manager).upload (upload.go:469)", Cause: probes.CauseSemaphoreHeld, WaitMS: 900},
+				{Frame: "logship.(*shipCore).post (shipper.go:502)", Cause: probes.CauseLogShippingIO, WaitMS: 300, Source: "block"},
+			}}
+	}
+	cases := []struct {
+		name   string
+		checks []reports.Check
+		want   string
+	}{
+		{"log wait check failed", []reports.Check{{Name: "logs.request_path_waits", Pass: false}}, probes.CauseLogShippingIO},
+		{"log wait check passed", []reports.Check{{Name: "logs.request_path_waits", Pass: true}}, probes.CauseSemaphoreHeld},
+		{"another check failed", []reports.Check{{Name: "heartbeat.noop.p99", Pass: false}}, probes.CauseSemaphoreHeld},
+	}
+	for _, c := range cases {
+		res := &reports.Scenario{Checks: c.checks, Diagnosis: diag()}
+		explainCheck(res)
+		if res.Diagnosis.Cause != c.want {
+			t.Errorf("%s: cause %s; want %s", c.name, res.Diagnosis.Cause, c.want)
+		}
+	}
+}

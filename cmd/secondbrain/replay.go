@@ -62,7 +62,7 @@ func baselineHoldFor(interval time.Duration) time.Duration {
 func newReplayCmd() *cobra.Command {
 	var o replayOpts
 	cmd := &cobra.Command{
-		Use:   "replay [names or files…]",
+		Use:   "replay [names or files…] | --canaries [canaries…]",
 		Short: "Replay incident scenarios against the server",
 		Long: `Replay scenarios of the incident catalog (all of them with no argument or --all),
 or scenario files given by path, against the server: the fake OpenAI API and the fake
@@ -88,14 +88,14 @@ noisy baseline).`,
 			if o.all && len(args) > 0 {
 				return &exitError{code: exitUsage, err: errors.New("give scenario names or --all, not both")}
 			}
-			if o.canaries && (o.all || len(args) > 0 || o.serverCmd != "") {
-				return &exitError{code: exitUsage, err: errors.New("--canaries runs its own scenarios: give no names, --all or --server-cmd")}
+			if o.canaries && (o.all || o.serverCmd != "") {
+				return &exitError{code: exitUsage, err: errors.New("--canaries runs its own scenarios: give canary names or none, not --all or --server-cmd")}
 			}
 			if o.baselineHold < 0 {
 				o.baselineHold = baselineHoldFor(o.heartbeat)
 			}
 			if o.canaries {
-				return replayCanaries(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+				return replayCanaries(cmd.Context(), o, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			return replay(cmd.Context(), o, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -166,10 +166,21 @@ func runScenarios(ctx context.Context, opts scenarios.Options, scs []*scenarios.
 // replayCanaries runs each canary's scenario with the canary injected and
 // judges whether the harness caught it (verdict fail) and named it (cause
 // and culprit).
-func replayCanaries(ctx context.Context, o replayOpts, stdout, stderr io.Writer) error {
+func replayCanaries(ctx context.Context, o replayOpts, names []string, stdout, stderr io.Writer) error {
 	all, err := catalog.Load()
 	if err != nil {
 		return &exitError{code: exitUsage, err: fmt.Errorf("cannot load the scenario catalog: %w", err)}
+	}
+	canaries := catalog.Canaries
+	if len(names) > 0 {
+		canaries = nil
+		for _, n := range names {
+			c, ok := catalog.CanaryByName(n)
+			if !ok {
+				return &exitError{code: exitUsage, err: fmt.Errorf("unknown canary %q; known: %s", n, strings.Join(probes.Canaries(), ", "))}
+			}
+			canaries = append(canaries, c)
+		}
 	}
 	byName := map[string]*scenarios.Scenario{}
 	for _, sc := range all {
@@ -183,7 +194,7 @@ func replayCanaries(ctx context.Context, o replayOpts, stdout, stderr io.Writer)
 	}
 	p := newProgress(progress)
 	var judged []probes.CanaryResult
-	for _, c := range catalog.Canaries {
+	for _, c := range canaries {
 		if ctx.Err() != nil {
 			break
 		}
@@ -222,9 +233,9 @@ func replayCanaries(ctx context.Context, o replayOpts, stdout, stderr io.Writer)
 			missed = append(missed, j.Canary)
 		}
 	}
-	if len(missed) > 0 || len(judged) < len(catalog.Canaries) {
+	if len(missed) > 0 || len(judged) < len(canaries) {
 		return &exitError{code: exitFail, err: fmt.Errorf("%d/%d canaries caught and named; missed: %s",
-			len(judged)-len(missed), len(catalog.Canaries), strings.Join(missed, ", "))}
+			len(judged)-len(missed), len(canaries), strings.Join(missed, ", "))}
 	}
 	return nil
 }

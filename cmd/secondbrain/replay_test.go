@@ -116,7 +116,7 @@ func TestReplay_badUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"canaries with names", []string{"--canaries", "back-to-back"}, "--canaries runs its own scenarios"},
+		{"unknown canary", []string{"--canaries", "back-to-back"}, "unknown canary"},
 		{"canaries with --all", []string{"--canaries", "--all"}, "--canaries runs its own scenarios"},
 		{"names and --all", []string{"--all", "back-to-back"}, "not both"},
 		{"unknown scenario", []string{"no-such-scenario"}, "unknown scenario"},

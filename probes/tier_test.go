@@ -1,0 +1,66 @@
+package probes
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestDiagnose_tiers: a canary's named cause must not be buried under the
+// larger waits every model call makes on its (deliberately slow) provider,
+// but an incidental few-ms lock wait must not outrank a real upstream stall.
+func TestDiagnose_tiers(t *testing.T) {
+	t.Parallel()
+	req := map[string]string{"path": "request"}
+	upstream := StackSample{Count: 170, Delay: 2600 * time.Millisecond, Labels: req, Stack: stack(
+		"net/http.(*persistConn).roundTrip", "net/http.(*Transport).roundTrip", "net/http.(*Client).do", openaio,
+		sb+"server/vectorstore.(*Manager).upload.func2")}
+	logIO := func(d time.Duration) StackSample {
+		return StackSample{Count: 5, Delay: d, Labels: req, Stack: stack(
+			"net/http.(*persistConn).roundTrip", "net/http.(*Client).do", "net/http.(*Client).Post",
+			sb+"server/logship.(*Shipper).Handle", "log/slog.(*Logger).log", sb+"server.(*Server).chat")}
+	}
+	unknown := StackSample{Count: 1, Delay: 5 * time.Second, Labels: req, Stack: stack(
+		"runtime.chanrecv1", sb+"server.(*Server).waitResult")}
+	cases := []struct {
+		name    string
+		block   []StackSample
+		want    string
+		culprit string
+	}{
+		{"named cause above upstream", []StackSample{upstream, logIO(415 * time.Millisecond), unknown},
+			CauseLogShippingIO, "logship.(*Shipper).Handle"},
+		{"incidental named wait stays below", []StackSample{upstream, logIO(3 * time.Millisecond)},
+			CauseSlowUpstream, "vectorstore.(*Manager).upload.func2"},
+		{"upstream above unknown", []StackSample{unknown, upstream}, CauseSlowUpstream, "vectorstore.(*Manager).upload.func2"},
+	}
+	for _, c := range cases {
+		d := Diagnose(Evidence{Block: c.block}, DiagnoseOptions{})
+		if d == nil || d.Cause != c.want || !strings.HasPrefix(d.Culprit, c.culprit+" (") {
+			t.Errorf("%s: diagnosis %+v; want %s at %s", c.name, d, c.want, c.culprit)
+		}
+	}
+}
+
+func TestLongBlockWaits(t *testing.T) {
+	t.Parallel()
+	req := map[string]string{"path": "request"}
+	logStack := stack("net/http.(*persistConn).roundTrip", "net/http.(*Client).do",
+		sb+"server/logship.(*Shipper).Handle", "log/slog.(*Logger).log", sb+"server.(*Server).chat")
+	f := func(samples []StackSample, want int) {
+		t.Helper()
+		if got := LongBlockWaits(samples, 50*time.Millisecond, CauseLogShippingIO, CauseStderrWrite); got != want {
+			t.Errorf("LongBlockWaits = %d; want %d", got, want)
+		}
+	}
+	// five 83 ms waits on a slow sink (the seeds' 5 s stall at 60×)
+	f([]StackSample{{Count: 5, Delay: 415 * time.Millisecond, Labels: req, Stack: logStack}}, 1)
+	// many short waits adding up to more than the bound
+	f([]StackSample{{Count: 100, Delay: 415 * time.Millisecond, Labels: req, Stack: logStack}}, 1)
+	// a few µs per record, as an async handler's channel send
+	f([]StackSample{{Count: 100, Delay: 2 * time.Millisecond, Labels: req, Stack: logStack}}, 0)
+	// the shipper's own goroutine is background: not counted
+	f([]StackSample{{Count: 1, Delay: time.Second, Labels: map[string]string{"path": "background"}, Stack: logStack}}, 0)
+	// a long wait that is not log shipping
+	f([]StackSample{{Count: 1, Delay: time.Second, Labels: req, Stack: stack("sync.(*Mutex).Lock", sb+"server.(*Server).chat")}}, 0)
+}
