@@ -83,6 +83,12 @@
 //	                       or chan wait in a frame named sem|acquire|lock|token|limit     held-semaphore
 //	unknown                any other wait (IO wait, syscall, unnamed channel)
 //
+// Ranking: culprits with a named cause and at least [PromoteMin] of wait
+// come first, then slow-upstream (model calls wait on their provider by
+// design, and scenario fakes are slow on purpose), then unknown; by wait
+// within a tier. A goroutine sleeping in the server's clock or time.Sleep
+// (a poll loop's pause) is not waiting on anything.
+//
 // Log frames are log/slog, …/logship, log.Logger and any (*…Handler).Handle.
 // Not waits: running, runnable, sleep, GC/runtime states, and a transport's
 // own idle loop (the innermost application frame is a readLoop, writeLoop,
