@@ -12,9 +12,7 @@ type Canary struct {
 	ServerArgs []string
 	// Culprit is a substring of the expected culprit frame
 	// ("package.Function (file:line)"); the cause label is
-	// probes.ExpectedCause(Name). Empty checks the cause only: the four
-	// server-side injections were not in the server when this was written,
-	// so their frames are not known yet — fill them in when they land.
+	// probes.ExpectedCause(Name). Empty checks the cause only.
 	Culprit string
 }
 
@@ -27,8 +25,9 @@ type Canary struct {
 // Why each scenario: log-storm logs ~90 records per query while the sink
 // stalls (sync shipping blocks the handler on the sink); stderr-backpressure
 // never reads stderr (a synchronous stderr write blocks once the 64 KiB
-// pipe is full); cancel-mid-upload cancels a call and then needs the next
-// one to run (a semaphore the cancelled call left held blocks it);
+// pipe is full); cancel-mid-upload cancels a call while it waits on the
+// model and then needs the next one to get a model slot (a semaphore the
+// cancelled call left held blocks it);
 // back-to-back makes a long context call while the heartbeat's no-op calls
 // need dispatching (a pool of one serialises them behind it); slow-uploads
 // uploads in parallel through slow, throttled requests (a connection pool
@@ -36,12 +35,20 @@ type Canary struct {
 // no-context-interleave reads context files on every call (synchronous
 // reads on the dispatch path hold up the dispatch of everything else).
 var Canaries = []Canary{
-	{Name: "sync-log", Scenario: "log-storm", ServerArgs: []string{"--log-shipping", "sync-log"}, Culprit: "logship."},
-	{Name: "sync-stderr", Scenario: "stderr-backpressure", ServerArgs: []string{"--log-shipping", "sync-stderr"}, Culprit: "logship."},
-	{Name: "held-semaphore", Scenario: "cancel-mid-upload", ServerArgs: []string{"--canary", "held-semaphore"}},
-	{Name: "worker-pool", Scenario: "back-to-back", ServerArgs: []string{"--canary", "worker-pool"}},
-	{Name: "conn-pool", Scenario: "slow-uploads", ServerArgs: []string{"--canary", "conn-pool"}},
-	{Name: "blocking-file-io", Scenario: "no-context-interleave", ServerArgs: []string{"--canary", "blocking-file-io"}},
+	{Name: "sync-log", Scenario: "log-storm", ServerArgs: []string{"--log-shipping", "sync-log"},
+		Culprit: "logship.(*shipCore).post"},
+	{Name: "sync-stderr", Scenario: "stderr-backpressure", ServerArgs: []string{"--log-shipping", "sync-stderr"},
+		Culprit: "logship.(*stderrCore).writeSync"},
+	{Name: "held-semaphore", Scenario: "cancel-mid-upload", ServerArgs: []string{"--canary", "held-semaphore"},
+		Culprit: "server.(*Server).acquireModelSlot"},
+	{Name: "worker-pool", Scenario: "back-to-back", ServerArgs: []string{"--canary", "worker-pool"},
+		Culprit: "server.(*workerPool).submit"},
+	// The pool is an http.Transport setting: the culprit is the server's
+	// frame that waits in getConn, the upload.
+	{Name: "conn-pool", Scenario: "slow-uploads", ServerArgs: []string{"--canary", "conn-pool"},
+		Culprit: "vectorstore.(*Manager).upload"},
+	{Name: "blocking-file-io", Scenario: "no-context-interleave", ServerArgs: []string{"--canary", "blocking-file-io"},
+		Culprit: "server.readContextOnDispatch"},
 }
 
 // CanaryByName returns the canary's run; ok is false for an unknown name.
