@@ -175,3 +175,32 @@ func (c *DebugClient) GoroutineCount(ctx context.Context) (int64, error) {
 	}
 	return n, nil
 }
+
+// Settle asks the server to close its idle upstream keep-alive connections
+// (POST /debug/settle) before a leak check, so pooled idle sockets are not
+// counted as leaks; it returns the server's JSON report. A server without
+// the endpoint answers ErrNotServed.
+func (c *DebugClient) Settle(ctx context.Context) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/debug/settle", nil)
+	if err != nil {
+		return nil, fmt.Errorf("cannot build the settle request: %w", err)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("cannot POST /debug/settle: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the answer of /debug/settle: %w", err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, fmt.Errorf("cannot POST /debug/settle: %w", ErrNotServed)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("cannot POST /debug/settle: %s: %s", resp.Status, strings.TrimSpace(string(body[:min(len(body), 200)])))
+	}
+	return body, nil
+}

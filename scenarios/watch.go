@@ -432,7 +432,11 @@ func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *pro
 	if w.baseOK {
 		w.dc.Close()
 		idle := 0
-		if d, err := w.dc.Goroutines(ctx); err == nil {
+		// A server with /debug/settle closes its idle upstream
+		// connections itself: then nothing is tolerated.
+		if rep, err := w.dc.Settle(ctx); err == nil {
+			w.note("settled before the leak check: %s", strings.TrimSpace(string(rep)))
+		} else if d, err := w.dc.Goroutines(ctx); err == nil {
 			idle = max(0, idleConnLoops(d)-w.idleBas)
 		}
 		leak, err := probes.WaitSettled(ctx, w.rt, w.base, probes.LeakOptions{
