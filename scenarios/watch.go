@@ -57,18 +57,20 @@ type StepObserver interface {
 // Goroutines: the heartbeat's and the sampler's (owned by them, stopped in
 // Stop) and, while a step runs, one dump goroutine (stopped by EndStep).
 type watch struct {
-	opts    Options
-	th      probes.Thresholds
-	judge   bool
-	tgt     *Target
-	hb      *probes.Heartbeat
-	own     *Session // the heartbeat's own connection (HTTP), closed at Stop
-	dc      *probes.DebugClient
-	rt      *runtimeSource
-	sm      *probes.Sampler
-	base    probes.RuntimeStats
-	baseOK  bool
-	idleBas int // the server's idle keep-alive connections at the baseline
+	opts   Options
+	th     probes.Thresholds
+	judge  bool
+	tgt    *Target
+	hb     *probes.Heartbeat
+	own    *Session // the heartbeat's own connection (HTTP), closed at Stop
+	dc     *probes.DebugClient
+	rt     *runtimeSource
+	sm     *probes.Sampler
+	base   probes.RuntimeStats
+	baseOK bool
+	// baseTried: the baseline is read once, at the first watched step.
+	baseTried bool
+	idleBas   int // the server's idle keep-alive connections at the baseline
 
 	// sick is set once a debug fetch timed out: later profile fetches
 	// are skipped (and the scenario notes it).
@@ -130,11 +132,6 @@ func (w *watch) Start(ctx context.Context, t *Target) error {
 		if err := w.dc.StartFlightRecorder(ctx); err != nil {
 			w.note("flight recorder not started: %v", err)
 		}
-		w.baseline(ctx)
-		w.sm = probes.NewSampler(w.rt, 0, time.Now().Add(-t.Elapsed()))
-		if err := w.sm.Start(ctx); err != nil {
-			return fmt.Errorf("cannot start the runtime sampler: %w", err)
-		}
 	} else if w.judge {
 		w.note("no debug listener: no profiles, leak, log or cancel checks, no diagnosis")
 	}
@@ -142,10 +139,22 @@ func (w *watch) Start(ctx context.Context, t *Target) error {
 	if t.Dial != nil {
 		s, err := t.Dial(ctx)
 		if err != nil {
-			w.stopSampler()
 			return fmt.Errorf("cannot open the heartbeat's connection: %w", err)
 		}
 		w.own, target = s, s
+	}
+	if w.dc != nil {
+		// The leak baseline is read at the first step that does work
+		// (BeginStep), after the baseline hold: the server is idle then,
+		// and connections the clients open lazily after their handshake
+		// (streamable HTTP) are in it too.
+		w.sm = probes.NewSampler(w.rt, 0, time.Now().Add(-t.Elapsed()))
+		if err := w.sm.Start(ctx); err != nil {
+			if w.own != nil {
+				_ = w.own.Close()
+			}
+			return fmt.Errorf("cannot start the runtime sampler: %w", err)
+		}
 	}
 	opts := w.opts.Heartbeat
 	opts.Origin = time.Now().Add(-t.Elapsed())
@@ -219,6 +228,10 @@ func (w *watch) BeginStep(ctx context.Context, name string) {
 	}
 	if w.dc == nil {
 		return
+	}
+	if !w.baseTried {
+		w.baseTried = true
+		w.baseline(ctx)
 	}
 	dctx, cancel := w.dctx(ctx)
 	ps, err := w.dc.BeginStep(dctx, name)
@@ -347,6 +360,14 @@ func (w *watch) Stop(ctx context.Context, res *reports.Scenario) error {
 	res.Phases = snap.ReportPhases()
 	if w.sm != nil {
 		w.sm.Series().Fill(res)
+	}
+	// The heartbeat's own connection (HTTP) goes before the leak check:
+	// its client pools more than one keep-alive connection when probes
+	// overlap, and each pooled one holds a goroutine and an fd in the
+	// server that the harness, not the server, is keeping.
+	if w.own != nil {
+		_ = w.own.Close()
+		w.own = nil
 	}
 	if w.judge {
 		w.evaluate(ctx, res, snap)
