@@ -735,6 +735,31 @@ func explainCheck(res *reports.Scenario) {
 	if d == nil {
 		return
 	}
+	// Only the heartbeat failed (no step): a ping or a no-op call never
+	// waits on the provider, so waits for upstream connections or answers
+	// (which every upload burst shows) cannot explain it; the top frame
+	// with another named cause can.
+	stepFailed, hbFailed := false, false
+	for _, st := range res.Steps {
+		stepFailed = stepFailed || !st.Pass
+	}
+	for _, c := range res.Checks {
+		hbFailed = hbFailed || (!c.Pass && strings.HasPrefix(c.Name, "heartbeat."))
+	}
+	if hbFailed && !stepFailed {
+		for _, f := range d.Frames {
+			switch f.Cause {
+			case probes.CauseConnPool, probes.CauseSlowUpstream, probes.CauseUnknown:
+				continue
+			}
+			if f.Frame != d.Culprit || f.Cause != d.Cause {
+				d.Summary = fmt.Sprintf("%s: request-path goroutines waited %.0f ms at %s (%s evidence); named because the heartbeat failed and a probe never waits upstream — %s",
+					f.Cause, f.WaitMS, f.Frame, f.Source, d.Summary)
+				d.Cause, d.Culprit = f.Cause, f.Frame
+			}
+			break
+		}
+	}
 	for _, c := range res.Checks {
 		if c.Pass || c.Name != "logs.request_path_waits" {
 			continue

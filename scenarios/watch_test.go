@@ -251,7 +251,7 @@ func TestExplainCheck(t *testing.T) {
 	}{
 		{"log wait check failed", []reports.Check{{Name: "logs.request_path_waits", Pass: false}}, probes.CauseLogShippingIO},
 		{"log wait check passed", []reports.Check{{Name: "logs.request_path_waits", Pass: true}}, probes.CauseSemaphoreHeld},
-		{"another check failed", []reports.Check{{Name: "heartbeat.noop.p99", Pass: false}}, probes.CauseSemaphoreHeld},
+		{"another check failed", []reports.Check{{Name: "leak.fds", Pass: false}}, probes.CauseSemaphoreHeld},
 	}
 	for _, c := range cases {
 		res := &reports.Scenario{Checks: c.checks, Diagnosis: diag()}
@@ -259,5 +259,28 @@ func TestExplainCheck(t *testing.T) {
 		if res.Diagnosis.Cause != c.want {
 			t.Errorf("%s: cause %s; want %s", c.name, res.Diagnosis.Cause, c.want)
 		}
+	}
+}
+
+func TestExplainCheck_heartbeat(t *testing.T) {
+	t.Parallel()
+	diag := func() *reports.Diagnosis {
+		return &reports.Diagnosis{Cause: probes.CauseConnPool, Culprit: "vectorstore.(*Manager).upload.func2 (upload.go:479)",
+			Frames: []reports.Culprit{
+				{Frame: "vectorstore.(*Manager).upload.func2 (upload.go:479)", Cause: probes.CauseConnPool, WaitMS: 900},
+				{Frame: "server.(*workerPool).submit (canary.go:94)", Cause: probes.CauseWorkerPool, WaitMS: 300},
+			}}
+	}
+	hb := []reports.Check{{Name: "heartbeat.ping.p99", Pass: false}}
+	res := &reports.Scenario{Checks: hb, Diagnosis: diag()}
+	explainCheck(res)
+	if res.Diagnosis.Cause != probes.CauseWorkerPool {
+		t.Errorf("heartbeat only: cause %s; want %s", res.Diagnosis.Cause, probes.CauseWorkerPool)
+	}
+	// A failed step (a call that timed out) may well be upstream's doing.
+	res = &reports.Scenario{Checks: hb, Steps: []reports.Step{{Pass: false}}, Diagnosis: diag()}
+	explainCheck(res)
+	if res.Diagnosis.Cause != probes.CauseConnPool {
+		t.Errorf("with a failed step: cause %s; want %s", res.Diagnosis.Cause, probes.CauseConnPool)
 	}
 }
