@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -28,12 +29,19 @@ type HTTPOptions struct {
 	// when the server is reached through a name other than localhost.
 	AllowedOrigins []string
 	AllowedHosts   []string
-	// ShutdownGrace is how long in-flight requests may finish at shutdown
-	// before they are cancelled; 0 means 5 s.
+	// ShutdownGrace bounds the HTTP stop: in-flight requests (tool calls,
+	// SSE streams) are cancelled at once when ctx ends, then they have this
+	// long to return before the connections are closed under them; 0 means
+	// DefaultShutdownGrace.
 	ShutdownGrace time.Duration
 
 	anyHost bool // non-loopback bind with a token: any Host is fine
 }
+
+// DefaultShutdownGrace is [HTTPOptions.ShutdownGrace]'s default. Hosts and
+// the replay harness send SIGKILL 2 s after SIGTERM; cancelled handlers
+// return in milliseconds, so this only matters for a stuck one.
+const DefaultShutdownGrace = 3 * time.Second
 
 // ErrTokenRequired: a non-loopback bind without a bearer token.
 var ErrTokenRequired = errors.New("a bearer token (--http-token or SECONDBRAIN_HTTP_TOKEN) is required to listen on a non-loopback address")
@@ -126,15 +134,28 @@ func hostAllowed(host string, allowed map[string]bool) bool {
 	return IsLoopbackAddr(h)
 }
 
-// ListenHTTP serves MCP over streamable HTTP on opt.Addr until ctx ends, then
-// gives in-flight requests ShutdownGrace to finish and cancels the rest.
+// ListenHTTP serves MCP over streamable HTTP on opt.Addr until ctx ends. Then
+// it cancels every in-flight request at once — a tool call stops and cancels
+// its background response at the provider, an SSE stream ends — stops
+// accepting, and waits up to ShutdownGrace for the handlers to return; past
+// that it closes the connections and returns an error naming how many
+// handlers are still running. It never waits longer than ShutdownGrace plus
+// a little, so a signal always ends it.
+//
+// Why not let in-flight calls finish first (http.Server.Shutdown alone): a
+// model call runs for minutes, Shutdown does not cancel handler contexts,
+// and a standalone SSE GET never ends, so Shutdown would wait its whole
+// grace every time, the host would SIGKILL us, and the background
+// response would run on, billed, at the provider. The stdio path stops the
+// same way.
+//
 // ready (may be nil) receives the bound address (useful with port 0).
 func (s *Server) ListenHTTP(ctx context.Context, opt HTTPOptions, ready func(addr string)) error {
 	if !IsLoopbackAddr(opt.Addr) && opt.Token == "" {
 		return fmt.Errorf("cannot listen on %q: %w", opt.Addr, ErrTokenRequired)
 	}
 	if opt.ShutdownGrace <= 0 {
-		opt.ShutdownGrace = 5 * time.Second
+		opt.ShutdownGrace = DefaultShutdownGrace
 	}
 	ln, err := net.Listen("tcp", opt.Addr)
 	if err != nil {
@@ -142,10 +163,22 @@ func (s *Server) ListenHTTP(ctx context.Context, opt HTTPOptions, ready func(add
 	}
 	// Reached by other names on a non-loopback bind: any Host, the token protects it.
 	opt.anyHost = !IsLoopbackAddr(opt.Addr)
-	baseCtx, cancelRequests := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRequests()
+	baseCtx, cancelRequests := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelRequests(errShutdown)
+	// handlers counts running handlers: http.Server.Close does not wait for
+	// them, and the caller must not close what they use (provider clients,
+	// sessions) while they run.
+	handlers := &handlerCount{zero: make(chan struct{})}
+	h := s.HTTPHandler(opt)
 	hs := &http.Server{
-		Handler:           s.HTTPHandler(opt),
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !handlers.enter() {
+				http.Error(w, "Service Unavailable: shutting down", http.StatusServiceUnavailable)
+				return
+			}
+			defer handlers.leave()
+			h.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return baseCtx },
 	}
@@ -159,12 +192,77 @@ func (s *Server) ListenHTTP(ctx context.Context, opt HTTPOptions, ready func(add
 		return fmt.Errorf("cannot serve HTTP on %q: %w", opt.Addr, err)
 	case <-ctx.Done():
 	}
+	log := s.opt.Logger.With("component", "http")
+	t0 := time.Now()
+	inflight := s.calls.Snapshot().InFlight
+	idle := handlers.stop()
+	cancelRequests(errShutdown)
 	sctx, cancel := context.WithTimeout(context.Background(), opt.ShutdownGrace)
 	defer cancel()
+	var stopErr error
 	if err := hs.Shutdown(sctx); err != nil {
-		cancelRequests()
 		_ = hs.Close()
+		stopErr = fmt.Errorf("cannot stop HTTP on %q within %v: %w", opt.Addr, opt.ShutdownGrace, err)
 	}
-	<-errc
-	return nil
+	<-errc // Serve returns as soon as Shutdown starts
+	// Handlers whose connection Close cut: they saw their context end long
+	// ago, so a short extra wait is enough unless one is truly stuck.
+	select {
+	case <-idle:
+	case <-time.After(handlerAbandonWait):
+		stopErr = errors.Join(stopErr, fmt.Errorf("%d HTTP handlers still running after shutdown; abandoned", handlers.running()))
+	}
+	log.Info("HTTP transport stopped", "cancelled_calls", len(inflight), "took", time.Since(t0), "err", stopErr)
+	return stopErr
+}
+
+// handlerAbandonWait is how long ListenHTTP waits, after closing the
+// connections, for handlers that outlived ShutdownGrace.
+const handlerAbandonWait = 500 * time.Millisecond
+
+// handlerCount counts running HTTP handlers; once stopped it refuses new
+// ones and closes zero when the last one leaves.
+type handlerCount struct {
+	mu       sync.Mutex
+	n        int
+	stopping bool
+	zero     chan struct{}
+}
+
+func (c *handlerCount) enter() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping {
+		return false
+	}
+	c.n++
+	return true
+}
+
+func (c *handlerCount) leave() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n--
+	if c.stopping && c.n == 0 {
+		close(c.zero)
+	}
+}
+
+// stop refuses new handlers and returns a channel closed once none runs.
+func (c *handlerCount) stop() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.stopping {
+		c.stopping = true
+		if c.n == 0 {
+			close(c.zero)
+		}
+	}
+	return c.zero
+}
+
+func (c *handlerCount) running() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }

@@ -56,7 +56,7 @@ HTTP:                       secondbrain serve --http 127.0.0.1:8765`,
 
 // serve starts the parts in order and stops them in reverse, logging how
 // long each stop took.
-func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr io.Writer) (retErr error) {
 	// A host that closes our stderr (or stdout) must not kill the server with
 	// SIGPIPE on the next write: get EPIPE instead, and carry on or stop cleanly.
 	signal.Ignore(syscall.SIGPIPE)
@@ -97,13 +97,22 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	}
 	log := logs.Logger().With("component", "serve")
 	var stops []namedStop
+	// The shutdown deadline starts when the transport is told to stop (a
+	// signal) or stops by itself (the client left); see stopAll.
+	var shutdownStart time.Time
 	defer func() {
-		for i := len(stops) - 1; i >= 0; i-- {
-			t0 := time.Now()
-			stops[i].stop()
-			log.Info("stopped", "part", stops[i].name, "took", time.Since(t0))
+		if shutdownStart.IsZero() { // a start-up error: nothing was serving
+			shutdownStart = time.Now()
 		}
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		deadline := shutdownStart.Add(shutdownDeadline)
+		if stops != nil {
+			if err := stopAll(log, stops, shutdownStart, deadline); err != nil && retErr == nil {
+				retErr = &exitError{code: exitFail, err: err}
+			}
+		}
+		// Logs get what is left of the deadline, but at least a moment to
+		// write the lines above.
+		cctx, cancel := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(500*time.Millisecond)))
 		defer cancel()
 		if err := logs.Close(cctx); err != nil {
 			fmt.Fprintln(stderr, "secondbrain: log shipping:", err)
@@ -267,22 +276,90 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		}})
 	}
 
-	// 8. Transport: runs until the client leaves or a signal arrives.
+	// 8. Transport: runs until the client leaves or a signal arrives. It
+	// runs on its own goroutine so a signal starts the shutdown deadline
+	// even if the transport's own stop hangs.
+	transportDone := make(chan error, 1)
 	if c.HTTP.Addr != "" {
-		// Logged once bound: a refused address (non-loopback without a token)
-		// must not first claim to be serving.
-		return srv.ListenHTTP(ctx, server.HTTPOptions{Addr: c.HTTP.Addr, Token: c.HTTP.Token, AllowedOrigins: c.HTTP.AllowedOrigins},
-			func(addr string) {
-				log.Info("serving MCP over streamable HTTP", "addr", c.HTTP.Addr)
-				log.Info("HTTP listener bound", "addr", addr, "url", "http://"+addr+"/mcp")
-			})
+		go func() {
+			// Logged once bound: a refused address (non-loopback without a
+			// token) must not first claim to be serving.
+			transportDone <- srv.ListenHTTP(ctx, server.HTTPOptions{Addr: c.HTTP.Addr, Token: c.HTTP.Token, AllowedOrigins: c.HTTP.AllowedOrigins},
+				func(addr string) {
+					log.Info("serving MCP over streamable HTTP", "addr", c.HTTP.Addr)
+					log.Info("HTTP listener bound", "addr", addr, "url", "http://"+addr+"/mcp")
+				})
+		}()
+	} else {
+		log.Info("serving MCP over stdio", "roots", strings.Join(roots, ","), "provider", c.Provider)
+		go func() { transportDone <- srv.ServeStdio(ctx, interruptible(stdin), stdout) }()
 	}
-	log.Info("serving MCP over stdio", "roots", strings.Join(roots, ","), "provider", c.Provider)
-	err = srv.ServeStdio(ctx, interruptible(stdin), stdout)
-	if errors.Is(err, context.Canceled) {
-		return nil // a signal: a clean stop
+	select {
+	case err = <-transportDone:
+		shutdownStart = time.Now()
+		log.Info("shutdown started", "reason", "transport ended", "err", err, "deadline", shutdownDeadline)
+	case <-ctx.Done():
+		shutdownStart = time.Now()
+		// Stopping the transport cancels the in-flight calls, which cancel
+		// their background responses at the provider (provider clients
+		// wait for those cancels in the "server" stop below).
+		log.Info("shutdown started", "reason", context.Cause(ctx), "deadline", shutdownDeadline,
+			"in_flight_calls", len(srv.Calls().Snapshot().InFlight))
+		select {
+		case err = <-transportDone:
+			log.Info("stopped", "part", "transport", "took", time.Since(shutdownStart))
+		case <-time.After(shutdownDeadline):
+			log.Error("shutdown deadline passed: transport abandoned", "part", "transport", "took", time.Since(shutdownStart))
+			// Nothing else may stop while the transport's handlers still use it: exit now.
+			stops = nil
+			return &exitError{code: exitFail, err: fmt.Errorf("shutdown: transport did not stop within %v; abandoned", shutdownDeadline)}
+		}
+		if err == nil || errors.Is(err, context.Canceled) {
+			return nil // a signal: a clean stop
+		}
+		// Stopped on a signal, but not cleanly (an HTTP handler had to be
+		// abandoned): say so and exit non-zero.
+		return &exitError{code: exitFail, err: err}
 	}
 	return err
+}
+
+// shutdownDeadline bounds serve's whole stop, from the signal (or the
+// client leaving) to the exit. The replay harness and most hosts SIGKILL
+// sooner; this is the backstop for a stage that hangs.
+const shutdownDeadline = 10 * time.Second
+
+// stopAll runs stops in reverse order, logging how long each took. A stage
+// still running at deadline is abandoned (logged, and named in the error):
+// the process is about to exit, which ends it.
+func stopAll(log *slog.Logger, stops []namedStop, t0, deadline time.Time) error {
+	for i := len(stops) - 1; i >= 0; i-- {
+		st := stops[i]
+		t1 := time.Now()
+		done := make(chan struct{})
+		go func() { defer close(done); st.stop() }()
+		select {
+		case <-done:
+			log.Info("stopped", "part", st.name, "took", time.Since(t1))
+		case <-time.After(time.Until(deadline)):
+			var left []string
+			for j := i; j >= 0; j-- {
+				left = append(left, stops[j].name)
+			}
+			log.Error("shutdown deadline passed: stop abandoned", "part", st.name, "took", time.Since(t1),
+				"not_stopped", strings.Join(left, ","), "total", time.Since(t0))
+			return fmt.Errorf("shutdown: %s did not stop in time; abandoned %s", st.name, strings.Join(left, ", "))
+		}
+	}
+	log.Info("shutdown finished", "took", time.Since(t0))
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 type namedStop struct {
