@@ -32,8 +32,10 @@ type Canary struct {
 // need dispatching (a pool of one serialises them behind it); slow-uploads
 // uploads in parallel through slow, throttled requests (a connection pool
 // of one with no timeout queues every request behind the slowest);
-// no-context-interleave reads context files on every call (synchronous
-// reads on the dispatch path hold up the dispatch of everything else).
+// no-context-interleave sends a 100-file context on most calls (synchronous
+// reads on the dispatch path hold up the dispatch of everything else; the
+// canary reads past the page cache, a sector per read, as a cold or slow
+// disk would — the freshly generated tree is cached and would hide it).
 var Canaries = []Canary{
 	{Name: "sync-log", Scenario: "log-storm", ServerArgs: []string{"--log-shipping", "sync-log"},
 		Culprit: "logship.(*shipCore).post"},
