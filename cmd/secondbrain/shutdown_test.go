@@ -16,6 +16,10 @@ import (
 	"github.com/mark3labs/mcp-go/client"
 	"github.com/mark3labs/mcp-go/client/transport"
 	"github.com/mark3labs/mcp-go/mcp"
+
+	"github.com/secondbrain-dev/secondbrain/server"
+	"github.com/secondbrain-dev/secondbrain/server/provider"
+	"github.com/secondbrain-dev/secondbrain/server/session"
 )
 
 // shutdownBound is how long serve may take to exit after a signal in these
@@ -86,7 +90,9 @@ type serveProc struct {
 func startServe(t *testing.T, e *e2e, stdio bool, extra ...string) (*serveProc, io.WriteCloser, io.Reader) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], e.args(extra...)...)
-	cmd.Env = append(os.Environ(), e.env()...)
+	// The race runtime sleeps 1 s at exit by default (atexit_sleep_ms):
+	// not ours to measure.
+	cmd.Env = append(os.Environ(), append(e.env(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))...)
 	p := &serveProc{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	var in io.WriteCloser
@@ -272,5 +278,82 @@ func waitBound(t *testing.T, p *serveProc) {
 			t.Fatalf("HTTP server did not start:\n%s", p.stderr.String())
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestShutdown_HTTPCancelsBeforeGrace pins the root cause in-process: with
+// an hour of ShutdownGrace, ListenHTTP must still return at once when its
+// ctx ends, because it cancels the in-flight call (and the SSE stream)
+// instead of letting http.Server.Shutdown wait for them. Before the fix it
+// waited out the whole grace.
+func TestShutdown_HTTPCancelsBeforeGrace(t *testing.T) {
+	e := newE2E(t, true)
+	fake := fakeControl{base: strings.TrimSuffix(e.fakeURL, "/v1")}
+	fake.setFaults(t, `{"response_duration":"340s"}`)
+	st, err := session.Open(context.Background(), e.db, session.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := server.New(server.Options{
+		Endpoints: map[string]provider.Endpoint{
+			server.ProviderOpenAI: {Name: "openai", BaseURL: e.fakeURL, APIKey: "test-openai", KeyEnv: "OPENAI_API_KEY"},
+		},
+		Roots: []string{e.project}, Sessions: st, TimeScale: 60,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	bound := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- srv.ListenHTTP(ctx, server.HTTPOptions{Addr: "127.0.0.1:0", ShutdownGrace: time.Hour},
+			func(addr string) { bound <- addr })
+	}()
+	addr := <-bound
+	tr, err := transport.NewStreamableHTTP("http://"+addr+"/mcp", transport.WithContinuousListening())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
+	initClient(t, c)
+	defer c.Close()
+	callErr := make(chan error, 1)
+	go func() {
+		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		req := mcp.CallToolRequest{}
+		req.Params.Name = "chat_with_o3"
+		req.Params.Arguments = chat("grace", e.project+"/main.go")
+		_, err := c.CallTool(cctx, req)
+		callErr <- err
+	}()
+	never := make(chan struct{})
+	fake.waitPolled(t, never, &lockedBuffer{})
+
+	t0 := time.Now()
+	stop()
+	select {
+	case err := <-served:
+		t.Logf("ListenHTTP returned %v after its ctx ended (grace 1h)", time.Since(t0))
+		if err != nil {
+			t.Errorf("ListenHTTP: %v", err)
+		}
+	case <-time.After(shutdownBound):
+		t.Fatalf("ListenHTTP still running %v after its ctx ended: it is waiting out ShutdownGrace", shutdownBound)
+	}
+	srv.Close() // waits for the provider-side cancel
+	if got := fake.stats(t)["responses_cancelled"]; got != 1 {
+		t.Errorf("responses_cancelled = %d, want 1", got)
+	}
+	select {
+	case err := <-callErr:
+		if err == nil {
+			t.Error("the in-flight call succeeded; it should have been cut off")
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the client's call did not end after the server stopped")
 	}
 }
