@@ -38,6 +38,10 @@ type replayOpts struct {
 	baselineHold time.Duration
 	dumpEvery    time.Duration
 	breach       time.Duration
+	// retryInvalid is how many more times a scenario whose run was
+	// invalid (the harness fell behind) is replayed before the result
+	// stands.
+	retryInvalid int
 }
 
 // Heartbeat defaults of replay. Pings every 5 ms give every scenario's
@@ -113,6 +117,7 @@ noisy baseline).`,
 	f.DurationVar(&o.noop, "noop-interval", defaultNoopInterval, "heartbeat no-op tool call interval (real time; <0 disables them)")
 	f.DurationVar(&o.dumpEvery, "dump-every", scenarios.DefaultDumpEvery, "take a server goroutine dump this often while a step runs (evidence for waits and the diagnosis)")
 	f.DurationVar(&o.breach, "breach-threshold", probes.DefaultBreachThreshold, "a probe outstanding this long is a breach: fetch goroutine dumps and the flight-recorder trace at once")
+	f.IntVar(&o.retryInvalid, "retry-invalid", 2, "replay a scenario whose run was invalid (the harness fell behind, nothing judged) up to this many more times; failures are never retried")
 	f.DurationVar(&o.baselineHold, "baseline-hold", -1, "idle the server this long in the baseline phase before the first step (default: 1,100 ping intervals)")
 	return cmd
 }
@@ -134,7 +139,7 @@ func replay(ctx context.Context, o replayOpts, args []string, stdout, stderr io.
 		progress = stdout
 	}
 	p := newProgress(progress)
-	runScenarios(ctx, o.runnerOptions(), scs, p, result)
+	runScenarios(ctx, o.runnerOptions(), scs, p, result, o.retryInvalid)
 	p.done()
 	return finishReplay(ctx, o, result, progress, stdout)
 }
@@ -153,12 +158,49 @@ func (o replayOpts) runnerOptions() scenarios.Options {
 	}
 }
 
-// runScenarios replays scs with one runner and appends their results.
-func runScenarios(ctx context.Context, opts scenarios.Options, scs []*scenarios.Scenario, p *progress, result *reports.Result) {
+// runScenarios replays scs with one runner and appends their results. A
+// scenario whose run was invalid — the harness itself fell behind, so
+// nothing was judged — is replayed again, up to retries more times; its
+// last result stands, with a note of the invalid attempts. Failed and
+// passed scenarios are never replayed.
+func runScenarios(ctx context.Context, opts scenarios.Options, scs []*scenarios.Scenario, p *progress, result *reports.Result, retries int) {
+	first := len(result.Scenarios)
 	for ev := range scenarios.NewRunner(opts).Run(ctx, scs) {
 		p.event(ev)
 		if ev.Kind == scenarios.ScenarioFinished {
 			result.Scenarios = append(result.Scenarios, *ev.Result)
+		}
+	}
+	byName := map[string]*scenarios.Scenario{}
+	for _, sc := range scs {
+		byName[sc.Name] = sc
+	}
+	for attempt := 1; attempt <= retries && ctx.Err() == nil; attempt++ {
+		var again []*scenarios.Scenario
+		where := map[string]int{}
+		for i := first; i < len(result.Scenarios); i++ {
+			if r := result.Scenarios[i]; r.Verdict == reports.VerdictInvalid && byName[r.Name] != nil {
+				again = append(again, byName[r.Name])
+				where[r.Name] = i
+			}
+		}
+		if len(again) == 0 {
+			return
+		}
+		for ev := range scenarios.NewRunner(opts).Run(ctx, again) {
+			p.event(ev)
+			if ev.Kind != scenarios.ScenarioFinished {
+				continue
+			}
+			i, ok := where[ev.Result.Name]
+			if !ok {
+				continue
+			}
+			prev := result.Scenarios[i]
+			next := *ev.Result
+			next.Notes = append(append([]string(nil), prev.Notes...), next.Notes...)
+			next.Notes = append(next.Notes, fmt.Sprintf("replayed (attempt %d): the previous attempt was invalid: %s", attempt+1, prev.Invalid))
+			result.Scenarios[i] = next
 		}
 	}
 }
@@ -205,7 +247,7 @@ func replayCanaries(ctx context.Context, o replayOpts, names []string, stdout, s
 		opts := o.runnerOptions()
 		opts.ServerArgs, opts.Canary = c.ServerArgs, c.Name
 		n := len(result.Scenarios)
-		runScenarios(ctx, opts, []*scenarios.Scenario{sc}, p, result)
+		runScenarios(ctx, opts, []*scenarios.Scenario{sc}, p, result, o.retryInvalid)
 		verdict, diag := "", (*reports.Diagnosis)(nil)
 		if len(result.Scenarios) > n {
 			got := result.Scenarios[n]
