@@ -162,31 +162,38 @@ func TestRunner_transports(t *testing.T) {
 	}
 }
 
+// TestRunner_stderrModes: how the host treats the server's stderr decides
+// whether synchronous stderr writes block it. 200 KiB per call is 3× the
+// default pipe buffer: a host that does not read stderr blocks the server's
+// write and the call never answers. With the pipe shrunk to one page, 5 KiB
+// (far below the default 64 KiB) already blocks.
 func TestRunner_stderrModes(t *testing.T) {
 	t.Parallel()
-	// 200 KiB per call is 3× the pipe buffer: a host that does not read
-	// stderr blocks the server's write, the call never answers.
 	body := `
 stderr: %s
 server:
-  env: {SB_TEST_SERVER: "1", SB_TEST_STDERR_BYTES: "204800"}
+  env: {SB_TEST_SERVER: "1", SB_TEST_STDERR_BYTES: "%d"}
 steps:
-  - call: {tool: chat_with_o3, session: a, timeout: 2m}
+  - call: {tool: chat_with_o3, session: a, timeout: %s}
 `
 	cases := []struct {
 		mode    string
+		bytes   int
+		timeout string
 		outcome string
 	}{
-		{"drain", OutcomeOK},
-		{"slow 1MiB/s", OutcomeOK},
-		{"none", OutcomeTimeout},
-		{"drain pipe 4KiB", OutcomeOK},
+		{"drain", 204800, "2m", OutcomeOK},
+		{"slow 1MiB/s", 204800, "2m", OutcomeOK},
+		{"none", 204800, "2m", OutcomeTimeout},
+		{"drain pipe 4KiB", 204800, "2m", OutcomeOK},
+		{"none", 5120, "1m", OutcomeOK},
+		{"none pipe 4KiB", 5120, "1m", OutcomeTimeout},
 	}
 	for _, tc := range cases {
-		t.Run(tc.mode, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/%dB", tc.mode, tc.bytes), func(t *testing.T) {
 			t.Parallel()
 			opts := testOptions(t, "stdio", &stubFakes{})
-			res := runAll(t, opts, mustParse(t, fmt.Sprintf(body, tc.mode)))
+			res := runAll(t, opts, mustParse(t, fmt.Sprintf(body, tc.mode, tc.bytes, tc.timeout)))
 			if len(res) != 1 || len(res[0].Steps) != 1 {
 				t.Fatalf("results %+v", res)
 			}
@@ -357,41 +364,6 @@ func markedProcesses(marker string) []string {
 		}
 	}
 	return out
-}
-
-// TestRunner_smallPipe: with the stderr pipe shrunk to one page, 5 KiB of
-// synchronous stderr per call (far below the default 64 KiB) already
-// blocks a server whose host does not read it.
-func TestRunner_smallPipe(t *testing.T) {
-	t.Parallel()
-	body := `
-stderr: %s
-server:
-  env: {SB_TEST_SERVER: "1", SB_TEST_STDERR_BYTES: "5120"}
-steps:
-  - call: {tool: chat_with_o3, session: a, timeout: 1m}
-`
-	cases := []struct {
-		mode    string
-		outcome string
-	}{
-		{"none", OutcomeOK},
-		{"none pipe 4KiB", OutcomeTimeout},
-	}
-	for _, tc := range cases {
-		t.Run(tc.mode, func(t *testing.T) {
-			t.Parallel()
-			opts := testOptions(t, "stdio", &stubFakes{})
-			res := runAll(t, opts, mustParse(t, fmt.Sprintf(body, tc.mode)))
-			if len(res) != 1 || len(res[0].Steps) != 1 {
-				t.Fatalf("results %+v", res)
-			}
-			if got := res[0].Steps[0].Outcome; got != tc.outcome {
-				t.Errorf("outcome %q (%s); want %q", got, res[0].Steps[0].Error, tc.outcome)
-			}
-			assertNoTemp(t, opts.TempDir)
-		})
-	}
 }
 
 // TestRunner_wedgedStdin: a server that stops reading its stdin (its read
