@@ -69,7 +69,7 @@ type Server struct {
 	gate   fakehttp.Gate  // in-flight handlers
 	closed atomic.Bool
 
-	counters map[string]*atomic.Int64 // fixed keys, made in New: read without a lock
+	counters fakehttp.Counters // fixed keys, made in New: read without a lock
 
 	mu        sync.Mutex // guards everything below; never held during I/O or waits
 	faults    Faults
@@ -94,10 +94,7 @@ func New(opts ...Option) *Server {
 		o(s)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.counters = make(map[string]*atomic.Int64, len(statKeys))
-	for _, k := range statKeys {
-		s.counters[k] = new(atomic.Int64)
-	}
+	s.counters = fakehttp.NewCounters(statKeys...)
 	s.faults = s.initial
 	s.rules = map[string]*ruleState{}
 	s.files = map[string]*file{}
@@ -108,7 +105,7 @@ func New(opts ...Option) *Server {
 	return s
 }
 
-func (s *Server) count(key string, n int64) { s.counters[key].Add(n) }
+func (s *Server) count(key string, n int64) { s.counters.Add(key, n) }
 
 // SetFaults replaces the fault model and restarts every rule's counting.
 func (s *Server) SetFaults(f Faults) {
@@ -128,10 +125,7 @@ func (s *Server) Faults() Faults {
 // Stats returns a snapshot of the counters plus the gauges
 // vector_stores_alive, files_alive, responses_alive and throttle_engaged.
 func (s *Server) Stats() map[string]int64 {
-	out := make(map[string]int64, len(s.counters)+4)
-	for k, v := range s.counters {
-		out[k] = v.Load()
-	}
+	out := s.counters.Snapshot(4)
 	s.mu.Lock()
 	out["vector_stores_alive"] = int64(len(s.stores))
 	out["files_alive"] = int64(len(s.files))

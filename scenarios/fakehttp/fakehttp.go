@@ -1,12 +1,13 @@
 // Package fakehttp holds what the harness's fake HTTP services share: a JSON
-// duration type for their fault models and a gate that lets Close wait for
-// in-flight handlers.
+// duration type for their fault models, a gate that lets Close wait for
+// in-flight handlers, and lock-free named counters for /_stats.
 package fakehttp
 
 import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -81,4 +82,34 @@ func (g *Gate) CloseAndWait() {
 	for g.n > 0 {
 		g.cond.Wait()
 	}
+}
+
+// Counters is a fixed set of named counters, made once and then read and
+// added to without a lock. Adding to a name it was not made with panics:
+// that is a bug in the fake, not bad input.
+type Counters map[string]*atomic.Int64
+
+// NewCounters makes one zero counter per key.
+func NewCounters(keys ...string) Counters {
+	c := make(Counters, len(keys))
+	for _, k := range keys {
+		c[k] = new(atomic.Int64)
+	}
+	return c
+}
+
+// Add adds n to the counter named k.
+func (c Counters) Add(k string, n int64) { c[k].Add(n) }
+
+// Load returns the counter named k.
+func (c Counters) Load(k string) int64 { return c[k].Load() }
+
+// Snapshot returns every counter's value, with room for extra more keys
+// (the fakes add their gauges).
+func (c Counters) Snapshot(extra int) map[string]int64 {
+	out := make(map[string]int64, len(c)+extra)
+	for k, v := range c {
+		out[k] = v.Load()
+	}
+	return out
 }

@@ -101,7 +101,7 @@ type Sink struct {
 	gate   fakehttp.Gate  // in-flight handlers
 	closed atomic.Bool
 
-	counters map[string]*atomic.Int64
+	counters fakehttp.Counters
 
 	mu         sync.Mutex // guards below; never held during I/O or waits
 	faults     Faults
@@ -122,16 +122,13 @@ func New(opts ...Option) *Sink {
 		o(s)
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.counters = make(map[string]*atomic.Int64, len(statKeys))
-	for _, k := range statKeys {
-		s.counters[k] = new(atomic.Int64)
-	}
+	s.counters = fakehttp.NewCounters(statKeys...)
 	s.changed = make(chan struct{})
 	s.applyLocked(s.initial)
 	return s
 }
 
-func (s *Sink) count(k string, n int64) { s.counters[k].Add(n) }
+func (s *Sink) count(k string, n int64) { s.counters.Add(k, n) }
 
 // applyLocked installs f; s.mu must be held (or s not yet shared).
 func (s *Sink) applyLocked(f Faults) {
@@ -162,10 +159,7 @@ func (s *Sink) Faults() Faults {
 
 // Stats returns a snapshot of the counters plus records_kept and stopped (0/1).
 func (s *Sink) Stats() map[string]int64 {
-	out := make(map[string]int64, len(s.counters)+2)
-	for k, v := range s.counters {
-		out[k] = v.Load()
-	}
+	out := s.counters.Snapshot(2)
 	s.mu.Lock()
 	out["records_kept"] = int64(len(s.records))
 	out["stopped"] = 0
@@ -177,7 +171,7 @@ func (s *Sink) Stats() map[string]int64 {
 }
 
 // Count returns how many records were accepted (answered 200).
-func (s *Sink) Count() int64 { return s.counters["records_received"].Load() }
+func (s *Sink) Count() int64 { return s.counters.Load("records_received") }
 
 // Records returns a copy of the kept records in arrival order.
 func (s *Sink) Records() []Record {
@@ -347,7 +341,7 @@ func (s *Sink) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/metrics":
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		fmt.Fprintf(w, "vl_rows_ingested_total{type=\"jsonline\"} %d\nvl_http_requests_total{path=\"/insert/jsonline\"} %d\n",
-			s.Count(), s.counters["requests"].Load())
+			s.Count(), s.counters.Load("requests"))
 	case "/internal/force_flush":
 		w.WriteHeader(http.StatusOK)
 	case "/_stats":
