@@ -48,3 +48,17 @@ func TestGate_CloseWaitsAndTurnsAway(t *testing.T) {
 		t.Fatal("closed gate admitted a handler")
 	}
 }
+
+func TestCounters(t *testing.T) {
+	c := NewCounters("a", "b")
+	c.Add("a", 2)
+	c.Add("a", 3)
+	if c.Load("a") != 5 || c.Load("b") != 0 {
+		t.Fatalf("a=%d b=%d, want 5 and 0", c.Load("a"), c.Load("b"))
+	}
+	snap := c.Snapshot(1)
+	c.Add("b", 1)
+	if len(snap) != 2 || snap["a"] != 5 || snap["b"] != 0 {
+		t.Fatalf("snapshot %v changed with the counters or lost keys", snap)
+	}
+}
