@@ -44,15 +44,9 @@ func (s *Server) searchTaskFilesFunc(storeIDs []string) provider.Function {
 			"required": []string{"query"},
 		},
 		Run: func(ctx context.Context, arguments string) (string, error) {
-			var a struct {
-				Query      string `json:"query"`
-				MaxResults int    `json:"max_results"`
-			}
-			if err := json.Unmarshal([]byte(arguments), &a); err != nil {
-				return "", fmt.Errorf("cannot parse search_task_files arguments %q: %w", arguments, err)
-			}
-			if a.MaxResults <= 0 {
-				a.MaxResults = DefaultSearchResults
+			a, err := parseSearchArgs("search_task_files", arguments)
+			if err != nil {
+				return "", err
 			}
 			hits, err := s.opt.Attacher.Search(ctx, storeIDs, a.Query, a.MaxResults)
 			if err != nil {
@@ -77,15 +71,9 @@ func (s *Server) historyFunc() provider.Function {
 			"required": []string{"query"},
 		},
 		Run: func(ctx context.Context, arguments string) (string, error) {
-			var a struct {
-				Query      string `json:"query"`
-				MaxResults int    `json:"max_results"`
-			}
-			if err := json.Unmarshal([]byte(arguments), &a); err != nil {
-				return "", fmt.Errorf("cannot parse search_project_history arguments %q: %w", arguments, err)
-			}
-			if a.MaxResults <= 0 {
-				a.MaxResults = DefaultSearchResults
+			a, err := parseSearchArgs("search_project_history", arguments)
+			if err != nil {
+				return "", err
 			}
 			hits, err := s.opt.History.SearchHistory(ctx, s.project, splitQueries(a.Query), a.MaxResults, nil)
 			if err != nil {
@@ -109,4 +97,24 @@ func formatHits(hits []vectorstore.SearchHit) string {
 		}
 	}
 	return b.String()
+}
+
+// searchArgs are the arguments of both search functions offered to models.
+type searchArgs struct {
+	Query      string `json:"query"`
+	MaxResults int    `json:"max_results"`
+}
+
+// parseSearchArgs decodes a model's function-call arguments for the search
+// function named fn; a missing or non-positive max_results means
+// DefaultSearchResults.
+func parseSearchArgs(fn, arguments string) (searchArgs, error) {
+	var a searchArgs
+	if err := json.Unmarshal([]byte(arguments), &a); err != nil {
+		return a, fmt.Errorf("cannot parse %s arguments %q: %w", fn, arguments, err)
+	}
+	if a.MaxResults <= 0 {
+		a.MaxResults = DefaultSearchResults
+	}
+	return a, nil
 }
