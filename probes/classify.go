@@ -232,6 +232,16 @@ func baseState(s string) string {
 func ClassifyStack(state string, stack []Frame) string {
 	state = baseState(state)
 	if notWaiting[state] {
+		// A goroutine inside a file call shows as running or runnable once
+		// the syscall has returned and it waits for a P back, or when it
+		// is preempted on its way in — on a busy machine, most of the
+		// times a loop of short reads is caught. It is still the file I/O
+		// that holds the request path.
+		if (state == "running" || state == "runnable") && inIOCall(stack) {
+			if c := ClassifyStack("syscall", stack); c == CauseBlockingFile || c == CauseStderrWrite {
+				return c
+			}
+		}
 		return ""
 	}
 	// A transport loop waiting for input is idle by design; but a read
@@ -279,6 +289,14 @@ func ClassifyStack(state string, stack []Frame) string {
 	// Any other wait (a channel nobody names, IO wait, a syscall, or a
 	// block-profile stack) is still a wait: ranked, but unexplained.
 	return CauseUnknown
+}
+
+// inIOCall reports whether the innermost frame outside the runtime is a
+// system call or the os/poll wrapper around one.
+func inIOCall(stack []Frame) bool {
+	wf, ok := WaitFrame(stack)
+	return ok && (strings.HasPrefix(wf.Func, "syscall.") || strings.HasPrefix(wf.Func, "internal/poll.") ||
+		strings.HasPrefix(wf.Func, "os."))
 }
 
 // anyFrameMatch reports whether an application (non-stdlib) frame of the

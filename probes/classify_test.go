@@ -83,6 +83,15 @@ func TestClassifyStack_synthetic(t *testing.T) {
 	// a read loop that dispatches inline and blocks in a file read is no
 	// longer idle.
 	f("syscall", stack("syscall.openat", "os.OpenFile", sb+"server.loadFileInline", sb+"server.(*conn).readLoop"), CauseBlockingFile)
+	// just out of a read(2) and waiting for a P (runnable), or on CPU:
+	// still the file read that holds the read loop. A running goroutine
+	// outside an I/O call, or in a network write, is not waiting.
+	fileRead := []string{"syscall.Syscall", "syscall.read", "internal/poll.(*FD).Read", "os.(*File).Read", sb + "server.readContextOnDispatch", sb + "server.(*conn).dispatch"}
+	f("runnable", stack(fileRead...), CauseBlockingFile)
+	f("running", stack(fileRead...), CauseBlockingFile)
+	f("runnable", stack(fileRead[3:]...), CauseBlockingFile)
+	f("runnable", stack(fileRead[4:]...), "")
+	f("runnable", stack("syscall.Syscall", "syscall.write", "internal/poll.(*FD).Write", "net.(*conn).Write", sb+"server.(*Server).send"), "")
 	// block-profile stacks carry no state.
 	f("", stack("runtime.chanrecv1", sb+"server.(*workerPool).enqueue"), CauseWorkerPool)
 	f("", stack("sync.(*Mutex).Lock", sb+"server.(*Server).lockStore"), CauseSemaphoreHeld)

@@ -90,7 +90,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 		opts.StackDepth = 16
 	}
 	aggs := map[string]*culpritAgg{}
-	get := func(stack []Frame, cause, source string) *culpritAgg {
+	get := func(stack []Frame, cause, source string) (*culpritAgg, string) {
 		i := CulpritFrame(stack, opts.ModulePrefix)
 		var f Frame
 		if i >= 0 {
@@ -102,7 +102,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 			a = &culpritAgg{frame: f, cause: cause, source: source, waits: map[int64]time.Duration{}, stack: stack}
 			aggs[k] = a
 		}
-		return a
+		return a, f.Func + "|" + cause
 	}
 
 	dumps := append([]*GoroutineDump(nil), ev.Dumps...)
@@ -123,12 +123,15 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 				delete(first, g.ID)
 				continue
 			}
-			a := get(g.Stack, cause, "goroutine")
+			a, sk := get(g.Stack, cause, "goroutine")
 			if a.state == "" {
 				a.state = baseState(g.State)
 			}
 			perKey[a]++
-			sk := g.State + "\n" + stackKey(g.Stack)
+			// A goroutine waits in its culprit function for as long as dumps
+			// keep finding it there for the same cause, whatever the line and
+			// leaf: a loop of short reads is caught in open, read or just out
+			// of the syscall (runnable), and each blocks the same caller.
 			w := g.Wait
 			if s, ok := first[g.ID]; ok && s.key == sk {
 				w = max(w, d.At.Sub(s.at))
@@ -159,7 +162,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 			if cause == "" || s.Delay <= 0 {
 				continue
 			}
-			a := get(s.Stack, cause, src.name)
+			a, _ := get(s.Stack, cause, src.name)
 			a.delay += s.Delay
 			a.contentions += s.Count
 		}

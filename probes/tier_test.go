@@ -64,3 +64,46 @@ func TestLongBlockWaits(t *testing.T) {
 	// a long wait that is not log shipping
 	f([]StackSample{{Count: 1, Delay: time.Second, Labels: req, Stack: stack("sync.(*Mutex).Lock", sb+"server.(*Server).chat")}}, 0)
 }
+
+// TestDiagnose_fileReadLoop is the blocking-file-io canary as a CI run saw
+// it: the read loop reads context files one by one with O_DIRECT, so 11
+// dumps 80 ms apart catch it in read(2), just out of it (runnable), or in
+// os.(*File).Read — never twice with the same state and leaf. Meanwhile
+// the calls it dispatched earlier wait on the (slow) upstream and the conn
+// pool. The file reads must still be the culprit: the goroutine sat in them
+// for the whole 800 ms.
+func TestDiagnose_fileReadLoop(t *testing.T) {
+	t.Parallel()
+	req := map[string]string{"path": "request"}
+	caller := []string{sb + "server.readContextOnDispatch", sb + "server.(*conn).dispatch", sb + "server.(*Stdio).Serve", "main.serve.func10"}
+	inRead := stack(append([]string{"syscall.Syscall", "syscall.read", "internal/poll.(*FD).Read", "os.(*File).Read"}, caller...)...)
+	inFileRead := stack(append([]string{"os.(*File).Read"}, caller...)...)
+	inOpen := stack(append([]string{"syscall.Syscall6", "syscall.openat", "os.open", "os.OpenFile", "os.Open"}, caller...)...)
+	t0 := time.Unix(1e9, 0)
+	var dumps []*GoroutineDump
+	for i, g := range []struct {
+		state string
+		stack []Frame
+	}{
+		{"runnable", inRead}, {"syscall", inRead}, {"runnable", inRead}, {"syscall", inOpen}, {"runnable", inRead},
+		{"runnable", inFileRead}, {"running", inRead}, {"syscall", inRead}, {"runnable", inRead}, {"runnable", inRead}, {"syscall", inRead},
+	} {
+		dumps = append(dumps, &GoroutineDump{At: t0.Add(time.Duration(i) * 80 * time.Millisecond), Goroutines: []Goroutine{
+			{ID: 57, State: g.state, Stack: g.stack},
+		}})
+	}
+	connPool := StackSample{Count: 73, Delay: 427 * time.Millisecond, Labels: req, Stack: stack(
+		"runtime.selectgo", "net/http.(*Transport).getConn", "net/http.(*Transport).roundTrip", "net/http.(*Client).do", openaio,
+		sb+"server/vectorstore.(*Manager).upload.func2")}
+	upstream := StackSample{Count: 170, Delay: 830 * time.Millisecond, Labels: req, Stack: stack(
+		"net/http.(*persistConn).roundTrip", "net/http.(*Transport).roundTrip", "net/http.(*Client).do", openaio,
+		sb+"server/vectorstore.(*Manager).upload.func2")}
+	d := Diagnose(Evidence{Dumps: dumps, Block: []StackSample{connPool, upstream}},
+		DiagnoseOptions{RequestMarkers: []string{"server.(*conn).dispatch"}})
+	if d == nil || d.Cause != CauseBlockingFile || !strings.HasPrefix(d.Culprit, "server.readContextOnDispatch (") {
+		t.Fatalf("diagnosis %+v; want %s at server.readContextOnDispatch", d, CauseBlockingFile)
+	}
+	if w := d.Frames[0].WaitMS; w < 800 {
+		t.Errorf("file-read wait = %.0f ms; want the 800 ms the dumps span", w)
+	}
+}
