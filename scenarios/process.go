@@ -41,11 +41,12 @@ type process struct {
 	tailMu     sync.Mutex
 	tail       []byte
 
-	drainCtx context.Context // ends when stop asks to read stderr freely
-	drainNow context.CancelFunc
-	readers  sync.WaitGroup
-	stopOnce sync.Once
-	stopErr  error
+	drainCtx  context.Context // ends when stop asks to read stderr freely
+	drainNow  context.CancelFunc
+	readers   sync.WaitGroup
+	stderrEOF chan struct{} // closed once readStderr has read all there is
+	stopOnce  sync.Once
+	stopErr   error
 	// wedged is set when the runner closed the server's stdin because a
 	// write into it stayed blocked past a call's deadline (see
 	// closeWedgedStdin).
@@ -107,7 +108,7 @@ func startProcess(argv, env []string, dir string, mode StderrMode) (*process, er
 	_ = inR.Close()
 	_ = outW.Close()
 	_ = errW.Close()
-	p := &process{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, done: make(chan struct{})}
+	p := &process{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, done: make(chan struct{}), stderrEOF: make(chan struct{})}
 	p.drainCtx, p.drainNow = context.WithCancel(context.Background())
 	go func() {
 		p.waitErr = cmd.Wait()
@@ -123,6 +124,7 @@ func startProcess(argv, env []string, dir string, mode StderrMode) (*process, er
 // further write by the server blocks — the seeds' real root cause.
 func (p *process) readStderr(mode StderrMode) {
 	defer p.readers.Done()
+	defer close(p.stderrEOF)
 	buf := make([]byte, 4096)
 	switch mode.Mode {
 	case StderrNone:
@@ -168,6 +170,25 @@ func (p *process) Tail() string {
 	p.tailMu.Lock()
 	defer p.tailMu.Unlock()
 	return string(p.tail)
+}
+
+// LastWords is Tail for a server that failed: it waits up to d for the
+// process to exit and for its stderr to be read to the end, because what
+// it said before dying may still be in the pipe when the runner notices
+// (stdout closes first). A host that does not read stderr gets what there is.
+func (p *process) LastWords(d time.Duration) string {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-p.done:
+	case <-t.C:
+		return p.Tail()
+	}
+	select {
+	case <-p.stderrEOF:
+	case <-t.C:
+	}
+	return p.Tail()
 }
 
 // Exited reports whether the process has exited.

@@ -399,7 +399,7 @@ func (ru *run) play(ctx context.Context) (err error) {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%w (server stderr: %s)", err, lastLines(srv.proc.Tail(), 5))
+		return fmt.Errorf("%w (server stderr: %s)", err, lastLines(srv.proc.LastWords(time.Second), 5))
 	}
 	defer func() { _ = ru.sess.Close() }()
 	debugURL := readDebugAddr(startCtx, srv.debugFile, srv.proc)
@@ -439,7 +439,7 @@ func (ru *run) play(ctx context.Context) (err error) {
 		return stepErr
 	}
 	if srv.proc.Exited() && !srv.proc.Wedged() {
-		return fmt.Errorf("server exited during the scenario (stderr: %s)", lastLines(srv.proc.Tail(), 5))
+		return fmt.Errorf("server exited during the scenario (stderr: %s)", lastLines(srv.proc.LastWords(time.Second), 5))
 	}
 	return ctx.Err()
 }
