@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -112,6 +113,7 @@ type Sink struct {
 	addr       string        // address Start bound; Restart reuses it
 	hs         *http.Server
 	serveDone  chan struct{}
+	stopping   bool // Stop is closing the listener: not yet refusing
 	stopTimer  clock.Timer
 }
 
@@ -163,7 +165,7 @@ func (s *Sink) Stats() map[string]int64 {
 	s.mu.Lock()
 	out["records_kept"] = int64(len(s.records))
 	out["stopped"] = 0
-	if s.addr != "" && s.hs == nil {
+	if s.addr != "" && s.hs == nil && !s.stopping {
 		out["stopped"] = 1
 	}
 	s.mu.Unlock()
@@ -240,6 +242,7 @@ func (s *Sink) Stop() error {
 	s.mu.Lock()
 	hs, done := s.hs, s.serveDone
 	s.hs, s.serveDone = nil, nil
+	s.stopping = hs != nil
 	s.mu.Unlock()
 	if hs == nil {
 		return nil
@@ -247,6 +250,9 @@ func (s *Sink) Stop() error {
 	s.count("stops", 1)
 	_ = hs.Close()
 	<-done
+	s.mu.Lock()
+	s.stopping = false
+	s.mu.Unlock()
 	return nil
 }
 
@@ -519,7 +525,9 @@ func (s *Sink) serveFault(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, f)
 	if stopFor > 0 {
 		// Stop after answering: Stop waits for the serve loop, and this
-		// handler runs on it.
+		// handler runs on it; and Stop closes this connection, so the
+		// answer (sized, not chunked) must be on the wire first.
+		_ = http.NewResponseController(w).Flush()
 		s.spawn(func() { s.stopFor(stopFor.D()) })
 	}
 }
@@ -531,6 +539,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }

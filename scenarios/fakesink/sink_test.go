@@ -32,6 +32,10 @@ func newSink(t *testing.T, opts ...fakesink.Option) (*fakesink.Sink, string) {
 }
 
 func post(ctx context.Context, url, body string, hdr ...string) (int, error) {
+	return postWith(ctx, http.DefaultClient, url, body, hdr...)
+}
+
+func postWith(ctx context.Context, c *http.Client, url, body string, hdr ...string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
 	if err != nil {
 		return 0, err
@@ -40,7 +44,7 @@ func post(ctx context.Context, url, body string, hdr ...string) (int, error) {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -191,13 +195,16 @@ func TestStopRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	// A new connection per request: one kept alive from before a stop
+	// would fail with a reset or EOF, not the refusal a stopped sink means.
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	post := func(ctx context.Context, url, body string) (int, error) { return postWith(ctx, c, url, body) }
 	if code, err := post(ctx, base+"/insert/jsonline", `{"_msg":"1"}`); err != nil || code != 200 {
 		t.Fatalf("%d %v", code, err)
 	}
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	http.DefaultClient.CloseIdleConnections()
 	if _, err := post(ctx, base+"/insert/jsonline", `{"_msg":"2"}`); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("want connection refused, got %v", err)
 	}
@@ -214,7 +221,6 @@ func TestStopRestart(t *testing.T) {
 	if code, err := post(ctx, base+"/_fault", `{"stop_for":"30s"}`); err != nil || code != 200 {
 		t.Fatalf("%d %v", code, err)
 	}
-	http.DefaultClient.CloseIdleConnections()
 	waitFor(t, func() bool { return s.Stats()["stopped"] == 1 })
 	if _, err := post(ctx, base+"/insert/jsonline", `{"_msg":"4"}`); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("want connection refused, got %v", err)
@@ -230,7 +236,6 @@ func TestStopRestart(t *testing.T) {
 	if s.Count() != 3 {
 		t.Fatalf("count %d", s.Count())
 	}
-	http.DefaultClient.CloseIdleConnections()
 }
 
 func TestWaitForCount(t *testing.T) {
