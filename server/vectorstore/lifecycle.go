@@ -411,9 +411,6 @@ func (m *Manager) createStore(ctx context.Context, tmpl storeRow) (storeRow, err
 			return storeRow{}, err
 		}
 		res := make(chan error, 1)
-		m.mu.Lock()
-		m.creating[nonce] = true
-		m.mu.Unlock()
 		if !m.goBackground(func(ctx context.Context) { res <- m.providerCreate(ctx, nonce) }) {
 			m.mu.Lock()
 			delete(m.creating, nonce)
@@ -483,9 +480,14 @@ func (m *Manager) providerCreate(ctx context.Context, nonce string) error {
 		}
 		return err
 	}
-	if _, err := m.db.ExecContext(context.WithoutCancel(ctx), `UPDATE vs_stores SET store_id=?, state=?, last_used=? WHERE nonce=?`,
-		vs.ID, stateLive, m.nowNanos(), nonce); err != nil {
+	res, err := m.db.ExecContext(context.WithoutCancel(ctx), `UPDATE vs_stores SET store_id=?, state=?, last_used=? WHERE nonce=?`,
+		vs.ID, stateLive, m.nowNanos(), nonce)
+	if err != nil {
 		return fmt.Errorf("cannot record vector store %s: %w", vs.ID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		// The next reconcile deletes it: a prefixed store with no record.
+		return fmt.Errorf("cannot record vector store %s: its record %s is gone", vs.ID, nonce)
 	}
 	m.log.Info("vector store created", "store", vs.ID, "kind", r.Kind, "project", r.Project, "session", r.SessionID)
 	return nil
@@ -546,9 +548,19 @@ func (m *Manager) reserveStore(ctx context.Context, tmpl storeRow, extra int) (s
 	}
 	nonce := randomHex(8)
 	now := m.nowNanos()
+	// In progress before the record exists: a sweep that reads the record
+	// first must not take it for a crashed run's leftover and drop it
+	// while the provider call is on its way (the store then leaked, and
+	// the caller found no record).
+	m.mu.Lock()
+	m.creating[nonce] = true
+	m.mu.Unlock()
 	if _, err := m.db.ExecContext(ctx, `INSERT INTO vs_stores(nonce, kind, project, tool, session_id, mem_type, state, created_at, last_used, owner)
 		VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, nonce, tmpl.Kind, tmpl.Project, tmpl.Tool, tmpl.SessionID, tmpl.MemType,
 		stateCreating, now, now, m.owner); err != nil {
+		m.mu.Lock()
+		delete(m.creating, nonce)
+		m.mu.Unlock()
 		return "", fmt.Errorf("cannot record new vector store: %w", err)
 	}
 	return nonce, nil

@@ -261,3 +261,31 @@ func TestManager_CloseIdempotentAndRefuses(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// TestLifecycle_SweepSparesReservedStore: a sweep that runs between a
+// store's reservation and its provider call must not take the fresh
+// "creating" record for a crashed run's leftover. It once did (1 run in
+// ~100 of TestLifecycle_StoreLimit): the record was dropped, the store
+// created anyway and leaked, and the caller got "not live after creation".
+func TestLifecycle_SweepSparesReservedStore(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	e := newEnv(t, clk, fakeai.Faults{})
+	m := e.manager(t, Options{})
+	ctx := testCtx(t)
+	nonce, err := m.reserveStore(ctx, storeRow{Kind: kindSession, Project: "/p", Tool: "t", SessionID: "s"}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.sweepOnce(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := m.queryStores(ctx, `nonce=?`, nonce); err != nil || len(rs) != 1 || rs[0].State != stateCreating {
+		t.Fatalf("reserved record after a sweep: %+v, %v; want it still creating", rs, err)
+	}
+	if err := m.providerCreate(ctx, nonce); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := m.queryStores(ctx, `nonce=?`, nonce); err != nil || len(rs) != 1 || rs[0].State != stateLive {
+		t.Fatalf("record after create: %+v, %v; want live", rs, err)
+	}
+}
