@@ -112,6 +112,46 @@ func TestThresholds_Evaluate(t *testing.T) {
 	}
 }
 
+// TestThresholds_shortPhaseP99: in a phase of fewer than 100 pings the p99
+// tolerates one slow sample, as it tolerates 1% of a long phase; two slow
+// samples still fail, the max is still judged, and a long phase keeps the
+// plain p99.
+func TestThresholds_shortPhaseP99(t *testing.T) {
+	th := DefaultThresholds()
+	base := phaseOf("baseline", repeat(2*time.Millisecond, 1000), repeat(2*time.Millisecond, 1000), 0)
+	ms := time.Millisecond
+	cases := []struct {
+		name      string
+		pings     []time.Duration
+		wantP99   float64
+		wantPass  bool
+		wantDelta string
+	}{
+		{"one slow of 41", append(repeat(2*ms, 40), 41*ms), 2, true, "1 sample may exceed"},
+		{"two slow of 41", append(repeat(2*ms, 39), 41*ms, 41*ms), 41, false, "1 sample may exceed"},
+		{"one slow of 1", []time.Duration{41 * ms}, 41, false, "n=1"},
+		{"ten slow of 1000", append(repeat(2*ms, 990), repeat(41*ms, 10)...), 2, true, "n=1000"},
+		{"eleven slow of 1000", append(repeat(2*ms, 989), repeat(41*ms, 11)...), 41, false, "n=1000"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fault := phaseOf("fault:x", tc.pings, nil, 0)
+			hb := &HeartbeatSnapshot{Interval: 5 * time.Millisecond, Phases: []PhaseSnapshot{base, fault}, SendLag: NewHistogram()}
+			cs := th.Evaluate(Measurements{Heartbeat: hb})
+			c, ok := findCheck(cs, "heartbeat.ping.p99_vs_baseline", "fault:x")
+			if !ok {
+				t.Fatal("no relative p99 check")
+			}
+			if !near(c.Value, tc.wantP99) || c.Pass != tc.wantPass || !strings.Contains(c.Detail, tc.wantDelta) {
+				t.Errorf("check %+v; want value %.0f pass=%v detail ~%q", c, tc.wantP99, tc.wantPass, tc.wantDelta)
+			}
+			if m, ok := findCheck(cs, "heartbeat.ping.max", "fault:x"); !ok || !near(m.Value, 41) {
+				t.Errorf("max check %+v; want the slow ping judged", m)
+			}
+		})
+	}
+}
+
 func near(a, b float64) bool {
 	d := a - b
 	if d < 0 {
