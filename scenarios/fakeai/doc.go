@@ -21,7 +21,8 @@
 //	POST   /v1/vector_stores/{vs}/file_batches; GET …/file_batches/{id}; POST …/{id}/cancel; GET …/{id}/files
 //
 // Control routes (not under /v1): POST /_fault (a partial [Faults] as JSON;
-// {"reset":true} restores the construction-time faults first), GET /_fault,
+// {"reset":true} restores the construction-time faults first; an unknown
+// key is refused with 400), GET /_fault,
 // GET /_stats (flat JSON counters, see [Server.Stats]), GET /health.
 //
 // Errors use OpenAI's body {"error":{"message","type","param","code"}} with

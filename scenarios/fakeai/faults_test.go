@@ -267,7 +267,8 @@ func TestFaultControl(t *testing.T) {
 	if code != 200 || f.UploadLatency != 0 || f.StoreLimit != 5 || f.ChatLatency.D() != time.Second || !f.CallsTools() {
 		t.Fatalf("%d %+v", code, f)
 	}
-	for _, bad := range []string{`{`, `{"upload_latency":"soon"}`, `{"server_errors":{"count":1,"status":404}}`, `{"recovery":"-1s"}`} {
+	for _, bad := range []string{`{`, `{"upload_latency":"soon"}`, `{"server_errors":{"count":1,"status":404}}`, `{"recovery":"-1s"}`,
+		`{"upload_latencey":"2s"}`, `{"rate_limit":{"count":3,"retry_afterr":"1s"}}`, `[]`} {
 		if code, _ := post(bad); code != 400 {
 			t.Errorf("%s: status %d, want 400", bad, code)
 		}

@@ -345,7 +345,7 @@ func (s *Server) serveFault(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	// Decoding into the current value changes only the keys present.
-	if err := json.Unmarshal(body, &f); err != nil {
+	if err := fakehttp.Patch(body, &f, "reset"); err != nil {
 		writeError(w, badRequest("", "cannot apply faults: %v", err))
 		return
 	}

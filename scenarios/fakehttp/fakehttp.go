@@ -4,6 +4,7 @@
 package fakehttp
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -38,6 +39,28 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	*d = Duration(f * float64(time.Second))
 	return nil
+}
+
+// Patch applies a JSON object to v, a pointer to a struct: keys present
+// replace v's fields, keys left out keep them. Keys named in control are
+// skipped (the caller reads those itself, e.g. "reset"); any other key v
+// does not have, at any depth, is an error — a misspelt fault must be
+// refused, not silently ignored while the scenario runs unfaulted.
+func Patch(body []byte, v any, control ...string) error {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return fmt.Errorf("cannot parse a JSON object: %w", err)
+	}
+	for _, k := range control {
+		delete(obj, k)
+	}
+	b, err := json.Marshal(obj)
+	if err != nil {
+		return fmt.Errorf("cannot re-encode the object: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 // Gate counts in-flight handlers so Close can wait for them. Unlike a

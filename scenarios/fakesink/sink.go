@@ -511,7 +511,7 @@ func (s *Sink) serveFault(w http.ResponseWriter, r *http.Request) {
 		f = s.initial
 	}
 	f.StopFor = 0 // a one-shot action, not a standing setting
-	if err := json.Unmarshal(body, &f); err != nil {
+	if err := fakehttp.Patch(body, &f, "reset"); err != nil {
 		http.Error(w, "cannot parse faults: "+err.Error(), http.StatusBadRequest)
 		return
 	}

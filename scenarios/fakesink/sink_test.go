@@ -253,7 +253,7 @@ func TestWaitForCount(t *testing.T) {
 
 func TestBadControl(t *testing.T) {
 	_, base := newSink(t)
-	for _, body := range []string{`{`, `{"error_status":404}`, `{"delay":"-1s"}`, `{"delay":"soon"}`} {
+	for _, body := range []string{`{`, `{"error_status":404}`, `{"delay":"-1s"}`, `{"delay":"soon"}`, `{"dealy":"1s"}`, `{"reset":true,"stal_for":"1s"}`} {
 		if code, err := post(context.Background(), base+"/_fault", body); err != nil || code != 400 {
 			t.Errorf("%s: %d %v", body, code, err)
 		}
