@@ -153,6 +153,10 @@ func TestDebugClient_realListener(t *testing.T) {
 	if blockDelay < 3*40*time.Millisecond {
 		t.Errorf("block delay in lockStore = %v; want >= 120ms (3 waiters, >= 40 ms each)", blockDelay)
 	}
+	// The breach window was cut while the three still waited.
+	if d, n := sumWaits(ev.Trace, "sync", "probes.lockStore"); n != 3 || d <= 0 {
+		t.Errorf("trace waits in lockStore = %v in %d waits; want 3 open waits", d, n)
+	}
 
 	dir := t.TempDir()
 	paths, err := step.SaveProfiles(dir)
@@ -198,6 +202,13 @@ func TestDebugClient_realListener(t *testing.T) {
 	}
 	if !sawBlock {
 		t.Errorf("no block-profile frame of >= 120 ms in the diagnosis")
+	}
+	var sawTrace bool
+	for _, f := range diag.Frames {
+		sawTrace = sawTrace || (f.Source == "trace" && f.Cause == CauseSemaphoreHeld && strings.Contains(f.Frame, "probes.lockStore"))
+	}
+	if !sawTrace {
+		t.Errorf("no flight-recorder frame in lockStore in the diagnosis")
 	}
 	if len(diag.Profiles) != len(paths) {
 		t.Errorf("profiles not carried into the diagnosis")

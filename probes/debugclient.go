@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -30,6 +31,13 @@ type DebugClient struct {
 	base    string
 	hc      *http.Client
 	timeout time.Duration
+
+	// traceMu orders the parsing of flight-recorder windows, so that each
+	// counts only the time after the previous one's end (traceEnd): the
+	// windows of two breaches a few seconds apart overlap, in one step or
+	// in two, and a diagnosis sums the steps' waits.
+	traceMu  sync.Mutex
+	traceEnd int64
 }
 
 // NewDebugClient returns a client of the debug listener at baseURL
@@ -154,6 +162,18 @@ func (c *DebugClient) StartFlightRecorder(ctx context.Context) error {
 // for `go tool trace`).
 func (c *DebugClient) FlightRecorder(ctx context.Context) ([]byte, error) {
 	return c.get(ctx, "/debug/flightrecorder")
+}
+
+// traceWaits reads the waits of a window fetched from this server that
+// no earlier window counted (see [ParseTraceWaits]).
+func (c *DebugClient) traceWaits(tr []byte) ([]TraceWait, error) {
+	c.traceMu.Lock()
+	defer c.traceMu.Unlock()
+	waits, end, err := ParseTraceWaits(tr, c.traceEnd)
+	if end != 0 {
+		c.traceEnd = end
+	}
+	return waits, err
 }
 
 // GoroutineCount reads the goroutine total from the debug=1 goroutine

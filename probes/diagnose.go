@@ -14,12 +14,16 @@ import (
 const DefaultModulePrefix = "github.com/secondbrain-dev/secondbrain/"
 
 // Evidence is what a diagnosis ranks: goroutine dumps taken during and
-// after a step (and at a heartbeat breach), and the block and mutex
-// profile deltas over the step.
+// after a step (and at a heartbeat breach), the block and mutex profile
+// deltas over the step, and the waits of the flight-recorder windows
+// fetched at a breach.
 type Evidence struct {
 	Dumps []*GoroutineDump
 	Block []StackSample // Delta of the block profile over the step
 	Mutex []StackSample // Delta of the mutex profile (unlockers' stacks)
+	// Trace holds the waits of the flight-recorder windows: syscalls,
+	// which the block profile never sees, and blocks, all timed exactly.
+	Trace []TraceWait
 	// Profiles are the saved raw files, copied into the diagnosis.
 	Profiles []string
 }
@@ -72,13 +76,16 @@ func (a *culpritAgg) waitMax() time.Duration {
 // the top one with a cause label. It returns nil when no request-path
 // goroutine was found waiting on anything.
 //
-// Each waiting request-path goroutine (or block/mutex stack) is classified
-// by [ClassifyStack] and keyed by its culprit frame ([CulpritFrame]). A
-// key's wait is the sum over its goroutines of the longest wait observed
-// (the runtime's "N minutes", or the time between the first and last dump
-// that show the goroutine with the same stack) plus its block/mutex delay.
-// Keys rank by that wait, then by the most goroutines seen behind the frame
-// in one dump.
+// Each waiting request-path goroutine (or block/mutex stack, or
+// flight-recorder wait) is classified by [ClassifyStack] and keyed by its
+// culprit frame ([CulpritFrame]) and source. A key's wait is the sum over
+// its goroutines of the longest wait observed (the runtime's "N minutes",
+// or the time between the first and last dump that show the goroutine
+// with the same stack) plus its block/mutex delay, or for source "trace"
+// the exact time the window shows in syscalls and blocks there (the wait
+// reason mapped by [TraceState]; path by frames, as traces carry no
+// labels). Keys rank by tier, then by that wait, then by the most
+// goroutines seen behind the frame in one dump.
 func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 	if opts.ModulePrefix == "" {
 		opts.ModulePrefix = DefaultModulePrefix
@@ -167,6 +174,29 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 			a.contentions += s.Count
 		}
 	}
+	// Traces carry no labels: the frames tell the request path.
+	for _, w := range ev.Trace {
+		if w.Delay <= 0 {
+			continue
+		}
+		if p, _ := classifyPath(nil, w.Stack, opts.RequestMarkers); p != PathRequest {
+			continue
+		}
+		state, ok := TraceState(w)
+		if !ok {
+			continue
+		}
+		cause := ClassifyStack(state, w.Stack)
+		if cause == "" {
+			continue
+		}
+		a, _ := get(w.Stack, cause, "trace")
+		if a.state == "" {
+			a.state = state
+		}
+		a.delay += w.Delay
+		a.contentions += w.Count
+	}
 	if len(aggs) == 0 {
 		return nil
 	}
@@ -238,6 +268,9 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 	if top.source == "goroutine" {
 		diag.Summary = fmt.Sprintf("%s: %d request-path goroutine(s) waiting at %s, %s; longest wait seen %s",
 			top.cause, top.goroutines, top.frame.Short(), how, top.waitMax().Round(time.Millisecond))
+	} else if top.source == "trace" {
+		diag.Summary = fmt.Sprintf("%s: request-path goroutines waited %s in total (%d waits, flight-recorder trace) at %s, %s",
+			top.cause, top.delay.Round(time.Millisecond), top.contentions, top.frame.Short(), how)
 	} else {
 		diag.Summary = fmt.Sprintf("%s: request-path goroutines waited %s in total (%d contentions, %s profile) at %s, %s",
 			top.cause, top.delay.Round(time.Millisecond), top.contentions, top.source, top.frame.Short(), how)

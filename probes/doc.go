@@ -1,8 +1,8 @@
 // Package probes watches a scenario run: an open-loop heartbeat against the
-// server, its goroutine/block/mutex profiles and runtime metrics from the
-// debug listener, leak and log-accounting checks, run validity, verdicts
-// against thresholds, and a diagnosis that names the frame the request path
-// waited in.
+// server, its goroutine/block/mutex profiles, flight-recorder traces and
+// runtime metrics from the debug listener, leak and log-accounting checks,
+// run validity, verdicts against thresholds, and a diagnosis that names the
+// frame the request path waited in.
 //
 // # Goroutines
 //
@@ -68,7 +68,18 @@
 // wins); [Diagnose] keys them by culprit frame — the innermost frame in the
 // server's module (else outside the standard library) — and ranks keys by
 // observed wait (runtime minutes, or the time a goroutine stayed in the same
-// stack across dumps, plus block/mutex delay), then by goroutine count.
+// stack across dumps, plus block/mutex delay, plus the exact time the
+// flight-recorder windows of a breach show in syscalls and blocks), then by
+// goroutine count.
+//
+// Evidence comes from four sources, named in each ranked frame: goroutine
+// (dumps, sampled), block and mutex (profile deltas; no syscalls), and
+// trace ([ParseTraceWaits] over the windows fetched at a breach: every
+// syscall and block with its duration and the stack that entered it, so
+// short repeated file reads or stderr writes add up). A trace carries no
+// labels, so frames decide its path; its wait reasons map onto dump states
+// ([TraceState]), and waits of the GC, sleeps and the runtime's own
+// goroutines are not counted.
 //
 //	cause                  matches                                                       canary flag
 //	stderr-write           log frame + os.(*File).Write / poll.FD.Write / syscall write   sync-stderr

@@ -16,9 +16,9 @@ import (
 // Step collects the profiles of one scenario step: block and mutex profile
 // deltas over the step, goroutine dumps sampled during it, at a heartbeat
 // breach, and after it, and the flight-recorder windows fetched at a
-// breach. Create it with [DebugClient.BeginStep]. Safe for concurrent use
-// (the heartbeat's breach callback and the runner's goroutine may both
-// add to it).
+// breach with the waits read from them. Create it with
+// [DebugClient.BeginStep]. Safe for concurrent use (the heartbeat's breach
+// callback and the runner's goroutine may both add to it).
 type Step struct {
 	c    *DebugClient
 	name string
@@ -31,6 +31,7 @@ type Step struct {
 	mutex       []StackSample
 	raw         []SavedProfile
 	ended       bool
+	trace       []TraceWait
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -91,13 +92,18 @@ func (s *Step) SampleGoroutines(ctx context.Context) (*GoroutineDump, error) {
 // OnBreach is what the runner's [HeartbeatOptions.OnBreach] should call
 // for the current step: two goroutine dumps a short gap apart (so waits
 // shorter than the runtime's 1-minute resolution are measured) and the
-// flight-recorder window. Errors are joined; whatever was fetched is kept.
+// flight-recorder window, whose waits ([ParseTraceWaits]) join the step's
+// evidence — those after the end of the last window the step's
+// [DebugClient] read, in this step or an earlier one, so that summing
+// steps counts no wait twice. Errors are joined; whatever was fetched is
+// kept, and the raw window is saved even when it cannot be parsed.
 func (s *Step) OnBreach(ctx context.Context, gap time.Duration) error {
 	var errs []error
 	if _, err := s.SampleGoroutines(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if tr, err := s.c.FlightRecorder(ctx); err != nil {
+	tr, err := s.c.FlightRecorder(ctx)
+	if err != nil {
 		errs = append(errs, err)
 	} else {
 		s.mu.Lock()
@@ -108,6 +114,8 @@ func (s *Step) OnBreach(ctx context.Context, gap time.Duration) error {
 		t := time.NewTimer(gap)
 		select {
 		case <-ctx.Done():
+			// The heartbeat is stopping and waits for this call: the
+			// window is saved, unparsed.
 			t.Stop()
 			return errors.Join(append(errs, ctx.Err())...)
 		case <-t.C:
@@ -116,7 +124,25 @@ func (s *Step) OnBreach(ctx context.Context, gap time.Duration) error {
 			errs = append(errs, err)
 		}
 	}
+	// Parsed last: it takes a CPU for a while (~20 ms a MB), and must not
+	// delay the second dump.
+	if tr != nil {
+		if err := s.addTrace(tr); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func (s *Step) addTrace(tr []byte) error {
+	waits, err := s.c.traceWaits(tr)
+	s.mu.Lock()
+	s.trace = MergeTraceWaits(s.trace, waits)
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("cannot parse the flight-recorder window of step %q: %w", s.name, err)
+	}
+	return nil
 }
 
 // End fetches the block and mutex profiles again and keeps the deltas,
@@ -176,6 +202,7 @@ func (s *Step) Evidence() Evidence {
 		Dumps: append([]*GoroutineDump(nil), s.dumps...),
 		Block: append([]StackSample(nil), s.block...),
 		Mutex: append([]StackSample(nil), s.mutex...),
+		Trace: append([]TraceWait(nil), s.trace...),
 	}
 }
 

@@ -702,6 +702,7 @@ func (w *watch) diagnose(res *reports.Scenario) {
 		ev.Dumps = append(ev.Dumps, e.Dumps...)
 		ev.Block = append(ev.Block, e.Block...)
 		ev.Mutex = append(ev.Mutex, e.Mutex...)
+		ev.Trace = append(ev.Trace, e.Trace...)
 		if dir == "" {
 			continue
 		}
