@@ -49,6 +49,9 @@ var pathMarkers = []pathMarker{
 	{"net/http/pprof.", PathOther, "debug"},
 	{"/secondbrain/server/logship.", PathBackground, "shipper"},
 	{"/secondbrain/server/vectorstore.(*Manager).loop", PathBackground, "lifecycle"},
+	// The goroutine Start launches for loop: its root frame, seen before
+	// loop's when frames are scanned from the root (traces carry no labels).
+	{"/secondbrain/server/vectorstore.(*Manager).Start", PathBackground, "lifecycle"},
 	{"/secondbrain/server/vectorstore.(*Manager).sweep", PathBackground, "lifecycle"},
 	{"/secondbrain/server/vectorstore.(*Manager).lifecycle", PathBackground, "lifecycle"},
 	{"/secondbrain/server/memory.", PathBackground, "memory"},
@@ -167,7 +170,10 @@ var (
 	// never a culprit.
 	plumbingFrames = []string{".readLoop", "readNextLine", "net/http.(*conn).readRequest",
 		"net/http.(*connReader).", "net.(*TCPListener).Accept", "net.(*UnixListener).Accept",
-		"os/signal.", ".writeLoop", "net/http.(*Server).Serve", "net/http.(*conn).serve"}
+		"os/signal.", ".writeLoop", "net/http.(*Server).Serve", "net/http.(*conn).serve",
+		// the stdio server between lines; a dispatch it runs inline is
+		// the innermost application frame instead, and is judged.
+		"/secondbrain/server.(*Stdio).Serve"}
 
 	poolName = regexp.MustCompile(`(?i)pool|worker|enqueue|submit|mcp-go/server\.\(\*StdioServer\)`)
 	// semName matches a word of a function name: "acquireSlot", "semSlot",

@@ -80,6 +80,7 @@ func TestClassifyStack_synthetic(t *testing.T) {
 	f("IO wait", stack("internal/poll.(*FD).Read", "os.(*File).Read", "bufio.(*Reader).ReadSlice", sb+"server.(*conn).readLoop", sb+"server.(*Stdio).Serve.func1"), "")
 	f("IO wait", stack("internal/poll.(*FD).Read", "net.(*conn).Read", "net/http.(*persistConn).Read", "bufio.(*Reader).Peek", "net/http.(*persistConn).readLoop"), "")
 	f("select", stack("net/http.(*persistConn).writeLoop"), "")
+	f("select", stack("runtime.selectgo", sb+"server.(*Stdio).Serve", sb+"server.(*Server).ServeStdio", "main.serve.func10"), "")
 	// a read loop that dispatches inline and blocks in a file read is no
 	// longer idle.
 	f("syscall", stack("syscall.openat", "os.OpenFile", sb+"server.loadFileInline", sb+"server.(*conn).readLoop"), CauseBlockingFile)
@@ -114,6 +115,7 @@ func TestClassifyPath(t *testing.T) {
 	f(nil, stack(sb+"server/logship.(*Handler).Handle", "log/slog.(*Logger).log", sb+"server.(*conn).dispatch.func1"), PathRequest, "server")
 	f(nil, stack("net/http.(*Client).Do", sb+"server/logship.(*shipCore).run"), PathBackground, "shipper")
 	f(nil, stack("time.Sleep", sb+"server/vectorstore.(*Manager).loop"), PathBackground, "lifecycle")
+	f(nil, stack("runtime.selectgo", sb+"server/vectorstore.(*Manager).loop", "runtime/pprof.Do", sb+"server/vectorstore.(*Manager).Start.func1"), PathBackground, "lifecycle")
 	f(nil, stack(mcpgo+"(*MCPServer).handleToolCall", mcpgo+"(*MCPServer).HandleMessage"), PathRequest, "mcp")
 	f(nil, stack("net/http/pprof.handler.ServeHTTP", "net/http.(*conn).serve"), PathOther, "debug")
 	f(nil, stack("main.main"), PathOther, "")
