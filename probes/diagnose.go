@@ -81,7 +81,8 @@ func (a *culpritAgg) waitMax() time.Duration {
 // culprit frame ([CulpritFrame]) and source. A key's wait is the sum over
 // its goroutines of the longest wait observed (the runtime's "N minutes",
 // or the time between the first and last dump that show the goroutine
-// with the same stack) plus its block/mutex delay, or for source "trace"
+// waiting in the same culprit function for the same cause) plus its
+// block/mutex delay, or for source "trace"
 // the exact time the window shows in syscalls and blocks there (the wait
 // reason mapped by [TraceState]; path by frames, as traces carry no
 // labels). Keys rank by tier, then by that wait, then by the most
@@ -151,51 +152,43 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 			a.goroutines = max(a.goroutines, n)
 		}
 	}
-	for _, src := range []struct {
-		name    string
-		samples []StackSample
-	}{{"block", ev.Block}, {"mutex", ev.Mutex}} {
-		for _, s := range src.samples {
-			if p, _ := classifyPath(s.Labels, s.Stack, opts.RequestMarkers); p != PathRequest {
-				continue
-			}
-			state := "" // block: the waiter's stack, state unknown
-			if src.name == "mutex" {
-				// mutex: the holder's stack at Unlock; whatever it
-				// did, others queued on its lock.
-				state = "sync.Mutex.Lock"
-			}
-			cause := ClassifyStack(state, s.Stack)
-			if cause == "" || s.Delay <= 0 {
-				continue
-			}
-			a, _ := get(s.Stack, cause, src.name)
-			a.delay += s.Delay
-			a.contentions += s.Count
+	// addDelay files a request-path wait measured as a total (block and
+	// mutex profiles, flight-recorder trace) under its culprit; nil when
+	// it is not one.
+	addDelay := func(labels map[string]string, stack []Frame, state, source string, delay time.Duration, count int64) *culpritAgg {
+		if delay <= 0 {
+			return nil
 		}
+		if p, _ := classifyPath(labels, stack, opts.RequestMarkers); p != PathRequest {
+			return nil
+		}
+		cause := ClassifyStack(state, stack)
+		if cause == "" {
+			return nil
+		}
+		a, _ := get(stack, cause, source)
+		a.delay += delay
+		a.contentions += count
+		return a
+	}
+	for _, s := range ev.Block {
+		// the waiter's stack, state unknown
+		addDelay(s.Labels, s.Stack, "", "block", s.Delay, s.Count)
+	}
+	for _, s := range ev.Mutex {
+		// the holder's stack at Unlock: whatever it did, others queued on
+		// its lock
+		addDelay(s.Labels, s.Stack, "sync.Mutex.Lock", "mutex", s.Delay, s.Count)
 	}
 	// Traces carry no labels: the frames tell the request path.
 	for _, w := range ev.Trace {
-		if w.Delay <= 0 {
-			continue
-		}
-		if p, _ := classifyPath(nil, w.Stack, opts.RequestMarkers); p != PathRequest {
-			continue
-		}
 		state, ok := TraceState(w)
 		if !ok {
 			continue
 		}
-		cause := ClassifyStack(state, w.Stack)
-		if cause == "" {
-			continue
-		}
-		a, _ := get(w.Stack, cause, "trace")
-		if a.state == "" {
+		if a := addDelay(nil, w.Stack, state, "trace", w.Delay, w.Count); a != nil && a.state == "" {
 			a.state = state
 		}
-		a.delay += w.Delay
-		a.contentions += w.Count
 	}
 	if len(aggs) == 0 {
 		return nil

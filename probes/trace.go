@@ -186,18 +186,25 @@ func (p *traceParser) stack(s trace.Stack) traceStack {
 		return ts
 	}
 	var ts traceStack
-	var key strings.Builder
 	for f := range s.Frames() {
-		fr := Frame{Func: f.Func, File: f.File, Line: int(f.Line)}
-		ts.frames = append(ts.frames, fr)
-		key.WriteString(fr.Func)
-		key.WriteByte(':')
-		key.WriteString(strconv.Itoa(fr.Line))
-		key.WriteByte('\n')
+		ts.frames = append(ts.frames, Frame{Func: f.Func, File: f.File, Line: int(f.Line)})
 	}
-	ts.key = key.String()
+	ts.key = lineKey(ts.frames)
 	p.stacks[s] = ts
 	return ts
+}
+
+// lineKey identifies a stack by function and line: what a window's waits
+// and MergeTraceWaits aggregate by, with the state.
+func lineKey(stack []Frame) string {
+	var b strings.Builder
+	for _, f := range stack {
+		b.WriteString(f.Func)
+		b.WriteByte(':')
+		b.WriteString(strconv.Itoa(f.Line))
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // reasonFromStack names the wait of a goroutine the trace states without
@@ -231,17 +238,7 @@ func reasonFromStack(stack []Frame) string {
 // same state and stack, and returns dst sorted by delay.
 func MergeTraceWaits(dst []TraceWait, src ...[]TraceWait) []TraceWait {
 	idx := make(map[string]int, len(dst))
-	key := func(w TraceWait) string {
-		var b strings.Builder
-		b.WriteString(w.State)
-		for _, f := range w.Stack {
-			b.WriteByte('\x00')
-			b.WriteString(f.Func)
-			b.WriteByte(':')
-			b.WriteString(strconv.Itoa(f.Line))
-		}
-		return b.String()
-	}
+	key := func(w TraceWait) string { return w.State + "\x00" + lineKey(w.Stack) }
 	for i, w := range dst {
 		idx[key(w)] = i
 	}
