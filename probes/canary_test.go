@@ -127,16 +127,29 @@ func (h *syncPostHandler) Handle(ctx context.Context, r slog.Record) error {
 
 // stalledServer answers only once release is closed.
 func stalledServer(t *testing.T) (*httptest.Server, func()) {
+	srv, stop, _ := stalledServerArrivals(t)
+	return srv, stop
+}
+
+// stalledServerArrivals is stalledServer that also signals, once per
+// request, that the request's body has been read: its client has a
+// connection and waits for the answer.
+func stalledServerArrivals(t *testing.T) (*httptest.Server, func(), <-chan struct{}) {
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 64)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
 	}))
 	var once sync.Once
-	return srv, func() { once.Do(func() { close(release) }); srv.Close() }
+	return srv, func() { once.Do(func() { close(release) }); srv.Close() }, arrived
 }
 
 func acquireSem(ctx context.Context, sem chan struct{}) {
@@ -298,12 +311,18 @@ func canaryCases() []canaryCase {
 		{
 			name: "slow-upstream", wantCause: CauseSlowUpstream, wantCulprit: "probes.callModel",
 			setup: func(t *testing.T, wg *sync.WaitGroup) (string, int, []string, func()) {
-				srv, stop := stalledServer(t)
+				srv, stop, arrived := stalledServerArrivals(t)
 				tr := &http.Transport{}
 				c := &http.Client{Transport: tr}
 				ctx, cancel := context.WithCancel(context.Background())
 				for range 2 {
 					asRequest(wg, "second_brain", func(context.Context) { callModel(ctx, c, srv.URL+"/v1/responses") })
+				}
+				// Until the server has both requests a caller may still be
+				// dialling (getConn, a conn-pool wait): a dump then would
+				// split one wait between two causes.
+				for range 2 {
+					<-arrived
 				}
 				return "probes.callModel", 2, []string{"select"}, func() {
 					cancel()
