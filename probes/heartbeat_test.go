@@ -149,7 +149,7 @@ func TestHeartbeat_timeoutsAndErrors(t *testing.T) {
 		if err := hb.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Second + 350*time.Millisecond) // ticks 0..10 intended, 0..10 timed out by 1.3 s... 0..10 at 1.35s: ticks 0..10 ended by 1.3s
+		time.Sleep(time.Second + 350*time.Millisecond) // 11 ticks (0 to 1.0 s), each timed out 300 ms later, by 1.3 s
 		hb.Stop()
 		s := hb.Snapshot()
 		if s.Ping.Timeouts != 11 {
