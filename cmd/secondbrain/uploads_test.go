@@ -141,16 +141,18 @@ func TestE2E_UploadsThrottled_PingsAndCancel(t *testing.T) {
 	})
 	t.Logf("fake saw the %d in-flight uploads end %v after the cancel", arrivals(after), time.Since(tCancel).Round(time.Millisecond))
 	var rec server.CallInfo
-	waitFor(t, 10*time.Second, "the cancelled call in /debug/calls", func() bool {
+	// The transport marks the response suppressed just after the handler
+	// has returned and its record reached the recent list, so wait for both.
+	waitFor(t, 10*time.Second, "the cancelled call in /debug/calls, its response suppressed", func() bool {
 		for _, c := range s.calls().Recent {
 			if c.Tool == "chat_with_o3" && c.Outcome == server.OutcomeCancelled {
 				rec = c
-				return true
+				return c.ResponseSuppressed
 			}
 		}
 		return false
 	})
-	if rec.CancelToReturnMS == nil || !rec.ResponseSuppressed {
+	if rec.CancelToReturnMS == nil {
 		t.Fatalf("cancelled call record: %+v", rec)
 	}
 	t.Logf("cancel → handler return: %.2f ms (server clock, /debug/calls)", *rec.CancelToReturnMS)
