@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -14,6 +15,9 @@ func TestMain(m *testing.M) {
 	if serveTestServer() || runTestRunner() {
 		return
 	}
+	// The servers the runner tests start are this race-instrumented
+	// binary; the race runtime's 1 s sleep at exit is not theirs to spend.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	goleak.VerifyTestMain(m)
 }
 

@@ -17,10 +17,13 @@ import (
 
 // How long stop gives the server at each escalation: stdin closed (a
 // well-behaved MCP server exits), then SIGTERM to its process group, then
-// SIGKILL.
+// SIGKILL. termGrace covers `secondbrain serve`'s own shutdown deadline
+// (10 s from the signal: in-flight calls cancelled, HTTP connections
+// drained, logs flushed): killing a server still inside the bound it
+// promises would report a failure that is the harness's own.
 const (
 	stopGrace = 3 * time.Second
-	termGrace = 2 * time.Second
+	termGrace = 11 * time.Second
 )
 
 // stderrTail is how much of the server's stderr is kept for error messages.
