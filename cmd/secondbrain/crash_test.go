@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,10 +258,16 @@ func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[strin
 	// A new run on the same database, same flags.
 	t0 := time.Now()
 	s2 := e.startServer()
-	waitFor(t, 30*time.Second, "no vector store and no file alive at the fake", func() bool {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		st = fake.Stats()
-		return st["vector_stores_alive"] == 0 && st["files_alive"] == 0
-	})
+		if st["vector_stores_alive"] == 0 && st["files_alive"] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("30 s after the restart the fake still holds what the killed run left: %s\nfiles at the fake: %s\nrecords: %s\nkilled server's stderr:\n%s\nrestarted server's stderr:\n%s",
+				statsJSON(st, keys...), fakeFiles(e.fakeURL), fileRecords(e.db), s1.stderr.String(), s2.stderr.String())
+		}
+	}
 	t.Logf("restart → fake empty in %v: %s", time.Since(t0).Round(time.Millisecond), statsJSON(st, keys...))
 	if st["vector_stores_deleted"] != st["vector_stores_created"] || st["files_deleted"] != st["files_uploaded"] {
 		t.Errorf("not everything created was deleted: %s", statsJSON(st, keys...))
@@ -275,4 +284,39 @@ func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[strin
 	if strings.Contains(s2.stderr.String(), "panic") {
 		t.Errorf("restarted server logged a panic:\n%s", s2.stderr.String())
 	}
+}
+
+// fakeFiles lists the files the fake holds (for a failure message).
+func fakeFiles(base string) string {
+	resp, err := http.Get(base + "/files")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// fileRecords dumps the server's upload records (for a failure message).
+func fileRecords(path string) string {
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		return err.Error()
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT id, file_id, upload_name, state, owner, created_at FROM vs_files ORDER BY id`)
+	if err != nil {
+		return err.Error()
+	}
+	defer rows.Close()
+	var sb strings.Builder
+	for rows.Next() {
+		var id, created int64
+		var fileID, name, state, owner string
+		if err := rows.Scan(&id, &fileID, &name, &state, &owner, &created); err != nil {
+			return err.Error()
+		}
+		fmt.Fprintf(&sb, "\n  %d %q %s %s %s %d", id, fileID, name, state, owner, created)
+	}
+	return sb.String()
 }

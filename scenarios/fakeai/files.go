@@ -193,7 +193,7 @@ func (s *Server) listFiles(_ context.Context, w http.ResponseWriter, r *http.Req
 }
 
 // paginate applies OpenAI's cursor parameters (order, after, before, limit)
-// to items kept in creation order. Default order is desc.
+// to items of one kind (their IDs share a prefix). Default order is desc.
 func paginate[T any](items []T, id func(T) string, q map[string][]string, maxLimit int) ([]T, bool, *apiError) {
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {
@@ -209,24 +209,42 @@ func paginate[T any](items []T, id func(T) string, q map[string][]string, maxLim
 		}
 		limit = n
 	}
+	// IDs grow with creation; sorting by them settles the order of objects
+	// created concurrently (an ID is drawn before the object is stored).
+	items = slices.SortedStableFunc(slices.Values(items), func(a, b T) int { return strings.Compare(id(a), id(b)) })
 	switch get("order") {
 	case "", "desc":
-		items = slices.Clone(items)
 		slices.Reverse(items)
 	case "asc":
 	default:
 		return nil, false, badRequest("order", "Invalid value for 'order': expected 'asc' or 'desc'.")
 	}
+	// A cursor is a position in the order, not an object that must still
+	// exist: a client that deletes while it pages (the server's crash
+	// recovery does) must not see the listing end early. IDs grow with
+	// creation, so a vanished cursor's place is found by comparing them.
+	desc := get("order") != "asc"
+	pos := func(cursor string) int {
+		return slices.IndexFunc(items, func(t T) bool {
+			if desc {
+				return id(t) <= cursor
+			}
+			return id(t) >= cursor
+		})
+	}
 	if after := get("after"); after != "" {
-		i := slices.IndexFunc(items, func(t T) bool { return id(t) == after })
-		if i < 0 {
+		i := pos(after)
+		switch {
+		case i < 0:
 			items = nil
-		} else {
+		case id(items[i]) == after:
 			items = items[i+1:]
+		default:
+			items = items[i:]
 		}
 	}
 	if before := get("before"); before != "" {
-		if i := slices.IndexFunc(items, func(t T) bool { return id(t) == before }); i >= 0 {
+		if i := pos(before); i >= 0 {
 			items = items[:i]
 		}
 	}

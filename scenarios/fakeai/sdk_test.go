@@ -107,6 +107,41 @@ func TestSDK_Files(t *testing.T) {
 	}
 }
 
+// A client that deletes what it lists while paging (the server's crash
+// recovery does) still sees every object: the cursor it sends next names
+// an object already gone. Before the fix the listing ended at page one and
+// the server dropped a crashed upload's record while its file lived on.
+func TestSDK_FilesPagedWhileDeleting(t *testing.T) {
+	for _, order := range []string{"desc", "asc"} {
+		t.Run(order, func(t *testing.T) {
+			_, c, _ := newFake(t, 0)
+			ctx := testCtx(t)
+			var want []string
+			for i := range 7 {
+				want = append(want, upload(t, c, fmt.Sprintf("f%d.txt", i), "x").ID)
+			}
+			if order == "desc" {
+				slices.Reverse(want)
+			}
+			var listed []string
+			iter := c.Files.ListAutoPaging(ctx, openai.FileListParams{Limit: openai.Int(2), Order: openai.FileListParamsOrder(order)})
+			for iter.Next() {
+				id := iter.Current().ID
+				listed = append(listed, id)
+				if _, err := c.Files.Delete(ctx, id); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := iter.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(listed, want) {
+				t.Fatalf("listed %v while deleting, want %v", listed, want)
+			}
+		})
+	}
+}
+
 func TestSDK_VectorStores(t *testing.T) {
 	f, c, _ := newFake(t, 0)
 	ctx := testCtx(t)

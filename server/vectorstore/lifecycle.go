@@ -231,7 +231,12 @@ func (m *Manager) sweepFiles(ctx context.Context, now int64, live map[string]boo
 	for _, r := range lost {
 		byName[r.name] = append(byName[r.name], r.id)
 	}
-	pager := m.client.Files.ListAutoPaging(ctx, openai.FileListParams{Purpose: openai.String(string(openai.FilePurposeAssistants))}, m.opts()...)
+	found := map[string]bool{}
+	// One page of up to 10,000 (the API's maximum): deletes run detached
+	// while this lists, and a later page's cursor may name a file already
+	// gone; whether the provider still pages on from it is not documented.
+	pager := m.client.Files.ListAutoPaging(ctx, openai.FileListParams{
+		Purpose: openai.String(string(openai.FilePurposeAssistants)), Limit: openai.Int(10000)}, m.opts()...)
 	for pager.Next() {
 		f := pager.Current()
 		if len(byName[f.Filename]) == 0 {
@@ -244,12 +249,16 @@ func (m *Manager) sweepFiles(ctx context.Context, now int64, live map[string]boo
 		if n == 0 {
 			m.log.Info("deleting file left behind by a crashed upload", "file", f.ID, "name", f.Filename)
 			m.deleteFileLater(f.ID)
+			found[f.Filename] = true
 		}
 	}
 	if err := pager.Err(); err != nil {
 		return fmt.Errorf("cannot list files: %w", err)
 	}
 	for _, r := range lost {
+		if !found[r.name] {
+			m.log.Info("dropping record of a crashed upload that never reached the provider", "name", r.name, "record", r.id)
+		}
 		if _, err := m.db.ExecContext(ctx, `DELETE FROM vs_files WHERE id=?`, r.id); err != nil {
 			return fmt.Errorf("cannot drop upload record %d: %w", r.id, err)
 		}
