@@ -258,16 +258,16 @@ func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[strin
 	// A new run on the same database, same flags.
 	t0 := time.Now()
 	s2 := e.startServer()
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("after the restart: files at the fake: %s\nupload records: %s\nkilled server's stderr:\n%s\nrestarted server's stderr:\n%s",
+				fakeFiles(e.fakeURL), fileRecords(e.db), s1.stderr.String(), s2.stderr.String())
+		}
+	})
+	waitFor(t, 30*time.Second, "no vector store and no file alive at the fake", func() bool {
 		st = fake.Stats()
-		if st["vector_stores_alive"] == 0 && st["files_alive"] == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("30 s after the restart the fake still holds what the killed run left: %s\nfiles at the fake: %s\nrecords: %s\nkilled server's stderr:\n%s\nrestarted server's stderr:\n%s",
-				statsJSON(st, keys...), fakeFiles(e.fakeURL), fileRecords(e.db), s1.stderr.String(), s2.stderr.String())
-		}
-	}
+		return st["vector_stores_alive"] == 0 && st["files_alive"] == 0
+	})
 	t.Logf("restart → fake empty in %v: %s", time.Since(t0).Round(time.Millisecond), statsJSON(st, keys...))
 	if st["vector_stores_deleted"] != st["vector_stores_created"] || st["files_deleted"] != st["files_uploaded"] {
 		t.Errorf("not everything created was deleted: %s", statsJSON(st, keys...))

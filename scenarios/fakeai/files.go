@@ -211,19 +211,19 @@ func paginate[T any](items []T, id func(T) string, q map[string][]string, maxLim
 	}
 	// IDs grow with creation; sorting by them settles the order of objects
 	// created concurrently (an ID is drawn before the object is stored).
-	items = slices.SortedStableFunc(slices.Values(items), func(a, b T) int { return strings.Compare(id(a), id(b)) })
-	switch get("order") {
-	case "", "desc":
-		slices.Reverse(items)
-	case "asc":
-	default:
+	order := get("order")
+	if order != "" && order != "asc" && order != "desc" {
 		return nil, false, badRequest("order", "Invalid value for 'order': expected 'asc' or 'desc'.")
+	}
+	desc := order != "asc"
+	items = slices.SortedStableFunc(slices.Values(items), func(a, b T) int { return strings.Compare(id(a), id(b)) })
+	if desc {
+		slices.Reverse(items)
 	}
 	// A cursor is a position in the order, not an object that must still
 	// exist: a client that deletes while it pages (the server's crash
 	// recovery does) must not see the listing end early. IDs grow with
 	// creation, so a vanished cursor's place is found by comparing them.
-	desc := get("order") != "asc"
 	pos := func(cursor string) int {
 		return slices.IndexFunc(items, func(t T) bool {
 			if desc {
