@@ -35,9 +35,7 @@ type fakeProc struct {
 func startFakeProc(t *testing.T, args ...string) *fakeProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	// The race runtime sleeps 1 s at exit by default (atexit_sleep_ms): not
-	// the command's shutdown time, so leave it out of the measured stop.
-	cmd.Env = append(os.Environ(), "SB_RUN_MAIN=1", "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	cmd.Env = append(os.Environ(), "SB_RUN_MAIN=1") // GORACE: see TestMain
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

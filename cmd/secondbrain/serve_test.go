@@ -32,10 +32,11 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	// The servers these tests start are this race-instrumented binary,
-	// and the race runtime sleeps 1 s at exit by default
-	// (atexit_sleep_ms): that second is not the server's to spend out of
-	// the shutdown budgets the tests and the runner give it.
+	// The servers and fakes these tests start are this race-instrumented
+	// binary, and the race runtime sleeps 1 s at exit by default
+	// (atexit_sleep_ms): that second is not theirs to spend out of the
+	// shutdown budgets the tests and the runner give them. Every
+	// subprocess inherits it from here.
 	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	os.Exit(m.Run())
 }

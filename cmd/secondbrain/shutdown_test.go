@@ -90,9 +90,7 @@ type serveProc struct {
 func startServe(t *testing.T, e *e2e, stdio bool, extra ...string) (*serveProc, io.WriteCloser, io.Reader) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], e.args(extra...)...)
-	// The race runtime sleeps 1 s at exit by default (atexit_sleep_ms):
-	// not ours to measure.
-	cmd.Env = append(os.Environ(), append(e.env(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))...)
+	cmd.Env = append(os.Environ(), e.env()...) // GORACE: see TestMain
 	p := &serveProc{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	var in io.WriteCloser
