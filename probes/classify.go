@@ -257,6 +257,12 @@ func ClassifyStack(state string, stack []Frame) string {
 		if sleepFuncs.MatchString(apps[0].Func) {
 			return ""
 		}
+		// A pool's worker waiting for its next job (the goroutine's only
+		// application frame, receiving) is idle capacity: the exhaustion
+		// is where callers wait to hand it work.
+		if state == "chan receive" && len(apps) == 1 && poolName.MatchString(apps[0].Func) {
+			return ""
+		}
 		for _, p := range plumbingFrames {
 			if strings.Contains(apps[0].Func, p) {
 				return ""

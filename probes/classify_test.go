@@ -60,6 +60,8 @@ func TestClassifyStack_synthetic(t *testing.T) {
 		"os.OpenFile", "os.ReadFile", sb + "server.readContextFileSync"}, dispatch...)...), CauseBlockingFile)
 	// worker pool: a call queued for a slot.
 	f("chan send", stack(append([]string{sb + "server.(*workerPool).submit"}, dispatch...)...), CauseWorkerPool)
+	// ... but the pool's own worker waiting for a job is idle, not a wait.
+	f("chan receive", stack("runtime.chanrecv2", sb+"server.startWorkerPool.func1"), "")
 	// held semaphore: chan-based and x/sync based.
 	f("chan send", stack(append([]string{sb + "server.(*Server).acquireCallSlotSem"}, dispatch...)...), CauseSemaphoreHeld)
 	f("select", stack(append([]string{"golang.org/x/sync/semaphore.(*Weighted).Acquire", sb + "server.(*Server).upload"}, dispatch...)...), CauseSemaphoreHeld)
