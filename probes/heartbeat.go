@@ -10,6 +10,8 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/secondbrain-dev/secondbrain/probes/wake"
 )
 
 // Target is what the heartbeat probes. The runner implements it over its MCP
@@ -103,6 +105,10 @@ type HeartbeatOptions struct {
 	// BreachMinGap is the least time between two OnBreach calls.
 	// 0 means [DefaultBreachMinGap].
 	BreachMinGap time.Duration
+	// Clock keeps the probes' schedule. nil means [wake.New]: a thread of
+	// its own sleeping with clock_nanosleep on Linux, Go's timers
+	// elsewhere.
+	Clock wake.Clock
 	// OnBreach is called on the heartbeat's own breach goroutine, at most
 	// once per arming (Start, SetPhase and ArmBreach arm it) and never more
 	// often than BreachMinGap, so the runner can fetch a goroutine profile
@@ -142,7 +148,8 @@ type Heartbeat struct {
 	origin   time.Time
 	phases   []*phaseStats // in order of first use
 	byName   map[string]*phaseStats
-	lag      *hdrhistogram.Histogram
+	lag      *hdrhistogram.Histogram          // probe start − intended send time
+	wakeLag  *hdrhistogram.Histogram          // clock wake-up − intended send time
 	series   map[Kind]map[int64]time.Duration // bucket index → max latency
 	cancel   context.CancelFunc
 	armed    bool
@@ -188,11 +195,15 @@ func NewHeartbeat(t Target, opts HeartbeatOptions) *Heartbeat {
 	if opts.BreachMinGap <= 0 {
 		opts.BreachMinGap = DefaultBreachMinGap
 	}
+	if opts.Clock == nil {
+		opts.Clock = wake.New()
+	}
 	h := &Heartbeat{
 		target:   t,
 		opts:     opts,
 		byName:   make(map[string]*phaseStats),
 		lag:      NewHistogram(),
+		wakeLag:  NewHistogram(),
 		series:   map[Kind]map[int64]time.Duration{KindPing: {}, KindNoop: {}},
 		breachCh: make(chan Breach, 1),
 	}
@@ -311,28 +322,48 @@ func (h *Heartbeat) enterPhaseLocked(name string, now time.Time) *phaseStats {
 	return p
 }
 
-// schedule sends probes of one kind at start + k·interval. It never skips
-// an intended time: after a late wake-up it sends every overdue probe at
-// once, each measured from its own intended time.
+// schedule sends probes of one kind at start + k·interval. The clock runs
+// on this goroutine and hands each tick to a launcher goroutine, which
+// starts the probe; the clock never waits for either. It never skips an
+// intended time: after a late wake-up every overdue probe is sent at once,
+// each measured from its own intended time.
 func (h *Heartbeat) schedule(ctx context.Context, kind Kind, interval time.Duration, start time.Time) {
 	defer h.wg.Done()
-	slots := make(chan struct{}, h.maxOutstanding(interval))
+	bound := h.maxOutstanding(interval)
+	ticks := wake.NewHandoff(bound)
+	var launcher sync.WaitGroup
+	launcher.Add(1)
+	go func() {
+		defer launcher.Done()
+		h.launch(ctx, kind, ticks, bound)
+	}()
+	// The clock's thread takes no lock the probes take: a probe holding
+	// it while descheduled would make the clock late. Its lateness goes
+	// into a histogram of its own, merged when the schedule ends.
+	wakeLag := NewHistogram()
+	_ = h.opts.Clock.Run(ctx, wake.Every(start, interval), func(intended, woke time.Time) {
+		recordClamped(wakeLag, woke.Sub(intended))
+		ticks.Fire(intended, woke)
+	})
+	ticks.Close()
+	launcher.Wait()
+	h.mu.Lock()
+	h.wakeLag.Merge(wakeLag)
+	h.mu.Unlock()
+	if n := ticks.Dropped(); n > 0 {
+		h.recordDrops(kind, *h.phase.Load(), n)
+	}
+}
+
+// launch starts one probe per tick, at most bound in flight; a tick that
+// finds the bound reached is counted as dropped.
+func (h *Heartbeat) launch(ctx context.Context, kind Kind, ticks *wake.Handoff, bound int) {
+	slots := make(chan struct{}, bound)
 	var probes sync.WaitGroup
 	defer probes.Wait()
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	for k := int64(0); ; k++ {
-		intended := start.Add(time.Duration(k) * interval)
-		if d := time.Until(intended); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-ctx.Done():
-				return
-			case <-timer.C:
-			}
-		} else if ctx.Err() != nil {
-			return
+	for t := range ticks.C() {
+		if ctx.Err() != nil {
+			continue // stopping: drain what the clock already fired
 		}
 		phase := *h.phase.Load()
 		select {
@@ -341,7 +372,7 @@ func (h *Heartbeat) schedule(ctx context.Context, kind Kind, interval time.Durat
 			go func() {
 				defer probes.Done()
 				defer func() { <-slots }()
-				h.probe(ctx, kind, phase, intended)
+				h.probe(ctx, kind, phase, t.Intended)
 			}()
 		default:
 			h.recordDrop(kind, phase)
@@ -404,14 +435,16 @@ func (h *Heartbeat) record(kind Kind, phase string, intended time.Time, lag, lat
 	}
 }
 
-func (h *Heartbeat) recordDrop(kind Kind, phase string) {
+func (h *Heartbeat) recordDrop(kind Kind, phase string) { h.recordDrops(kind, phase, 1) }
+
+func (h *Heartbeat) recordDrops(kind Kind, phase string, n int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	p := h.byName[phase]
 	if p == nil {
 		p = h.enterPhaseLocked(phase, time.Now())
 	}
-	p.kinds[kind].dropped++
+	p.kinds[kind].dropped += n
 }
 
 func (h *Heartbeat) signalBreach(b Breach) {
@@ -478,7 +511,12 @@ type HeartbeatSnapshot struct {
 	Phases                 []PhaseSnapshot
 	Ping, Noop             KindStats               // all phases merged
 	SendLag                *hdrhistogram.Histogram // actual − intended send time
-	Series                 map[Kind][]Sample       // max latency per bucket, ms
+	// Clock names the clock that kept the schedule; WakeLag is its own
+	// lateness (wake-up − intended), the part of SendLag that was not
+	// the hand-off to the probe's goroutine.
+	Clock   string
+	WakeLag *hdrhistogram.Histogram
+	Series  map[Kind][]Sample // max latency per bucket, ms
 }
 
 // Sample is one point of a series: t since Origin and a value (ms unless
@@ -499,6 +537,8 @@ func (h *Heartbeat) Snapshot() *HeartbeatSnapshot {
 		Ping:         KindStats{Hist: NewHistogram()},
 		Noop:         KindStats{Hist: NewHistogram()},
 		SendLag:      h.lag.Clone(),
+		Clock:        h.opts.Clock.Name(),
+		WakeLag:      h.wakeLag.Clone(),
 		Series:       map[Kind][]Sample{},
 	}
 	for _, p := range h.phases {

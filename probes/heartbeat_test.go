@@ -8,6 +8,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"github.com/secondbrain-dev/secondbrain/probes/wake"
 )
 
 // stallTarget answers after base, except that during [from, to) since
@@ -62,7 +64,7 @@ func slowCount(k KindStats, d time.Duration) int64 {
 func TestHeartbeat_coordinatedOmission(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tgt := &stallTarget{start: time.Now(), from: 5 * time.Second, to: 6 * time.Second, base: time.Millisecond}
-		hb := NewHeartbeat(tgt, HeartbeatOptions{Interval: 20 * time.Millisecond, NoopInterval: -1})
+		hb := NewHeartbeat(tgt, HeartbeatOptions{Clock: wake.GoTimer(), Interval: 20 * time.Millisecond, NoopInterval: -1})
 		if err := hb.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +126,7 @@ func (b blockTarget) Noop(context.Context) error { <-b.release; return nil }
 func TestHeartbeat_droppedTicksWhenBoundHit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tgt := blockTarget{release: make(chan struct{})}
-		hb := NewHeartbeat(tgt, HeartbeatOptions{Interval: 10 * time.Millisecond, NoopInterval: -1, MaxOutstanding: 5})
+		hb := NewHeartbeat(tgt, HeartbeatOptions{Clock: wake.GoTimer(), Interval: 10 * time.Millisecond, NoopInterval: -1, MaxOutstanding: 5})
 		if err := hb.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -145,7 +147,7 @@ func TestHeartbeat_droppedTicksWhenBoundHit(t *testing.T) {
 func TestHeartbeat_timeoutsAndErrors(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tgt := &stallTarget{start: time.Now(), from: 0, to: time.Hour}
-		hb := NewHeartbeat(tgt, HeartbeatOptions{Interval: 100 * time.Millisecond, NoopInterval: -1, Timeout: 300 * time.Millisecond})
+		hb := NewHeartbeat(tgt, HeartbeatOptions{Clock: wake.GoTimer(), Interval: 100 * time.Millisecond, NoopInterval: -1, Timeout: 300 * time.Millisecond})
 		if err := hb.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -160,7 +162,7 @@ func TestHeartbeat_timeoutsAndErrors(t *testing.T) {
 		}
 	})
 	synctest.Test(t, func(t *testing.T) {
-		hb := NewHeartbeat(errTarget{}, HeartbeatOptions{Interval: 100 * time.Millisecond})
+		hb := NewHeartbeat(errTarget{}, HeartbeatOptions{Clock: wake.GoTimer(), Interval: 100 * time.Millisecond})
 		if err := hb.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +183,7 @@ func (errTarget) Noop(context.Context) error { return errors.New("broken pipe") 
 func TestHeartbeat_phases(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		tgt := &stallTarget{start: time.Now(), from: time.Second, to: 1100 * time.Millisecond, base: time.Millisecond}
-		hb := NewHeartbeat(tgt, HeartbeatOptions{Interval: 20 * time.Millisecond})
+		hb := NewHeartbeat(tgt, HeartbeatOptions{Clock: wake.GoTimer(), Interval: 20 * time.Millisecond})
 		if err := hb.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +224,7 @@ func TestHeartbeat_breachOncePerArm(t *testing.T) {
 		var mu sync.Mutex
 		var got []Breach
 		hb := NewHeartbeat(tgt, HeartbeatOptions{
-			Interval: 20 * time.Millisecond, NoopInterval: -1,
+			Clock: wake.GoTimer(), Interval: 20 * time.Millisecond, NoopInterval: -1,
 			OnBreach: func(ctx context.Context, b Breach) {
 				mu.Lock()
 				got = append(got, b)

@@ -5,6 +5,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/secondbrain-dev/secondbrain/probes/wake"
 	"github.com/secondbrain-dev/secondbrain/reports"
 )
 
@@ -47,10 +48,15 @@ func (s *HeartbeatSnapshot) Report() *reports.Heartbeat {
 	hb := &reports.Heartbeat{
 		IntervalMS:   ms(s.Interval),
 		SendLagP99MS: nsToMS(s.SendLag.ValueAtQuantile(99)),
+		SendLagP50MS: nsToMS(s.SendLag.ValueAtQuantile(50)),
+		Clock:        s.Clock,
 		DroppedTicks: s.Dropped(),
 		Timeouts:     s.Ping.Timeouts + s.Noop.Timeouts,
 		Series:       Series(s.Series[KindPing]),
 		NoopSeries:   Series(s.Series[KindNoop]),
+	}
+	if s.WakeLag != nil {
+		hb.WakeLagP99MS = nsToMS(s.WakeLag.ValueAtQuantile(99))
 	}
 	if s.Interval > 0 {
 		hb.Ping = Latencies(s.Ping)
@@ -80,4 +86,19 @@ func (s *HeartbeatSnapshot) ReportPhases() []reports.Phase {
 		out = append(out, rp)
 	}
 	return out
+}
+
+// ReportCalibration converts a calibration for result.json.
+func ReportCalibration(c wake.Calibration) *reports.Calibration {
+	return &reports.Calibration{
+		IntervalMS: ms(c.Interval),
+		Kernel:     reportLateness(c.Kernel),
+		Prober:     reportLateness(c.Handoff),
+		GoTimer:    reportLateness(c.GoTimer),
+	}
+}
+
+func reportLateness(l wake.Lateness) reports.Lateness {
+	return reports.Lateness{Clock: l.Clock, Samples: l.Samples,
+		P50MS: ms(l.P50), P99MS: ms(l.P99), MaxMS: ms(l.Max)}
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secondbrain-dev/secondbrain/probes/wake"
 	"github.com/secondbrain-dev/secondbrain/reports"
 )
 
@@ -286,13 +287,15 @@ func maxDur(ds []time.Duration) time.Duration {
 // prober sent late (send-lag p99 above SendLagP99Max), dropped ticks,
 // fewer than MinSamples pings behind the scenario's p99, or the baseline
 // phase's scheduling latency on the server above BaselineSchedP99Max (the
-// machine was too noisy). It returns "" for a valid run. baselineSched may
-// be nil when it was not measured.
-func (t Thresholds) Validity(hb *HeartbeatSnapshot, baselineSched *SchedWindow) string {
+// machine was too noisy). It returns "" for a valid run. baselineSched and
+// cal may be nil when they were not measured; cal, the machine's wake-up
+// lateness measured before the first scenario, lets a late prober say
+// whether the machine itself or the run made it late.
+func (t Thresholds) Validity(hb *HeartbeatSnapshot, baselineSched *SchedWindow, cal *wake.Calibration) string {
 	var why []string
 	if hb != nil {
 		if lag := time.Duration(hb.SendLag.ValueAtQuantile(99)); lag > t.SendLagP99Max {
-			why = append(why, fmt.Sprintf("prober send lag p99 %s > %s", fmtMS(lag), fmtMS(t.SendLagP99Max)))
+			why = append(why, t.lagReason(lag, hb, cal))
 		}
 		if d := hb.Dropped(); d > 0 {
 			why = append(why, fmt.Sprintf("%d probe ticks dropped (outstanding bound reached)", d))
@@ -305,4 +308,29 @@ func (t Thresholds) Validity(hb *HeartbeatSnapshot, baselineSched *SchedWindow) 
 		why = append(why, fmt.Sprintf("baseline scheduling latency p99 %s > %s", fmtMS(baselineSched.P99), fmtMS(t.BaselineSchedP99Max)))
 	}
 	return strings.Join(why, "; ")
+}
+
+// lagReason says that the prober sent late and, from the calibration and
+// the clock's own lateness in this run, whose fault that was.
+func (t Thresholds) lagReason(lag time.Duration, hb *HeartbeatSnapshot, cal *wake.Calibration) string {
+	head := fmt.Sprintf("prober send lag p99 %s > %s", fmtMS(lag), fmtMS(t.SendLagP99Max))
+	var woke time.Duration
+	if hb.WakeLag != nil {
+		woke = time.Duration(hb.WakeLag.ValueAtQuantile(99))
+	}
+	switch {
+	case cal != nil && cal.Handoff.P99 > t.SendLagP99Max/2:
+		return fmt.Sprintf("%s: the machine itself is too noisy to judge this server — before the first scenario, "+
+			"with nothing else of the harness running, it woke the prober's thread p99 %s late (%s clock; to the probe's goroutine p99 %s)",
+			head, fmtMS(cal.Kernel.P99), cal.Kernel.Clock, fmtMS(cal.Handoff.P99))
+	case woke > t.SendLagP99Max/2:
+		at := ""
+		if cal != nil {
+			at = fmt.Sprintf(", against p99 %s at calibration", fmtMS(cal.Kernel.P99))
+		}
+		return fmt.Sprintf("%s: the prober's %s clock itself woke p99 %s late during this scenario%s — the machine got busier "+
+			"while it ran (the server under test or another process kept the CPUs)", head, hb.Clock, fmtMS(woke), at)
+	}
+	return fmt.Sprintf("%s: the prober's %s clock woke on time (p99 %s) but its probes started late — the harness process "+
+		"itself was short of CPU", head, hb.Clock, fmtMS(woke))
 }

@@ -198,7 +198,7 @@ func TestThresholds_Validity(t *testing.T) {
 	}
 	f := func(hb *HeartbeatSnapshot, sched *SchedWindow, want string) {
 		t.Helper()
-		got := th.Validity(hb, sched)
+		got := th.Validity(hb, sched, nil)
 		if (want == "") != (got == "") || !strings.Contains(got, want) {
 			t.Errorf("Validity = %q; want %q", got, want)
 		}

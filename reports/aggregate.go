@@ -211,8 +211,8 @@ func ToolLatencies(steps []Step) (map[string]*Latencies, error) {
 //   - each Phase.ToolCalls from the call steps of that phase;
 //   - Heartbeat.Ping and Heartbeat.NoopTool by merging the phases' ones;
 //   - Heartbeat.HistFile, the relative path WriteAll writes the .hlog to;
-//   - the scenario verdict from its checks, and the run verdict from the
-//     scenarios (invalid beats fail beats pass), when empty.
+//   - the scenario verdict (ScenarioVerdict) and the run verdict (Judge:
+//     a failure always wins), when empty.
 //
 // Summarize is idempotent. It also sets SchemaVersion when zero.
 func Summarize(r *Result) error {
@@ -243,11 +243,11 @@ func Summarize(r *Result) error {
 			return fmt.Errorf("cannot summarise heartbeat of scenario %q: %w", sc.Name, err)
 		}
 		if sc.Verdict == "" {
-			sc.Verdict = scenarioVerdict(sc)
+			sc.Verdict = ScenarioVerdict(sc)
 		}
 	}
 	if r.Run.Verdict == "" {
-		r.Run.Verdict = runVerdict(r.Scenarios)
+		r.Run.Verdict = Judge(r.Scenarios, 0).Verdict
 	}
 	return nil
 }
@@ -289,34 +289,6 @@ func summarizeHeartbeat(sc *Scenario) error {
 		hb.HistFile = HlogPath(sc.Name)
 	}
 	return nil
-}
-
-func scenarioVerdict(sc *Scenario) string {
-	if sc.Invalid != "" {
-		return VerdictInvalid
-	}
-	if sc.Error != "" {
-		return VerdictFail
-	}
-	for _, c := range sc.Checks {
-		if !c.Pass {
-			return VerdictFail
-		}
-	}
-	return VerdictPass
-}
-
-func runVerdict(scs []Scenario) string {
-	v := VerdictPass
-	for _, sc := range scs {
-		switch sc.Verdict {
-		case VerdictInvalid:
-			return VerdictInvalid
-		case VerdictFail:
-			v = VerdictFail
-		}
-	}
-	return v
 }
 
 // Counts is how many scenarios ended in each verdict.

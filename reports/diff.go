@@ -72,7 +72,17 @@ const (
 	DiffNew        = "new"     // only in the new run
 	DiffMissing    = "missing" // only in the old run
 	DiffSkipped    = "skipped" // not compared: a run was invalid or lacks the value
+	// DiffNoise marks a worsening that is not counted: the statistic rests
+	// on too few samples, or the change is within what the runs' own
+	// prober lateness explains. The note says which.
+	DiffNoise = "noise"
 )
+
+// MinTailSamples is how many samples must lie at or beyond a percentile
+// for a change in it to count: p99 needs 1,000 samples, p99.9 10,000, and
+// a max (one sample) never counts. Two healthy runs of the same binary
+// differ by 2× in a max or a p99.9 from a few hundred samples.
+const MinTailSamples = 10
 
 // DiffRow compares one metric of one scenario between two runs.
 type DiffRow struct {
@@ -91,9 +101,10 @@ type DiffRow struct {
 // Diff is the comparison of two runs.
 type Diff struct {
 	Tolerance   float64   `json:"tolerance"`
-	FloorMS     float64   `json:"floor_ms"`
+	FloorMS     float64   `json:"floor_ms"` // --floor, raised to twice the runs' calibrated prober lateness
 	Rows        []DiffRow `json:"rows"`
 	Regressions int       `json:"regressions"`
+	Noise       int       `json:"noise"` // worsenings not counted, each row saying why
 }
 
 // Compare compares the new run with the old (baseline) one, scenario by
@@ -110,6 +121,11 @@ type Diff struct {
 // regressions.
 func Compare(old, cur *Result, opts DiffOptions) *Diff {
 	d := &Diff{Tolerance: opts.tolerance(), FloorMS: opts.floorMS()}
+	for _, r := range []*Result{old, cur} {
+		if c := r.Run.Calibration; c != nil {
+			d.FloorMS = math.Max(d.FloorMS, 2*c.Prober.P99MS)
+		}
+	}
 	oldByName := map[string]*Scenario{}
 	for i := range old.Scenarios {
 		oldByName[old.Scenarios[i].Name] = &old.Scenarios[i]
@@ -135,8 +151,11 @@ func Compare(old, cur *Result, opts DiffOptions) *Diff {
 }
 
 func (d *Diff) add(r DiffRow) {
-	if r.Status == DiffRegression {
+	switch r.Status {
+	case DiffRegression:
 		d.Regressions++
+	case DiffNoise:
+		d.Noise++
 	}
 	d.Rows = append(d.Rows, r)
 }
@@ -183,7 +202,8 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 				d.add(row)
 				continue
 			}
-			d.add(compareValue(row, m.get(l.old), m.get(l.new), +1, opts))
+			row = compareValue(row, m.get(l.old), m.get(l.new), +1, opts)
+			d.add(judgeNoise(row, m.name, min(l.old.Count, l.new.Count), noiseFloorMS(o, n, d.FloorMS)))
 		}
 	}
 	oldChecks := map[string]Check{}
@@ -202,6 +222,9 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 			continue
 		}
 		row = compareValue(row, oc.Value, c.Value, direction(c.Op), opts)
+		if stat, count, ok := heartbeatCheckSupport(c, o, n); ok {
+			row = judgeNoise(row, stat, count, noiseFloorMS(o, n, d.FloorMS))
+		}
 		switch {
 		case oc.Pass && !c.Pass:
 			row.Status, row.Note = DiffRegression, "check now fails ("+c.Op+" "+FormatValue(c.Threshold, c.Unit)+")"
@@ -215,6 +238,84 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 			d.add(DiffRow{Scenario: n.Name, Metric: label, Unit: c.Unit, Old: FormatValue(c.Value, c.Unit), OldValue: c.Value, Status: DiffMissing})
 		}
 	}
+}
+
+// judgeNoise turns a regression row into a noise row, with the reason,
+// when the statistic stat ("p99", "p999", "max"…) of count samples has too
+// few samples in its tail, or when the worsening is within floorMS.
+func judgeNoise(row DiffRow, stat string, count int64, floorMS float64) DiffRow {
+	if row.Status != DiffRegression {
+		return row
+	}
+	tail := tailFraction(stat)
+	switch {
+	case tail > 0 && float64(count)*tail < MinTailSamples:
+		row.Status = DiffNoise
+		need := int64(math.Ceil(MinTailSamples / tail))
+		if stat == "max" {
+			row.Note = "not counted: a max is one sample"
+		} else {
+			row.Note = fmt.Sprintf("not counted: a %s of %d samples rests on %.0f; it needs %d", stat, count, float64(count)*tail, need)
+		}
+	case row.Unit == "ms" && row.NewValue-row.OldValue <= floorMS:
+		row.Status = DiffNoise
+		row.Note = fmt.Sprintf("not counted: within the runs' noise floor %s (prober lateness and --floor)", FormatMS(floorMS))
+	}
+	return row
+}
+
+// tailFraction is the share of samples at or beyond a statistic; 0 for a
+// statistic that is not a tail percentile.
+func tailFraction(stat string) float64 {
+	switch stat {
+	case "p99":
+		return 0.01
+	case "p999", "p99.9":
+		return 0.001
+	case "max":
+		return math.SmallestNonzeroFloat64 // one sample, whatever the count
+	}
+	return 0
+}
+
+// noiseFloorMS is the latency change two runs' own lateness explains: the
+// larger of the run-wide floor (--floor, and twice either run's calibrated
+// prober lateness) and either run's prober send lag p99 in this scenario
+// (latencies are measured from the intended send time, so a late prober
+// adds its lateness).
+func noiseFloorMS(o, n *Scenario, floor float64) float64 {
+	f := floor
+	for _, sc := range []*Scenario{o, n} {
+		if sc.Heartbeat != nil {
+			f = math.Max(f, sc.Heartbeat.SendLagP99MS)
+		}
+	}
+	return f
+}
+
+// heartbeatCheckSupport finds the statistic and sample count behind a
+// heartbeat check ("heartbeat.ping.p99", "heartbeat.noop.max" … of a
+// phase), the smaller count of the two runs.
+func heartbeatCheckSupport(c Check, o, n *Scenario) (stat string, count int64, ok bool) {
+	parts := strings.Split(c.Name, ".")
+	if len(parts) != 3 || parts[0] != "heartbeat" || c.Unit != "ms" {
+		return "", 0, false
+	}
+	stat, _, _ = strings.Cut(parts[2], "_") // p99_vs_baseline judges the p99
+	count = math.MaxInt64
+	for _, sc := range []*Scenario{o, n} {
+		var l *Latencies
+		for _, p := range sc.Phases {
+			if p.Name == c.Phase {
+				l = map[string]*Latencies{"ping": p.Ping, "noop": p.NoopTool}[parts[1]]
+			}
+		}
+		if l == nil {
+			return "", 0, false
+		}
+		count = min(count, l.Count)
+	}
+	return stat, count, true
 }
 
 // direction is +1 when a larger value is worse, -1 when smaller is worse,
@@ -283,6 +384,9 @@ func NewDiffReporter(d *Diff, onlyChanged bool) Reporter {
 		}
 		if hidden > 0 {
 			ew.printf("(%d unchanged row%s hidden)\n", hidden, plural(hidden))
+		}
+		if d.Noise > 0 {
+			ew.printf("%d worsening%s not counted as noise (too few samples behind the statistic, or within the runs' prober lateness: see NOTE)\n", d.Noise, plural(d.Noise))
 		}
 		if d.Regressions == 0 {
 			ew.printf("no regression beyond tolerance %s (noise floor %s)\n", pct(d.Tolerance), FormatMS(d.FloorMS))

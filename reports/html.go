@@ -23,6 +23,7 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"seconds":    func(ms float64) string { return fmt.Sprintf("%.1fs", ms/1000) },
 	"inc":        func(i int) int { return i + 1 },
 	"anchor":     func(name string) string { return "sc-" + FileName(name) },
+	"attempts":   AttemptLines,
 }).Parse(htmlTemplateText))
 
 // htmlScenario is a scenario with its plots rendered.
@@ -37,9 +38,12 @@ type htmlScenario struct {
 
 type htmlPage struct {
 	*Result
-	Header    string
-	Counts    Counts
-	Scenarios []htmlScenario
+	Header      string
+	Calibration string
+	Outcome     []string // failed, could not run, invalid: one line each
+	Advice      string   // what to do about invalid scenarios
+	Counts      Counts
+	Scenarios   []htmlScenario
 }
 
 // NewHTMLReporter renders report.html: one self-contained file (inline CSS
@@ -50,7 +54,8 @@ type htmlPage struct {
 // the pprof profiles saved beside it.
 func NewHTMLReporter(r *Result) Reporter {
 	return func(w io.Writer) error {
-		page := htmlPage{Result: r, Header: runHeader(r, ""), Counts: CountVerdicts(r)}
+		page := htmlPage{Result: r, Header: runHeader(r, ""), Counts: CountVerdicts(r),
+			Calibration: CalibrationLine(r), Outcome: OutcomeLines(r), Advice: InvalidAdvice(r)}
 		for i := range r.Scenarios {
 			sc := &r.Scenarios[i]
 			hs := htmlScenario{

@@ -33,8 +33,18 @@ func writeMarkdown(w *errWriter, r *Result) {
 	w.printf("# secondbrain replay: %s\n\n", verdictWord(run.Verdict))
 	w.print(runHeader(r, "`"))
 	w.print("\n")
+	if cal := CalibrationLine(r); cal != "" {
+		w.printf("%s\n\n", cal)
+	}
 	c := CountVerdicts(r)
 	w.printf("**%d scenario%s: %d pass, %d fail, %d invalid.**\n\n", c.Total, plural(c.Total), c.Pass, c.Fail, c.Invalid)
+	for _, l := range OutcomeLines(r) {
+		w.printf("- %s\n", l)
+	}
+	if advice := InvalidAdvice(r); advice != "" {
+		w.printf("\n%s\n", advice)
+	}
+	w.print("\n")
 	if c.Total == 0 {
 		w.print("No scenario ran.\n")
 		return
@@ -64,7 +74,28 @@ func writeMarkdown(w *errWriter, r *Result) {
 			writeMarkdownScenario(w, sc)
 		}
 	}
+	writeMarkdownRetried(w, r)
 	w.print("\nPlots, every check and the culprit stacks: `report.html`. CI test results: `junit.xml`. Histograms: `hlog/*.hlog` (HdrHistogram log format).\n")
+}
+
+// writeMarkdownRetried lists the scenarios that passed only after invalid
+// attempts (the failed and invalid ones show theirs in their sections).
+func writeMarkdownRetried(w *errWriter, r *Result) {
+	head := false
+	for i := range r.Scenarios {
+		sc := &r.Scenarios[i]
+		if sc.Verdict != VerdictPass || len(sc.Attempts) == 0 {
+			continue
+		}
+		if !head {
+			w.print("\n## Passed after invalid attempts\n")
+			head = true
+		}
+		w.printf("\n%s:\n\n", sc.Name)
+		for _, l := range AttemptLines(sc) {
+			w.printf("- %s\n", oneLine(l))
+		}
+	}
 }
 
 func writeMarkdownScenario(w *errWriter, sc *Scenario) {
@@ -80,6 +111,12 @@ func writeMarkdownScenario(w *errWriter, sc *Scenario) {
 	}
 	if sc.Error != "" {
 		w.printf("\nHarness error: %s\n", mdCode(sc.Error))
+	}
+	if lines := AttemptLines(sc); len(lines) > 0 {
+		w.print("\nAttempts:\n\n")
+		for _, l := range lines {
+			w.printf("- %s\n", oneLine(l))
+		}
 	}
 	if failing := FailingChecks(sc); len(failing) > 0 {
 		w.print("\nFailing checks:\n\n")

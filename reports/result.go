@@ -37,28 +37,68 @@ type RunInfo struct {
 	Version    string    `json:"version"` // secondbrain version
 	Canaries   bool      `json:"canaries,omitempty"`
 	Verdict    string    `json:"verdict"` // pass | fail | invalid
+	// Calibration is this machine's wake-up lateness, measured before the
+	// first scenario; nil when it was not measured.
+	Calibration *Calibration `json:"calibration,omitempty"`
+}
+
+// Calibration is how late this machine wakes a sleeping prober, measured
+// for about a second before the first scenario while nothing else of the
+// harness ran. A scenario's send lag far above it means the run, not the
+// machine, made the prober late.
+type Calibration struct {
+	IntervalMS float64 `json:"interval_ms"`
+	// Kernel: the prober's clock thread waking (clock_nanosleep).
+	Kernel Lateness `json:"kernel"`
+	// Prober: that wake-up plus the hand-off to the goroutine that sends
+	// a probe — the whole path of a probe's send lag.
+	Prober Lateness `json:"prober"`
+	// GoTimer: Go's time.Timer on the same schedule, for reference.
+	GoTimer Lateness `json:"go_timer"`
+}
+
+// Lateness summarises wake-up lateness (woke − intended) in milliseconds.
+type Lateness struct {
+	Clock   string  `json:"clock"`
+	Samples int     `json:"samples"`
+	P50MS   float64 `json:"p50_ms"`
+	P99MS   float64 `json:"p99_ms"`
+	MaxMS   float64 `json:"max_ms"`
+}
+
+// Attempt is one earlier run of a scenario that was replayed because it
+// was invalid.
+type Attempt struct {
+	Verdict      string  `json:"verdict"`
+	Invalid      string  `json:"invalid_reason,omitempty"`
+	DurationMS   float64 `json:"duration_ms"`
+	SendLagP99MS float64 `json:"send_lag_p99_ms,omitempty"`
 }
 
 // Scenario is one replayed scenario (one repeat merged, see Repeats).
 type Scenario struct {
-	Name        string        `json:"name"`
-	Description string        `json:"description,omitempty"`
-	Source      string        `json:"source,omitempty"` // the seed passage it reproduces
-	Canary      string        `json:"canary,omitempty"` // canary injected, if any
-	Verdict     string        `json:"verdict"`
-	Invalid     string        `json:"invalid_reason,omitempty"`
-	Repeats     int           `json:"repeats"`
-	StartedAt   time.Time     `json:"started_at"`
-	DurationMS  float64       `json:"duration_ms"` // wall-clock
-	Steps       []Step        `json:"steps"`
-	Checks      []Check       `json:"checks"`
-	Phases      []Phase       `json:"phases,omitempty"`
-	Heartbeat   *Heartbeat    `json:"heartbeat,omitempty"` // whole scenario, all phases merged
-	Faults      []FaultWindow `json:"faults,omitempty"`
-	Goroutines  []Sample      `json:"goroutines,omitempty"` // server goroutine count over time
-	Diagnosis   *Diagnosis    `json:"diagnosis,omitempty"`
-	Logs        *LogAccount   `json:"logs,omitempty"`
-	Error       string        `json:"error,omitempty"` // harness error, if the scenario could not run
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	Source      string `json:"source,omitempty"` // the seed passage it reproduces
+	Canary      string `json:"canary,omitempty"` // canary injected, if any
+	Verdict     string `json:"verdict"`
+	Invalid     string `json:"invalid_reason,omitempty"`
+	// Attempts are the earlier, invalid runs of this scenario that were
+	// replayed (replay --retry-invalid), oldest first; this result is the
+	// last attempt.
+	Attempts   []Attempt     `json:"attempts,omitempty"`
+	Repeats    int           `json:"repeats"`
+	StartedAt  time.Time     `json:"started_at"`
+	DurationMS float64       `json:"duration_ms"` // wall-clock
+	Steps      []Step        `json:"steps"`
+	Checks     []Check       `json:"checks"`
+	Phases     []Phase       `json:"phases,omitempty"`
+	Heartbeat  *Heartbeat    `json:"heartbeat,omitempty"` // whole scenario, all phases merged
+	Faults     []FaultWindow `json:"faults,omitempty"`
+	Goroutines []Sample      `json:"goroutines,omitempty"` // server goroutine count over time
+	Diagnosis  *Diagnosis    `json:"diagnosis,omitempty"`
+	Logs       *LogAccount   `json:"logs,omitempty"`
+	Error      string        `json:"error,omitempty"` // harness error, if the scenario could not run
 	// Tools holds the scenario's own (closed-loop) call latencies per tool
 	// name, all phases and repeats merged. reports.Summarize fills it from
 	// Steps when the runner leaves it empty.
@@ -126,11 +166,16 @@ type Heartbeat struct {
 	Ping         *Latencies `json:"ping,omitempty"`
 	NoopTool     *Latencies `json:"noop_tool,omitempty"`
 	SendLagP99MS float64    `json:"send_lag_p99_ms"`
-	DroppedTicks int64      `json:"dropped_ticks"`
-	Timeouts     int64      `json:"timeouts"`
-	Series       []Sample   `json:"series,omitempty"`      // ping latency over time, downsampled for plots
-	HistFile     string     `json:"hlog,omitempty"`        // .hlog path relative to --out
-	NoopSeries   []Sample   `json:"noop_series,omitempty"` // no-op tool latency over time, like Series
+	// Clock kept the probes' schedule; WakeLagP99MS is its own lateness
+	// (the rest of the send lag is the hand-off to the probe).
+	Clock        string   `json:"clock,omitempty"`
+	SendLagP50MS float64  `json:"send_lag_p50_ms,omitempty"`
+	WakeLagP99MS float64  `json:"wake_lag_p99_ms,omitempty"`
+	DroppedTicks int64    `json:"dropped_ticks"`
+	Timeouts     int64    `json:"timeouts"`
+	Series       []Sample `json:"series,omitempty"`      // ping latency over time, downsampled for plots
+	HistFile     string   `json:"hlog,omitempty"`        // .hlog path relative to --out
+	NoopSeries   []Sample `json:"noop_series,omitempty"` // no-op tool latency over time, like Series
 }
 
 // Latencies are percentiles of one histogram, in milliseconds.

@@ -14,6 +14,7 @@ import (
 	"github.com/mark3labs/mcp-go/client/transport"
 
 	"github.com/secondbrain-dev/secondbrain/probes"
+	"github.com/secondbrain-dev/secondbrain/probes/wake"
 	"github.com/secondbrain-dev/secondbrain/reports"
 	"github.com/secondbrain-dev/secondbrain/server/clock"
 )
@@ -64,6 +65,11 @@ type Options struct {
 	// scenario; NoHeartbeat turns it off.
 	Heartbeat   probes.HeartbeatOptions
 	NoHeartbeat bool
+	// Calibration is the machine's wake-up lateness, measured before the
+	// first scenario (wake.Calibrate); an invalid run quotes it to say
+	// whether the machine or the run made the prober late. nil: not
+	// measured.
+	Calibration *wake.Calibration
 	// Fakes starts the fake API and log sink for one scenario; nil means
 	// the in-process fakes of scenarios/fakeai and scenarios/fakesink.
 	Fakes func(ctx context.Context, clk clock.Clock, sc *Scenario) (Fakes, error)
@@ -279,26 +285,10 @@ func (r *Runner) runScenario(ctx context.Context, sc *Scenario, idx, total int, 
 		res.Error = err.Error()
 	}
 	res.DurationMS = ms(time.Since(start))
-	res.Verdict = reports.VerdictPass
-	if res.Error != "" {
-		res.Verdict = reports.VerdictFail
-	}
-	for _, st := range res.Steps {
-		if !st.Pass {
-			res.Verdict = reports.VerdictFail
-		}
-	}
-	for _, c := range res.Checks {
-		if !c.Pass {
-			res.Verdict = reports.VerdictFail
-		}
-	}
 	// A run the harness could not judge (it fell behind) is invalid, not
 	// passed: its numbers say nothing about the server. The watcher sets
 	// Invalid only when no failure stands beyond the harness's lateness.
-	if res.Invalid != "" && res.Error == "" {
-		res.Verdict = reports.VerdictInvalid
-	}
+	res.Verdict = reports.ScenarioVerdict(res)
 	return res
 }
 

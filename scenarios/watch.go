@@ -420,7 +420,7 @@ func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probe
 			}
 		}
 	}
-	if why := w.th.Validity(snap, sched); why != "" {
+	if why := w.th.Validity(snap, sched, w.opts.Calibration); why != "" {
 		// A run that fell behind cannot pass. It still fails when a step
 		// failed, or a check failed by more than the prober's own
 		// lateness could have added (latency is measured from the
