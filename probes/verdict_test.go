@@ -9,6 +9,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/secondbrain-dev/secondbrain/probes/wake"
+
 	"github.com/goccy/go-yaml"
 
 	"github.com/secondbrain-dev/secondbrain/reports"
@@ -344,5 +346,38 @@ func TestFindLogCounters_shapes(t *testing.T) {
 	la = AccountLogs(LogCounters{Emitted: 10, Delivered: 5}, &LogCounters{Emitted: 4, Delivered: 6}, 5)
 	if la.Unaccounted != 7 { // |10−5| + |4−6|: errors in opposite directions do not cancel
 		t.Errorf("unaccounted = %d; want 7", la.Unaccounted)
+	}
+}
+
+// A late prober says whose fault it was: the machine (already late at
+// calibration), the run (the clock itself woke late), or the harness
+// process (the clock was on time, the probes were not).
+func TestThresholds_ValidityNamesWhoWasLate(t *testing.T) {
+	th := DefaultThresholds()
+	mk := func(lag, woke time.Duration) *HeartbeatSnapshot {
+		p := phaseOf("baseline", repeat(time.Millisecond, 1500), nil, 0)
+		hb := &HeartbeatSnapshot{Interval: 5 * time.Millisecond, Phases: []PhaseSnapshot{p}, Ping: p.Ping,
+			Noop: KindStats{Hist: NewHistogram()}, SendLag: NewHistogram(), WakeLag: NewHistogram(), Clock: "clock_nanosleep"}
+		for range 1500 {
+			recordClamped(hb.SendLag, lag)
+			recordClamped(hb.WakeLag, woke)
+		}
+		return hb
+	}
+	quiet := &wake.Calibration{Kernel: wake.Lateness{Clock: "clock_nanosleep", P99: 80 * time.Microsecond}, Handoff: wake.Lateness{P99: 200 * time.Microsecond}}
+	noisy := &wake.Calibration{Kernel: wake.Lateness{Clock: "clock_nanosleep", P99: 1500 * time.Microsecond}, Handoff: wake.Lateness{P99: 2 * time.Millisecond}}
+	f := func(hb *HeartbeatSnapshot, cal *wake.Calibration, want string) {
+		t.Helper()
+		got := th.Validity(hb, nil, cal)
+		if !strings.Contains(got, want) {
+			t.Errorf("Validity = %q; want it to contain %q", got, want)
+		}
+	}
+	f(mk(3*time.Millisecond, 2*time.Millisecond), noisy, "the machine itself is too noisy")
+	f(mk(3*time.Millisecond, 2*time.Millisecond), quiet, "clock itself woke p99 2.00ms late during this scenario, against p99 0.08ms at calibration")
+	f(mk(3*time.Millisecond, 100*time.Microsecond), quiet, "woke on time (p99 0.10ms) but its probes started late")
+	f(mk(3*time.Millisecond, 100*time.Microsecond), nil, "but its probes started late")
+	if got := th.Validity(mk(500*time.Microsecond, 100*time.Microsecond), nil, noisy); got != "" {
+		t.Errorf("a prober within its bound is valid whatever the calibration; got %q", got)
 	}
 }

@@ -136,23 +136,33 @@ func DiagnosisLine(d *Diagnosis) string {
 	if d == nil {
 		return ""
 	}
+	// Cause, frame, goroutine count and wait all come from one row: the
+	// culprit's own row when the ranking has it, else the top row.
+	cause, frame := d.Cause, d.Culprit
+	var row *Culprit
+	for i := range d.Frames {
+		if d.Frames[i].Frame == frame {
+			row = &d.Frames[i]
+			break
+		}
+	}
+	if frame == "" && len(d.Frames) > 0 {
+		row = &d.Frames[0]
+		frame = row.Frame
+	}
+	if row != nil && row.Cause != "" {
+		cause = row.Cause
+	}
 	var parts []string
-	if d.Cause != "" {
-		parts = append(parts, d.Cause)
+	if cause != "" {
+		parts = append(parts, cause)
 	}
-	culprit := d.Culprit
-	if culprit == "" && len(d.Frames) > 0 {
-		culprit = d.Frames[0].Frame
-	}
-	if culprit != "" {
-		parts = append(parts, ShortFrame(culprit))
+	if frame != "" {
+		parts = append(parts, ShortFrame(frame))
 	}
 	s := strings.Join(parts, ": ")
-	if len(d.Frames) > 0 {
-		f := d.Frames[0]
-		if f.Goroutines > 0 || f.WaitMS > 0 {
-			s += fmt.Sprintf(" (%d goroutine%s waited %s)", f.Goroutines, plural(f.Goroutines), FormatMS(f.WaitMS))
-		}
+	if row != nil && (row.Goroutines > 0 || row.WaitMS > 0) {
+		s += fmt.Sprintf(" (%d goroutine%s waited %s)", row.Goroutines, plural(row.Goroutines), FormatMS(row.WaitMS))
 	}
 	if s == "" {
 		s = d.Summary
