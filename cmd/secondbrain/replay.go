@@ -69,6 +69,7 @@ func baselineHoldFor(interval time.Duration) time.Duration {
 
 func newReplayCmd() *cobra.Command {
 	var o replayOpts
+	o.baselineHold = -1 // auto
 	cmd := &cobra.Command{
 		Use:   "replay [names or files…] | --canaries [canaries…]",
 		Short: "Replay incident scenarios against the server",
@@ -115,7 +116,7 @@ noisy baseline).`,
 	f.BoolVar(&o.json, "json", false, "print result.json to stdout (progress goes to stderr)")
 	f.Int64Var(&o.seed, "seed", 1, "seed for generated project trees")
 	f.StringVar(&o.transport, "transport", scenarios.DefaultTransport, "MCP transport: stdio or http")
-	f.StringVar(&o.serverCmd, "server-cmd", "", "drive this MCP server command over stdio instead of `secondbrain serve` (split on spaces)")
+	f.StringVar(&o.serverCmd, "server-cmd", "", "drive this MCP server command over stdio instead of this binary's serve (split on spaces), e.g. \"node server.js\"")
 	f.BoolVar(&o.canaries, "canaries", false, "inject each canary into the server and check the harness catches and names it")
 	f.DurationVar(&o.heartbeat, "heartbeat-interval", defaultPingInterval, "heartbeat ping interval (real time; <0 disables pings)")
 	f.DurationVar(&o.noop, "noop-interval", defaultNoopInterval, "heartbeat no-op tool call interval (real time; <0 disables them)")
@@ -123,7 +124,7 @@ noisy baseline).`,
 	f.DurationVar(&o.breach, "breach-threshold", probes.DefaultBreachThreshold, "a probe outstanding this long is a breach: fetch goroutine dumps and the flight-recorder trace at once")
 	f.IntVar(&o.retryInvalid, "retry-invalid", 2, "replay a scenario whose run was invalid (the harness fell behind, nothing judged) up to this many more times; failures are never retried")
 	f.IntVar(&o.maxInvalid, "max-invalid", 0, "exit 0 when nothing failed and at most this many scenarios stayed invalid after their retries (they are still listed as invalid)")
-	f.DurationVar(&o.baselineHold, "baseline-hold", -1, "idle the server this long in the baseline phase before the first step (default: 1,100 ping intervals)")
+	f.Var((*autoDuration)(&o.baselineHold), "baseline-hold", "idle the server this long in the baseline phase before the first step; auto: 1,100 ping intervals")
 	return cmd
 }
 
@@ -525,3 +526,32 @@ func printTable(w io.Writer, r *reports.Result) {
 	fmt.Fprintf(tw, "(run)\t%s\t\t%.1fs\t\t\t\n", r.Run.Verdict, r.Run.FinishedAt.Sub(r.Run.StartedAt).Seconds())
 	_ = tw.Flush()
 }
+
+// autoDuration is a duration flag whose negative value means "auto", so
+// that help shows "(default auto)" rather than a sentinel.
+type autoDuration time.Duration
+
+func (d *autoDuration) String() string {
+	if *d < 0 {
+		return "auto"
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *autoDuration) Set(s string) error {
+	if s == "auto" {
+		*d = -1
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if v < 0 {
+		return fmt.Errorf("must be auto or a duration ≥ 0, got %s", s)
+	}
+	*d = autoDuration(v)
+	return nil
+}
+
+func (d *autoDuration) Type() string { return "duration" }
