@@ -255,7 +255,7 @@ func signalGroup(pid int, sig syscall.Signal) error {
 
 // stdio returns the MCP side of the pipes: what the server writes, and
 // where to write to it.
-func (p *process) stdio() (io.Reader, io.WriteCloser) { return p.stdout, p.stdin }
+func (p *process) stdio() (io.Reader, *os.File) { return p.stdout, p.stdin }
 
 // processAlive reports whether pid names a live process.
 func processAlive(pid int) bool {

@@ -383,9 +383,11 @@ func (ru *run) play(ctx context.Context) (err error) {
 		ru.sess, err = dialRetry(startCtx, dial, srv.proc)
 	} else {
 		out, in := srv.proc.stdio()
-		ru.sess, err = newSession(startCtx, transport.NewIO(out, in, nil))
+		pp := newPipePinger(in)
+		ru.sess, err = newSession(startCtx, transport.NewIO(pp.reader(out), pp.writer(), nil))
 		if err == nil {
 			ru.sess.unwedge = srv.proc.closeWedgedStdin
+			ru.sess.pinger = pp
 		}
 	}
 	if err != nil {

@@ -23,6 +23,9 @@ type Session struct {
 	c *client.Client
 	// unwedge, over stdio, closes the server's stdin; see guard.
 	unwedge func() bool
+	// pinger, over stdio, writes the heartbeat's pings into the pipe from
+	// the prober's own thread; nil over HTTP.
+	pinger *pipePinger
 
 	mu       sync.Mutex
 	progress map[string][]time.Time // progress token → arrival times

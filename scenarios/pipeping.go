@@ -1,0 +1,175 @@
+package scenarios
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/secondbrain-dev/secondbrain/probes"
+)
+
+// pipePinger lets the heartbeat write pings straight into the server's
+// stdin from its clock's thread (probes.PingSender) and takes their
+// answers off the server's stdout before the MCP client reads it. The
+// pings still share the pipe with the scenario's calls, as a host's do;
+// only the hand-off to a goroutine per ping is gone.
+//
+// Frames never interleave: the MCP client writes each frame with one Write
+// through frames (one lock for both writers), and a ping is written whole
+// by one write(2) of fewer than PIPE_BUF bytes, which a pipe takes
+// entirely or not at all.
+type pipePinger struct {
+	f      *os.File // the server's stdin (our write end)
+	frames sync.Mutex
+	seq    atomic.Uint64
+
+	mu      sync.Mutex
+	pending map[string]func(time.Time, error) // ping id → answered
+}
+
+// pingIDPrefix marks the heartbeat's ping ids; the client's own ids are
+// numbers.
+const pingIDPrefix = "hb-"
+
+// pipeBuf is POSIX's PIPE_BUF on Linux: a write of at most this many bytes
+// to a pipe is atomic.
+const pipeBuf = 4096
+
+func newPipePinger(stdin *os.File) *pipePinger {
+	return &pipePinger{f: stdin, pending: map[string]func(time.Time, error){}}
+}
+
+var _ probes.PingSender = (*pipePinger)(nil)
+
+// TrySendPing implements probes.PingSender.
+func (p *pipePinger) TrySendPing(answered func(time.Time, error)) (func(), error) {
+	id := pingIDPrefix + strconv.FormatUint(p.seq.Add(1), 10)
+	frame := []byte(`{"jsonrpc":"2.0","id":"` + id + `","method":"ping"}` + "\n")
+	forget := func() {
+		p.mu.Lock()
+		delete(p.pending, id)
+		p.mu.Unlock()
+	}
+	p.mu.Lock()
+	p.pending[id] = answered
+	p.mu.Unlock()
+	if err := p.tryWrite(frame); err != nil {
+		forget()
+		return nil, err
+	}
+	return forget, nil
+}
+
+// tryWrite writes frame with one non-blocking write(2), or returns
+// probes.ErrWouldBlock having written nothing.
+func (p *pipePinger) tryWrite(frame []byte) error {
+	if len(frame) > pipeBuf || !p.frames.TryLock() {
+		return probes.ErrWouldBlock
+	}
+	defer p.frames.Unlock()
+	rc, err := p.f.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("cannot reach the server's stdin: %w", err)
+	}
+	var n int
+	var werr error
+	if err := rc.Control(func(fd uintptr) { n, werr = unix.Write(int(fd), frame) }); err != nil {
+		return fmt.Errorf("cannot write a ping to the server's stdin: %w", err)
+	}
+	switch {
+	case errors.Is(werr, unix.EAGAIN):
+		return probes.ErrWouldBlock
+	case werr != nil:
+		return fmt.Errorf("cannot write a ping to the server's stdin: %w", werr)
+	case n != len(frame):
+		// Cannot happen below PIPE_BUF; never leave half a frame.
+		return fmt.Errorf("short ping write to the server's stdin (%d of %d bytes)", n, len(frame))
+	}
+	return nil
+}
+
+// writer is what the MCP client writes its frames through.
+func (p *pipePinger) writer() io.WriteCloser { return (*frameWriter)(p) }
+
+type frameWriter pipePinger
+
+func (w *frameWriter) Write(b []byte) (int, error) {
+	w.frames.Lock()
+	defer w.frames.Unlock()
+	return w.f.Write(b)
+}
+
+func (w *frameWriter) Close() error { return w.f.Close() }
+
+// reader is what the MCP client reads the server's stdout through: every
+// line but the answers to the heartbeat's pings.
+func (p *pipePinger) reader(stdout io.Reader) io.Reader {
+	return &answerFilter{p: p, r: bufio.NewReaderSize(stdout, 64<<10)}
+}
+
+type answerFilter struct {
+	p    *pipePinger
+	r    *bufio.Reader
+	rest []byte // the part of a passed-through line not yet read
+}
+
+func (a *answerFilter) Read(b []byte) (int, error) {
+	for len(a.rest) == 0 {
+		line, err := a.r.ReadBytes('\n')
+		if len(line) > 0 && !a.p.take(line, time.Now()) {
+			a.rest = line
+		}
+		if err != nil && len(a.rest) == 0 {
+			return 0, err
+		}
+		if err != nil {
+			break // hand out the last line first; the error comes next Read
+		}
+	}
+	n := copy(b, a.rest)
+	a.rest = a.rest[n:]
+	return n, nil
+}
+
+// take consumes line if it answers one of the heartbeat's pings, calling
+// its answered; it reports whether it did.
+func (p *pipePinger) take(line []byte, at time.Time) bool {
+	head := line[:min(len(line), 128)]
+	if !bytes.Contains(head, []byte(`"`+pingIDPrefix)) {
+		return false
+	}
+	var msg struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Error  *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	var id string
+	if json.Unmarshal(line, &msg) != nil || msg.Method != "" || json.Unmarshal(msg.ID, &id) != nil || len(id) <= len(pingIDPrefix) || id[:len(pingIDPrefix)] != pingIDPrefix {
+		return false
+	}
+	p.mu.Lock()
+	answered := p.pending[id]
+	delete(p.pending, id)
+	p.mu.Unlock()
+	if answered != nil {
+		var err error
+		if msg.Error != nil {
+			err = fmt.Errorf("ping answered with error %d: %s", msg.Error.Code, msg.Error.Message)
+		}
+		answered(at, err)
+	}
+	return true // an answer to a forgotten ping is still ours, not the client's
+}
