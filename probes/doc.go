@@ -8,10 +8,13 @@
 //
 // Nothing starts in a constructor. [Heartbeat.Start] and [Sampler.Start]
 // launch their goroutines; Stop (or cancelling the ctx given to Start) ends
-// them and waits for them. A Heartbeat owns one schedule goroutine per probe
-// kind, one goroutine per probe in flight (bounded by MaxOutstanding) and
-// one breach goroutine that runs OnBreach; a Sampler owns one polling
-// goroutine. Everything else ([DebugClient], [Step], [Diagnose],
+// them and waits for them. A Heartbeat owns per probe kind one schedule
+// goroutine (which runs its clock, locked to an OS thread for the precise
+// clock of package wake) and one launcher goroutine, one goroutine per
+// probe in flight (bounded by MaxOutstanding; pings sent through a
+// PingSender need none, only timers) and one breach goroutine that runs
+// OnBreach; Stop waits for all of them and for every ping sent; a Sampler
+// owns one polling goroutine. Everything else ([DebugClient], [Step], [Diagnose],
 // [Thresholds.Evaluate]) is synchronous and safe for concurrent use.
 //
 // # Use (the runner's side)
@@ -34,13 +37,15 @@
 //	leak, _ := probes.WaitSettled(ctx, dc, base, probes.LeakOptions{Timeout: th.SettleTimeout})
 //	th := probes.DefaultThresholds(); scenario.DecodeThresholds(&th)
 //	checks := th.Evaluate(probes.Measurements{Heartbeat: hb.Snapshot(), Leak: &leak, …})
-//	invalid := th.Validity(hb.Snapshot(), &baselineSched)   // non-empty: exit 3
+//	invalid := th.Validity(hb.Snapshot(), &baselineSched, &calibration)   // non-empty: exit 3
 //
 // # Heartbeat and coordinated omission
 //
-// Probe k is due at start + k·interval. The schedule goroutine sleeps until
-// then and hands the probe to a goroutine of its own, so a stalled server
-// does not delay later sends; latency is measured from the intended time,
+// Probe k is due at start + k·interval. The clock (package wake: a thread
+// sleeping with clock_nanosleep on Linux) wakes then; a ping goes out from
+// the clock's thread through the PingSender when there is one, anything
+// else is handed to a goroutine of its own, so a stalled server does not
+// delay later sends; latency is measured from the intended time,
 // so a 1 s stall at 20 ms intervals costs ~50 slow samples (as wrk2 does),
 // not one. After a late wake-up every overdue probe is sent at once. If
 // MaxOutstanding probes are in flight the tick is counted as dropped,

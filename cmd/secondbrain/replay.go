@@ -103,6 +103,7 @@ noisy baseline).`,
 			if o.baselineHold < 0 {
 				o.baselineHold = baselineHoldFor(o.heartbeat)
 			}
+			defer withProberProcs()()
 			if o.canaries {
 				return replayCanaries(cmd.Context(), o, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
@@ -157,13 +158,8 @@ func replay(ctx context.Context, o replayOpts, args []string, stdout, stderr io.
 // calibrate measures how late this machine wakes the prober, before the
 // first scenario and with nothing else of the harness running, records it
 // in the result and hands it to the runner (invalid runs quote it).
-//
-// It first gives the harness spare Ps (proberProcs) so that the prober's
-// clock thread finds one free when it wakes.
+// The harness should already run with spare Ps (withProberProcs).
 func calibrate(ctx context.Context, opts *scenarios.Options, result *reports.Result, progress io.Writer) error {
-	if n := proberProcs(runtime.NumCPU()); n > runtime.GOMAXPROCS(0) {
-		runtime.GOMAXPROCS(n)
-	}
 	clock := wake.New()
 	cal, err := wake.Calibrate(ctx, wake.CalibrateOptions{Precise: clock})
 	if err != nil {
@@ -179,6 +175,17 @@ func calibrate(ctx context.Context, opts *scenarios.Options, result *reports.Res
 			"scenarios may be invalid; a quieter machine judges them\n", cal.Handoff.P99.Round(time.Microsecond), bound)
 	}
 	return nil
+}
+
+// withProberProcs raises GOMAXPROCS to proberProcs for the replay and
+// returns the function that puts it back.
+func withProberProcs() (restore func()) {
+	prev := runtime.GOMAXPROCS(0)
+	if n := proberProcs(runtime.NumCPU()); n > prev {
+		runtime.GOMAXPROCS(n)
+		return func() { runtime.GOMAXPROCS(prev) }
+	}
+	return func() {}
 }
 
 // proberProcs is how many Ps the harness runs with on ncpu CPUs. A thread
