@@ -54,6 +54,11 @@ type Thresholds struct {
 	SendLagP99Max       time.Duration `yaml:"send_lag_p99_max"`
 	MinSamples          int64         `yaml:"min_samples"`
 	BaselineSchedP99Max time.Duration `yaml:"baseline_sched_p99_max"`
+	// ForeignCPUMax: when other processes kept more CPUs than this busy
+	// on average during the scenario, a heartbeat latency check that
+	// failed by no more than the server's goroutines waited for a CPU in
+	// that phase is not judged (the run is invalid, not failed).
+	ForeignCPUMax float64 `yaml:"foreign_cpu_max"`
 }
 
 // DefaultThresholds returns the DESIGN.md CI profile (2 cores, stdio, 60×).
@@ -91,6 +96,7 @@ func DefaultThresholds() Thresholds {
 		SendLagP99Max:       2 * time.Millisecond,
 		MinSamples:          1000,
 		BaselineSchedP99Max: 25 * time.Millisecond,
+		ForeignCPUMax:       0.25,
 	}
 }
 

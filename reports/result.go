@@ -107,6 +107,9 @@ type Scenario struct {
 	OpenFDs    []Sample `json:"open_fds,omitempty"`
 	RSSMB      []Sample `json:"rss_mb,omitempty"`
 	SchedP99MS []Sample `json:"sched_p99_ms,omitempty"` // scheduling latency p99 between reads
+	// ForeignCPU is how many CPUs, on average, processes other than the
+	// harness and the server kept busy during the scenario (Linux).
+	ForeignCPU float64 `json:"foreign_cpu,omitempty"`
 	// Fakes are the fake API's and the fake sink's own counters at the
 	// scenario's end, keyed "api.<counter>" and "sink.<counter>"
 	// (e.g. sink.records_received), so a result shows what the server

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -75,6 +76,11 @@ type watch struct {
 	// sick is set once a debug fetch timed out: later profile fetches
 	// are skipped (and the scenario notes it).
 	sick atomic.Bool
+
+	// cpuStart is the machine's CPU reading when the heartbeat started
+	// (cpuOK: it could be read), for the foreign load.
+	cpuStart probes.CPUReading
+	cpuOK    bool
 
 	mu       sync.Mutex
 	cur      *stepWatch
@@ -163,6 +169,9 @@ func (w *watch) Start(ctx context.Context, t *Target) error {
 	}
 	if w.dc != nil {
 		opts.OnBreach = w.onBreach
+	}
+	if r, err := probes.ReadCPU(os.Getpid(), t.ServerPID); err == nil {
+		w.cpuStart, w.cpuOK = r, true
 	}
 	w.hb = probes.NewHeartbeat(target, opts)
 	if err := w.hb.Start(ctx); err != nil {
@@ -423,22 +432,98 @@ func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probe
 			}
 		}
 	}
-	if why := w.th.Validity(snap, sched, w.opts.Calibration); why != "" {
-		// A run that fell behind cannot pass. It still fails when a step
-		// failed, or a check failed by more than the prober's own
-		// lateness could have added (latency is measured from the
-		// intended send time, so a late send inflates it by at most
-		// the send lag).
-		if real := unexplained(res, time.Duration(snap.SendLag.Max())); real != "" {
-			w.note("the run fell behind (%s), but %s fails beyond that: verdict fail, not invalid", why, real)
-		} else {
-			res.Invalid = why
-		}
-	}
+	w.judgeValidity(res, snap, sched)
 
 	if failed(res) && w.dc != nil {
 		w.diagnose(res)
 	}
+}
+
+// judgeValidity marks the run invalid when the harness could not judge it:
+// the prober fell behind (Thresholds.Validity), or another process on the
+// machine took enough CPU to make the server's latency checks fail. It
+// never hides a failure: a failed step, a non-latency check, or a latency
+// check that failed by more than the prober's lateness or the server's
+// own waits for a CPU can explain, keeps the verdict fail.
+func (w *watch) judgeValidity(res *reports.Scenario, snap *probes.HeartbeatSnapshot, sched *probes.SchedWindow) {
+	why := w.th.Validity(snap, sched, w.opts.Calibration)
+	lagMax := time.Duration(snap.SendLag.Max())
+	if why == "" {
+		lagMax = 0 // the prober was on time: its lateness explains nothing
+	}
+	foreign := w.foreignCPU(res)
+	shared := foreign > w.th.ForeignCPUMax
+	explains := func(c reports.Check) bool {
+		var cpuWait time.Duration
+		if shared {
+			cpuWait = w.cpuWaitMax(snap, c.Phase)
+		}
+		return latencyExplained(c, lagMax, cpuWait)
+	}
+	real := unexplained(res, explains)
+	switch {
+	case why == "" && (!shared || !failed(res)):
+		return
+	case real != "":
+		if why == "" {
+			why = fmt.Sprintf("other processes kept %.2f CPUs busy", foreign)
+		}
+		w.note("the run could not be judged fairly (%s), but %s fails beyond that: verdict fail, not invalid", why, real)
+	case why == "":
+		res.Invalid = fmt.Sprintf("the machine was shared: other processes kept %.2f CPUs busy during this scenario (above %.2f), "+
+			"and its failing latency checks exceed their limits by no more than the server's goroutines waited for a CPU — "+
+			"not a verdict on the server; replay it on a quieter machine", foreign, w.th.ForeignCPUMax)
+	default:
+		res.Invalid = why
+	}
+}
+
+// latencyExplained says whether a failed heartbeat latency check exceeds
+// its limit by no more than the prober's lateness (latencies are measured
+// from the intended send time, so a late send adds at most lagMax) or than
+// the longest the server's goroutines waited for a CPU another process
+// held (cpuWait, 0 when the machine was not shared).
+func latencyExplained(c reports.Check, lagMax, cpuWait time.Duration) bool {
+	if !strings.HasPrefix(c.Name, "heartbeat.") || c.Unit != "ms" {
+		return false
+	}
+	return c.Value-c.Threshold <= ms(max(lagMax, cpuWait))
+}
+
+// foreignCPU measures how many CPUs other processes kept busy since the
+// heartbeat started, notes it in res and returns it; 0 when unmeasured.
+func (w *watch) foreignCPU(res *reports.Scenario) float64 {
+	if !w.cpuOK {
+		return 0
+	}
+	end, err := probes.ReadCPU(os.Getpid(), w.tgt.ServerPID)
+	if err != nil {
+		return 0
+	}
+	f := probes.ForeignCPU(w.cpuStart, end)
+	res.ForeignCPU = math.Round(f*100) / 100
+	return f
+}
+
+// cpuWaitMax is the longest the server's goroutines waited for a CPU in a
+// phase (its runtime's scheduling latency), 0 when unknown.
+func (w *watch) cpuWaitMax(snap *probes.HeartbeatSnapshot, phase string) time.Duration {
+	if w.sm == nil {
+		return 0
+	}
+	p, ok := snap.Phase(phase)
+	if !ok {
+		return 0
+	}
+	end := p.End
+	if end.IsZero() {
+		end = time.Now()
+	}
+	win, ok := w.sm.Between(p.Start, end)
+	if !ok {
+		return 0
+	}
+	return win.Max
 }
 
 // measureServer reads the leak, log and cancel figures from the server.
@@ -611,20 +696,16 @@ func idleConnLoops(d *probes.GoroutineDump) int {
 	return n
 }
 
-// unexplained names a failed step, or a failed check that the prober's
-// send lag (at most lagMax) cannot explain; "" if there is none.
-func unexplained(res *reports.Scenario, lagMax time.Duration) string {
+// unexplained names a failed step, or a failed check that explains does
+// not account for; "" if there is none.
+func unexplained(res *reports.Scenario, explains func(reports.Check) bool) string {
 	for _, st := range res.Steps {
 		if !st.Pass {
 			return fmt.Sprintf("step %d %s", st.Index, st.Name)
 		}
 	}
 	for _, c := range res.Checks {
-		if c.Pass {
-			continue
-		}
-		lagBound := strings.HasPrefix(c.Name, "heartbeat.") && c.Unit == "ms" && c.Value-c.Threshold <= ms(lagMax)
-		if !lagBound {
+		if !c.Pass && !explains(c) {
 			return fmt.Sprintf("check %s [%s] (%.1f %s %.1f)", c.Name, c.Phase, c.Value, c.Op, c.Threshold)
 		}
 	}
