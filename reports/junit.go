@@ -83,7 +83,12 @@ func NewJUnitReporter(r *Result) Reporter {
 }
 
 func junitDocument(r *Result) junitTestsuites {
-	doc := junitTestsuites{Name: "secondbrain replay"}
+	// The document's name heads the run with its verdict and names the
+	// failed, could-not-run and invalid scenarios apart, as summary.md does.
+	doc := junitTestsuites{Name: "secondbrain replay: " + verdictWord(Judge(r.Scenarios, 0).Verdict)}
+	if lines := OutcomeLines(r); len(lines) > 0 {
+		doc.Name += " — " + strings.Join(lines, " ")
+	}
 	var total float64
 	for i := range r.Scenarios {
 		sc := &r.Scenarios[i]
