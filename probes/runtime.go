@@ -212,9 +212,14 @@ type LeakOptions struct {
 // LeakResult says whether goroutines and fds came back to baseline.
 type LeakResult struct {
 	BaselineGoroutines, Goroutines, LeakedGoroutines int64
-	BaselineFDs, FDs, LeakedFDs                      int64 // -1 when unknown
-	Settled                                          bool
-	Waited                                           time.Duration
+	// Kinds are the goroutines the server has more of than at the baseline
+	// by identity (GoroutineSurplus), when compared; LeakedGoroutines is
+	// at least their sum, so a leak hidden in the count by a goroutine
+	// that ended is still counted.
+	Kinds                       []LeakedGoroutine
+	BaselineFDs, FDs, LeakedFDs int64 // -1 when unknown
+	Settled                     bool
+	Waited                      time.Duration
 }
 
 // WaitSettled polls src until goroutines and open fds are back to the

@@ -207,8 +207,11 @@ func (t Thresholds) Evaluate(m Measurements) []reports.Check {
 		c.count("cancel.responses_after_cancel", "", "<=", *m.ResponsesAfterCancel, t.ResponsesAfterCancelMax, "")
 	}
 	if l := m.Leak; l != nil {
-		c.count("leak.goroutines", "", "<=", l.LeakedGoroutines, t.LeakedGoroutinesMax,
-			fmt.Sprintf("baseline %d, after %s: %d", l.BaselineGoroutines, l.Waited.Round(time.Millisecond), l.Goroutines))
+		detail := fmt.Sprintf("baseline %d, after %s: %d", l.BaselineGoroutines, l.Waited.Round(time.Millisecond), l.Goroutines)
+		for _, k := range l.Kinds {
+			detail += "; leaked " + k.String()
+		}
+		c.count("leak.goroutines", "", "<=", l.LeakedGoroutines, t.LeakedGoroutinesMax, detail)
 		if l.LeakedFDs >= 0 {
 			c.count("leak.fds", "", "<=", l.LeakedFDs, t.LeakedFDsMax,
 				fmt.Sprintf("baseline %d, after: %d", l.BaselineFDs, l.FDs))

@@ -72,6 +72,9 @@ type watch struct {
 	// baseTried: the baseline is read once, at the first watched step.
 	baseTried bool
 	idleBas   int // the server's idle keep-alive connections at the baseline
+	// baseG are the server's goroutines at the baseline, for the leak
+	// check by identity; nil when the dump could not be read.
+	baseG []probes.Goroutine
 
 	// sick is set once a debug fetch timed out: later profile fetches
 	// are skipped (and the scenario notes it).
@@ -197,6 +200,7 @@ func (w *watch) baseline(ctx context.Context) {
 	w.base, w.baseOK = rs, true
 	if d, err := w.dc.Goroutines(ctx); err == nil {
 		w.idleBas = idleConnLoops(d)
+		w.baseG = d.Goroutines
 	}
 	if w.rt.Fallback() {
 		w.note("/debug/runtime not served: goroutines from the goroutine profile, fds and RSS from /proc; scheduling latency not measured")
@@ -478,6 +482,40 @@ func (w *watch) judgeValidity(res *reports.Scenario, snap *probes.HeartbeatSnaps
 	}
 }
 
+// leakedKinds compares the server's goroutines with the baseline's by
+// identity (creator and parked frame) until none is in surplus or the
+// deadline passes, and returns the surplus. Up to idle keep-alive
+// connections upstream (their read and write loops) are tolerated, as the
+// count check tolerates them.
+func (w *watch) leakedKinds(ctx context.Context, deadline time.Time, idle int) []probes.LeakedGoroutine {
+	for {
+		d, err := w.dc.Goroutines(ctx)
+		if err != nil {
+			w.note("leak check by identity not made: %v", err)
+			return nil
+		}
+		var kinds []probes.LeakedGoroutine
+		for _, k := range probes.GoroutineSurplus(w.baseG, d.Goroutines) {
+			if idleConnLoop(k.ParkedAt) {
+				if k.Extra -= idle; k.Extra <= 0 {
+					continue
+				}
+			}
+			kinds = append(kinds, k)
+		}
+		if len(kinds) == 0 || !time.Now().Before(deadline) {
+			return kinds
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return kinds
+		case <-t.C:
+		}
+	}
+}
+
 // latencyExplained says whether a failed heartbeat latency check exceeds
 // its limit by no more than the prober's lateness (latencies are measured
 // from the intended send time, so a late send adds at most lagMax) or than
@@ -553,6 +591,14 @@ func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *pro
 		if err != nil {
 			w.note("leak check not made: %v", err)
 		} else {
+			if w.baseG != nil {
+				leak.Kinds = w.leakedKinds(ctx, time.Now().Add(w.th.SettleTimeout-leak.Waited), idle)
+				var n int64
+				for _, k := range leak.Kinds {
+					n += int64(k.Extra)
+				}
+				leak.LeakedGoroutines = max(leak.LeakedGoroutines, n)
+			}
 			m.Leak = &leak
 			if leak.LeakedFDs > 0 {
 				w.note("open fds beyond the baseline's, by target: %s", fdTargets(w.rt.procRoot, w.tgt.ServerPID))
@@ -683,6 +729,12 @@ func sinkFaulted(sc *Scenario) bool {
 
 // idleConnLoops counts the idle upstream keep-alive connections in a dump
 // (one persistConn readLoop each).
+// idleConnLoop says whether a parked frame is one of net/http's loops of a
+// kept-alive client connection.
+func idleConnLoop(parked string) bool {
+	return strings.Contains(parked, "(*persistConn).readLoop") || strings.Contains(parked, "(*persistConn).writeLoop")
+}
+
 func idleConnLoops(d *probes.GoroutineDump) int {
 	n := 0
 	for _, g := range d.Goroutines {

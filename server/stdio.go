@@ -332,6 +332,15 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 		c.enqueueError(ctx, nil, codeInvalidRequest, "id must be a string or a number")
 		return
 	}
+	if msg.Method == string(mcp.MethodPing) {
+		// A ping is answered here, with the client's raw id, and goes
+		// straight to the writer: no goroutine of its own and no trip
+		// through mcp-go. Each hand-off waits for a free P, and while a
+		// context query keeps both of a 2-vCPU machine's Ps busy that wait
+		// was most of a ping's p99.
+		c.enqueue(ctx, encodePong(msg.ID))
+		return
+	}
 	isCall := msg.Method == string(mcp.MethodToolsCall)
 	sem := c.otherSem
 	if isCall {
@@ -566,6 +575,14 @@ func encodeError(id json.RawMessage, code int, msg string) []byte {
 		Message string `json:"message"`
 	}{code, msg}})
 	return b
+}
+
+// encodePong is the answer to a ping: an empty result.
+func encodePong(id json.RawMessage) []byte {
+	b := make([]byte, 0, len(id)+40)
+	b = append(b, `{"jsonrpc":"2.0","id":`...)
+	b = append(b, id...)
+	return append(b, `,"result":{}}`...)
 }
 
 // withID replaces the "id" of an encoded response by the raw id the client

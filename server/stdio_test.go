@@ -414,6 +414,24 @@ func TestStdio_BusyIsRefusedNotQueued(t *testing.T) {
 	}
 }
 
+// A ping is answered on the dispatch loop with an empty result and the id
+// as the client wrote it, whatever else is in flight.
+func TestStdio_PingAnsweredInline(t *testing.T) {
+	ss := newSlowServer()
+	c := startRaw(t, ss.s, server.StdioOptions{MaxInFlightCalls: 1})
+	c.initialize()
+	c.request(1, "tools/call", map[string]any{"name": "slow", "arguments": map[string]any{"tag": "a"}})
+	ss.waitStarted(t, 1)
+	defer close(ss.release)
+	for _, id := range []any{"p-1", 7, -1.5} {
+		c.request(id, "ping", nil)
+		m, ok := c.wait(id, 5*time.Second)
+		if !ok || m.Error != nil || string(m.Result) != "{}" {
+			t.Fatalf("ping %v: got %+v (answered %v), want an empty result", id, m, ok)
+		}
+	}
+}
+
 func TestStdio_NotificationsPrecedeResult(t *testing.T) {
 	ss := newSlowServer()
 	c := startRaw(t, ss.s, server.StdioOptions{})

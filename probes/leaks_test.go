@@ -1,0 +1,52 @@
+package probes
+
+import (
+	"strings"
+	"testing"
+)
+
+func g(id int64, created string, stack ...string) Goroutine {
+	out := Goroutine{ID: id, State: "chan receive", CreatedBy: &Frame{Func: created, File: "/src/x.go", Line: 10}}
+	for _, f := range stack {
+		out.Stack = append(out.Stack, Frame{Func: f, File: "/src/y.go", Line: 20})
+	}
+	return out
+}
+
+func TestGoroutineSurplus(t *testing.T) {
+	shipper := g(1, "example.com/app/logship.Start", "runtime.gopark", "example.com/app/logship.(*Shipper).loop")
+	worker := g(2, "example.com/app/server.(*S).handle", "runtime.gopark", "sync.(*Cond).Wait", "example.com/app/server.(*queue).pop")
+	other := g(3, "example.com/app/server.(*S).handle", "runtime.gopark", "sync.(*Cond).Wait", "example.com/app/memory.(*W).next")
+	conn := g(4, "net/http.(*Transport).dialConn", "runtime.gopark", "runtime.selectgo", "net/http.(*persistConn).readLoop")
+	f := func(base, now []Goroutine, want ...string) {
+		t.Helper()
+		got := GoroutineSurplus(base, now)
+		var s []string
+		for _, l := range got {
+			s = append(s, l.String())
+		}
+		if len(s) != len(want) {
+			t.Fatalf("surplus %q; want %d kinds %q", s, len(want), want)
+		}
+		for i := range want {
+			if !strings.Contains(s[i], want[i]) {
+				t.Errorf("kind %d = %q; want it to contain %q", i, s[i], want[i])
+			}
+		}
+	}
+	f(nil, nil)
+	f([]Goroutine{shipper, worker}, []Goroutine{shipper, worker})
+	// Same count, different goroutines: the one that ended hides nothing.
+	f([]Goroutine{shipper, worker}, []Goroutine{shipper, other},
+		"1× created by server.(*S).handle (x.go:10), parked in memory.(*W).next (y.go:20)")
+	// Fewer is not a leak; more of one kind is, by how many.
+	f([]Goroutine{shipper, worker}, []Goroutine{worker, worker, worker},
+		"2× created by server.(*S).handle (x.go:10), parked in server.(*queue).pop")
+	// An all-standard-library stack is keyed by its first frame outside
+	// the runtime.
+	f(nil, []Goroutine{conn}, "parked in http.(*persistConn).readLoop")
+	l := GoroutineSurplus(nil, []Goroutine{other})[0]
+	if l.Example != 3 || len(l.Stack) != 3 || l.State != "chan receive" {
+		t.Errorf("leak %+v; want goroutine 3 with its 3-frame stack and state", l)
+	}
+}
