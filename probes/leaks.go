@@ -22,13 +22,14 @@ func (l LeakedGoroutine) String() string {
 }
 
 // identity is what makes two goroutines the same kind for the leak check,
-// as goleak keys them: where they were created and where they wait.
+// as goleak keys them: the function that created them and the function they
+// wait in (lines left out: one loop parks at several).
 func identity(g Goroutine) (created, parked string) {
 	created = "(no creator)"
 	if g.CreatedBy != nil {
-		created = g.CreatedBy.Short()
+		created = g.CreatedBy.Func
 	}
-	return created, parkedFrame(g).Short()
+	return created, parkedFrame(g).Func
 }
 
 // parkedFrame is the first frame of a goroutine's stack outside the
@@ -55,43 +56,57 @@ func parkedFrame(g Goroutine) Frame {
 	return Frame{Func: "(no stack)"}
 }
 
-// GoroutineSurplus compares two sets of goroutines by identity (creator and
-// parked frame), not by count: it returns every kind there are more of in
-// now than in base, largest surplus first. A goroutine that leaked is found
-// even when another one ended meanwhile.
+// GoroutineSurplus returns the goroutines of now that leaked since base,
+// grouped by kind, largest group first. A goroutine still alive (same id)
+// is never a leak, wherever it waits now. A new goroutine is a leak unless
+// one of base that ended was of the same kind (creator and parked
+// function): that one replaced it. Counting alone misses a leak hidden by
+// a goroutine that ended meanwhile; this does not.
 func GoroutineSurplus(base, now []Goroutine) []LeakedGoroutine {
 	type key struct{ created, parked string }
-	count := map[key]int{}
-	for _, g := range base {
-		c, p := identity(g)
-		count[key{c, p}]--
-	}
-	example := map[key]Goroutine{}
+	alive := make(map[int64]bool, len(now))
 	for _, g := range now {
-		c, p := identity(g)
-		k := key{c, p}
-		count[k]++
-		if _, ok := example[k]; !ok {
-			example[k] = g
+		alive[g.ID] = true
+	}
+	ended := map[key]int{}
+	old := make(map[int64]bool, len(base))
+	for _, g := range base {
+		old[g.ID] = true
+		if !alive[g.ID] {
+			c, p := identity(g)
+			ended[key{c, p}]++
 		}
 	}
-	var out []LeakedGoroutine
-	for k, n := range count {
-		if n <= 0 {
+	groups := map[key]*LeakedGoroutine{}
+	var order []key
+	for _, g := range now {
+		if old[g.ID] {
 			continue
 		}
-		g := example[k]
-		l := LeakedGoroutine{CreatedBy: k.created, ParkedAt: k.parked, State: g.State, Extra: n, Example: g.ID}
+		c, p := identity(g)
+		k := key{c, p}
+		if ended[k] > 0 {
+			ended[k]--
+			continue
+		}
+		if l := groups[k]; l != nil {
+			l.Extra++
+			continue
+		}
+		l := &LeakedGoroutine{CreatedBy: "(no creator)", ParkedAt: parkedFrame(g).Short(), State: g.State, Extra: 1, Example: g.ID}
+		if g.CreatedBy != nil {
+			l.CreatedBy = g.CreatedBy.Short()
+		}
 		for _, f := range g.Stack {
 			l.Stack = append(l.Stack, f.Short())
 		}
-		out = append(out, l)
+		groups[k] = l
+		order = append(order, k)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Extra != out[j].Extra {
-			return out[i].Extra > out[j].Extra
-		}
-		return out[i].CreatedBy+out[i].ParkedAt < out[j].CreatedBy+out[j].ParkedAt
-	})
+	out := make([]LeakedGoroutine, 0, len(order))
+	for _, k := range order {
+		out = append(out, *groups[k])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Extra > out[j].Extra })
 	return out
 }

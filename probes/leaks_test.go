@@ -34,13 +34,20 @@ func TestGoroutineSurplus(t *testing.T) {
 			}
 		}
 	}
+	with := func(gr Goroutine, id int64) Goroutine { gr.ID = id; return gr }
 	f(nil, nil)
 	f([]Goroutine{shipper, worker}, []Goroutine{shipper, worker})
+	// The same goroutine waiting elsewhere now is not a leak.
+	moved := worker
+	moved.Stack = moved.Stack[:2]
+	f([]Goroutine{shipper, worker}, []Goroutine{shipper, moved})
 	// Same count, different goroutines: the one that ended hides nothing.
 	f([]Goroutine{shipper, worker}, []Goroutine{shipper, other},
 		"1× created by server.(*S).handle (x.go:10), parked in memory.(*W).next (y.go:20)")
+	// A new goroutine of the kind of one that ended replaced it.
+	f([]Goroutine{shipper, worker}, []Goroutine{shipper, with(worker, 9)})
 	// Fewer is not a leak; more of one kind is, by how many.
-	f([]Goroutine{shipper, worker}, []Goroutine{worker, worker, worker},
+	f([]Goroutine{shipper, worker}, []Goroutine{worker, with(worker, 7), with(worker, 8)},
 		"2× created by server.(*S).handle (x.go:10), parked in server.(*queue).pop")
 	// An all-standard-library stack is keyed by its first frame outside
 	// the runtime.
