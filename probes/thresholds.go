@@ -2,6 +2,7 @@ package probes
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -241,20 +242,44 @@ func (t Thresholds) Evaluate(m Measurements) []reports.Check {
 	return c.out
 }
 
-// judgedP99 is the p99 a check compares: the nearest-rank p99, except that
-// a phase of fewer than 100 samples may have one sample above it. A p99
-// lets 1% of samples be slower; below 100 samples 1% is less than one, so
-// the plain p99 is the max and a single ping delayed by a CPU burst (a
-// 90-file upload hashing on 2 vCPUs) would fail a short faulted phase that
-// a long one would pass. The max is still judged on its own (the stall
-// cap, and p99.9 against its absolute cap), and a real blocking fault
-// slows many pings, not one.
+// judgedP99 is the p99 a check compares: the sample with allowedAbove(n)
+// samples above it. A p99 lets 1% of samples be slower, but a phase of a
+// few hundred samples puts its p99 on two or three of them, and a healthy
+// server whose true p99 sits at the limit puts more than 1% above it in
+// many runs (CI failed a healthy stderr-backpressure that way: 44.2 ms
+// against a 42.0 ms limit). So the check lets as many samples exceed as a
+// true p99 at the limit would produce in 999 runs of 1,000. A real stall
+// slows tens of pings, and the max and the p99.9 are judged on their own.
 func judgedP99(k KindStats) (time.Duration, string) {
 	n := k.Count()
-	if n >= 2 && n < 100 {
-		return k.Quantile(100 * float64(n-1) / float64(n)), fmt.Sprintf("n=%d, 1 sample may exceed", n)
+	a := allowedAbove(n, 0.01, 0.001)
+	if n < 2 || a == 0 {
+		return k.Quantile(99), fmt.Sprintf("n=%d", n)
 	}
-	return k.Quantile(99), fmt.Sprintf("n=%d", n)
+	return k.Quantile(100 * float64(n-a) / float64(n)), fmt.Sprintf("n=%d, %d sample(s) may exceed", n, a)
+}
+
+// allowedAbove is the smallest a such that X > a has probability below
+// alpha for X ~ Binomial(n, q): how many of n samples a quantile 1−q at the
+// limit may put above it by chance. Exact for small n·q, the normal
+// approximation for large.
+func allowedAbove(n int64, q, alpha float64) int64 {
+	if n <= 0 {
+		return 0
+	}
+	mean := float64(n) * q
+	if mean > 30 {
+		return int64(math.Ceil(mean + 3.09*math.Sqrt(mean*(1-q)))) // z(0.999) = 3.09
+	}
+	pmf := math.Exp(float64(n) * math.Log1p(-q)) // P(X = 0)
+	cdf := pmf
+	var a int64
+	for 1-cdf >= alpha && a < n {
+		pmf *= float64(n-a) / float64(a+1) * q / (1 - q)
+		a++
+		cdf += pmf
+	}
+	return min(a, n-1)
 }
 
 func (t Thresholds) heartbeatChecks(c *checker, hb *HeartbeatSnapshot, p, base PhaseSnapshot, relative bool) {
