@@ -97,16 +97,23 @@ func ScenarioVerdict(sc *Scenario) string {
 		return VerdictFail
 	case sc.Invalid != "":
 		return VerdictInvalid
+	case Failed(sc):
+		return VerdictFail
 	}
+	return VerdictPass
+}
+
+// Failed says whether a step or a check of sc failed.
+func Failed(sc *Scenario) bool {
 	for _, st := range sc.Steps {
 		if !st.Pass {
-			return VerdictFail
+			return true
 		}
 	}
 	for _, c := range sc.Checks {
 		if !c.Pass {
-			return VerdictFail
+			return true
 		}
 	}
-	return VerdictPass
+	return false
 }

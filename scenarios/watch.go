@@ -438,7 +438,7 @@ func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probe
 	}
 	w.judgeValidity(res, snap, sched)
 
-	if failed(res) && w.dc != nil {
+	if reports.Failed(res) && w.dc != nil {
 		w.diagnose(res)
 	}
 }
@@ -466,7 +466,7 @@ func (w *watch) judgeValidity(res *reports.Scenario, snap *probes.HeartbeatSnaps
 	}
 	real := unexplained(res, explains)
 	switch {
-	case why == "" && (!shared || !failed(res)):
+	case why == "" && (!shared || !reports.Failed(res)):
 		return
 	case real != "":
 		if why == "" {
@@ -762,20 +762,6 @@ func unexplained(res *reports.Scenario, explains func(reports.Check) bool) strin
 		}
 	}
 	return ""
-}
-
-func failed(res *reports.Scenario) bool {
-	for _, st := range res.Steps {
-		if !st.Pass {
-			return true
-		}
-	}
-	for _, c := range res.Checks {
-		if !c.Pass {
-			return true
-		}
-	}
-	return false
 }
 
 // diagnose ranks the evidence of the steps that explain the failure: the

@@ -162,7 +162,7 @@ func TestFailed(t *testing.T) {
 		{"empty", reports.Scenario{}, false},
 	}
 	for _, c := range cases {
-		if got := failed(&c.res); got != c.want {
+		if got := reports.Failed(&c.res); got != c.want {
 			t.Errorf("%s: failed = %v; want %v", c.name, got, c.want)
 		}
 	}
