@@ -12,7 +12,7 @@
 // goroutine (which runs its clock, locked to an OS thread for the precise
 // clock of package wake) and one launcher goroutine, one goroutine per
 // probe in flight (bounded by MaxOutstanding; pings sent through a
-// PingSender need none, only timers) and one breach goroutine that runs
+// a Sender need none, only timers) and one breach goroutine that runs
 // OnBreach; Stop waits for all of them and for every ping sent; a Sampler
 // owns one polling goroutine. Everything else ([DebugClient], [Step], [Diagnose],
 // [Thresholds.Evaluate]) is synchronous and safe for concurrent use.
@@ -42,10 +42,10 @@
 // # Heartbeat and coordinated omission
 //
 // Probe k is due at start + k·interval. The clock (package wake: a thread
-// sleeping with clock_nanosleep on Linux) wakes then; a ping goes out from
-// the clock's thread through the PingSender when there is one, anything
-// else is handed to a goroutine of its own, so a stalled server does not
-// delay later sends; latency is measured from the intended time,
+// sleeping with clock_nanosleep on Linux) wakes then; the probe goes out
+// from the clock's thread through the Sender when there is one, else it is
+// handed to a goroutine of its own, so a stalled server does not delay
+// later sends; latency is measured from the intended time,
 // so a 1 s stall at 20 ms intervals costs ~50 slow samples (as wrk2 does),
 // not one. After a late wake-up every overdue probe is sent at once. If
 // MaxOutstanding probes are in flight the tick is counted as dropped,

@@ -109,11 +109,11 @@ type HeartbeatOptions struct {
 	// its own sleeping with clock_nanosleep on Linux, Go's timers
 	// elsewhere.
 	Clock wake.Clock
-	// PingSender, when set, sends pings from the clock's own thread
-	// without waiting (see [PingSender]); a ping it cannot send at once
-	// goes the ordinary way, through Target.Ping on a goroutine. nil: every
-	// probe goes through Target.
-	PingSender PingSender
+	// Sender, when set, sends probes from the clock's own thread without
+	// waiting (see [Sender]); a probe it cannot send at once goes the
+	// ordinary way, through Target on a goroutine. nil: every probe goes
+	// through Target.
+	Sender Sender
 	// OnBreach is called on the heartbeat's own breach goroutine, at most
 	// once per arming (Start, SetPhase and ArmBreach arm it) and never more
 	// often than BreachMinGap, so the runner can fetch a goroutine profile
@@ -161,11 +161,11 @@ type Heartbeat struct {
 	lastCall time.Time // last OnBreach call
 
 	wg sync.WaitGroup // every goroutine Start launched
-	// sentOut counts pings sent by sendNow and not yet ended; sentWG
-	// waits for them to end (answer, timeout or Stop).
-	sentOut  atomic.Int64
-	sentWG   sync.WaitGroup
-	breachCh chan Breach
+	// sentPings and sentNoops count probes sent by sendNow and not yet
+	// ended; sentWG waits for them to end (answer, timeout or Stop).
+	sentPings, sentNoops atomic.Int64
+	sentWG               sync.WaitGroup
+	breachCh             chan Breach
 }
 
 type phaseStats struct {
@@ -351,10 +351,10 @@ func (h *Heartbeat) schedule(ctx context.Context, kind Kind, interval time.Durat
 	// it while descheduled would make the clock late. Its lateness goes
 	// into a histogram of its own, merged when the schedule ends.
 	wakeLag := NewHistogram()
-	send := kind == KindPing && h.opts.PingSender != nil
+	send := h.opts.Sender != nil
 	_ = h.opts.Clock.Run(ctx, wake.Every(start, interval), func(intended, woke time.Time) {
 		recordClamped(wakeLag, woke.Sub(intended))
-		if send && h.sendNow(ctx, *h.phase.Load(), intended) {
+		if send && h.sendNow(ctx, kind, interval, *h.phase.Load(), intended) {
 			return
 		}
 		ticks.Fire(intended, woke)

@@ -21,7 +21,7 @@ type fakeSender struct {
 	forgot  int
 }
 
-func (f *fakeSender) TrySendPing(answered func(time.Time, error)) (func(), error) {
+func (f *fakeSender) TrySend(_ Kind, answered func(time.Time, error)) (func(), error) {
 	if n := f.n.Add(1); f.block > 0 && n%f.block == 0 {
 		return nil, ErrWouldBlock
 	}
@@ -43,7 +43,7 @@ func TestHeartbeat_pingSender(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		snd := &fakeSender{delay: 2 * time.Millisecond, block: 4}
 		tgt := &countTarget{}
-		hb := NewHeartbeat(tgt, HeartbeatOptions{Clock: wake.GoTimer(), Interval: 10 * time.Millisecond, NoopInterval: -1, PingSender: snd})
+		hb := NewHeartbeat(tgt, HeartbeatOptions{Clock: wake.GoTimer(), Interval: 10 * time.Millisecond, NoopInterval: -1, Sender: snd})
 		if err := hb.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -73,7 +73,7 @@ func TestHeartbeat_pingSenderTimeoutAndStop(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		snd := &fakeSender{delay: -1}
 		hb := NewHeartbeat(&countTarget{}, HeartbeatOptions{Clock: wake.GoTimer(), Interval: 100 * time.Millisecond,
-			NoopInterval: -1, Timeout: 300 * time.Millisecond, PingSender: snd})
+			NoopInterval: -1, Timeout: 300 * time.Millisecond, Sender: snd})
 		if err := hb.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}

@@ -368,7 +368,9 @@ func TestThresholds_ValidityNamesWhoWasLate(t *testing.T) {
 		return hb
 	}
 	quiet := &wake.Calibration{Kernel: wake.Lateness{Clock: "clock_nanosleep", P99: 80 * time.Microsecond}, Handoff: wake.Lateness{P99: 200 * time.Microsecond}}
-	noisy := &wake.Calibration{Kernel: wake.Lateness{Clock: "clock_nanosleep", P99: 1500 * time.Microsecond}, Handoff: wake.Lateness{P99: 2 * time.Millisecond}}
+	noisy := &wake.Calibration{Kernel: wake.Lateness{Clock: "clock_nanosleep", P99: 600 * time.Microsecond}, Handoff: wake.Lateness{P99: 2 * time.Millisecond}}
+	// A hand-off spike at calibration alone does not blame the machine.
+	busyStart := &wake.Calibration{Kernel: wake.Lateness{Clock: "clock_nanosleep", P99: 200 * time.Microsecond}, Handoff: wake.Lateness{P99: 1100 * time.Microsecond}}
 	f := func(hb *HeartbeatSnapshot, cal *wake.Calibration, want string) {
 		t.Helper()
 		got := th.Validity(hb, nil, cal)
@@ -380,6 +382,7 @@ func TestThresholds_ValidityNamesWhoWasLate(t *testing.T) {
 	f(mk(3*time.Millisecond, 2*time.Millisecond), quiet, "clock itself woke p99 2.00ms late during this scenario, against p99 0.08ms at calibration")
 	f(mk(3*time.Millisecond, 100*time.Microsecond), quiet, "woke on time (p99 0.10ms) but its probes started late")
 	f(mk(3*time.Millisecond, 100*time.Microsecond), nil, "but its probes started late")
+	f(mk(3*time.Millisecond, 2*time.Millisecond), busyStart, "the machine got busier")
 	if got := th.Validity(mk(500*time.Microsecond, 100*time.Microsecond), nil, noisy); got != "" {
 		t.Errorf("a prober within its bound is valid whatever the calibration; got %q", got)
 	}

@@ -18,11 +18,12 @@ import (
 	"github.com/secondbrain-dev/secondbrain/probes"
 )
 
-// pipePinger lets the heartbeat write pings straight into the server's
-// stdin from its clock's thread (probes.PingSender) and takes their
-// answers off the server's stdout before the MCP client reads it. The
-// pings still share the pipe with the scenario's calls, as a host's do;
-// only the hand-off to a goroutine per ping is gone.
+// pipePinger lets the heartbeat write its probes (pings and no-op tool
+// calls) straight into the server's stdin from its clock's thread
+// (probes.Sender) and takes their answers off the server's stdout before
+// the MCP client reads it. The probes still share the pipe with the
+// scenario's calls, as a host's do; only the hand-off to a goroutine per
+// probe is gone.
 //
 // Frames never interleave: the MCP client writes each frame with one Write
 // through frames (one lock for both writers), and a ping is written whole
@@ -49,22 +50,33 @@ func newPipePinger(stdin *os.File) *pipePinger {
 	return &pipePinger{f: stdin, pending: map[string]func(time.Time, error){}}
 }
 
-var _ probes.PingSender = (*pipePinger)(nil)
+var _ probes.Sender = (*pipePinger)(nil)
 
-// TrySendPing implements probes.PingSender.
-func (p *pipePinger) TrySendPing(answered func(time.Time, error)) (func(), error) {
+// TrySend implements probes.Sender: a ping, or a call of NoopTool.
+func (p *pipePinger) TrySend(kind probes.Kind, answered func(time.Time, error)) (func(), error) {
 	id := pingIDPrefix + strconv.FormatUint(p.seq.Add(1), 10)
-	frame := []byte(`{"jsonrpc":"2.0","id":"` + id + `","method":"ping"}` + "\n")
-	forget := func() {
+	body := `"method":"ping"`
+	if kind == probes.KindNoop {
+		body = `"method":"tools/call","params":{"name":"` + NoopTool + `","arguments":{}}`
+	}
+	frame := []byte(`{"jsonrpc":"2.0","id":"` + id + `",` + body + `}` + "\n")
+	drop := func() {
 		p.mu.Lock()
 		delete(p.pending, id)
 		p.mu.Unlock()
+	}
+	// A probe given up on is cancelled as a host would (best effort:
+	// never waiting for the pipe); its late answer is still taken off
+	// stdout, not handed to the client.
+	forget := func() {
+		drop()
+		_ = p.tryWrite([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"` + id + `","reason":"heartbeat probe timed out"}}` + "\n"))
 	}
 	p.mu.Lock()
 	p.pending[id] = answered
 	p.mu.Unlock()
 	if err := p.tryWrite(frame); err != nil {
-		forget()
+		drop()
 		return nil, err
 	}
 	return forget, nil
@@ -141,17 +153,20 @@ func (a *answerFilter) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// take consumes line if it answers one of the heartbeat's pings, calling
+// take consumes line if it answers one of the heartbeat's probes, calling
 // its answered; it reports whether it did.
 func (p *pipePinger) take(line []byte, at time.Time) bool {
-	head := line[:min(len(line), 128)]
-	if !bytes.Contains(head, []byte(`"`+pingIDPrefix)) {
+	// The whole line: a server may write the id after a long result.
+	if !bytes.Contains(line, []byte(`"`+pingIDPrefix)) {
 		return false
 	}
 	var msg struct {
 		ID     json.RawMessage `json:"id"`
 		Method string          `json:"method"`
-		Error  *struct {
+		Result *struct {
+			IsError bool `json:"isError"`
+		} `json:"result"`
+		Error *struct {
 			Code    int    `json:"code"`
 			Message string `json:"message"`
 		} `json:"error"`
@@ -166,8 +181,11 @@ func (p *pipePinger) take(line []byte, at time.Time) bool {
 	p.mu.Unlock()
 	if answered != nil {
 		var err error
-		if msg.Error != nil {
-			err = fmt.Errorf("ping answered with error %d: %s", msg.Error.Code, msg.Error.Message)
+		switch {
+		case msg.Error != nil:
+			err = fmt.Errorf("probe answered with error %d: %s", msg.Error.Code, msg.Error.Message)
+		case msg.Result != nil && msg.Result.IsError:
+			err = fmt.Errorf("%s returned a tool error", NoopTool)
 		}
 		answered(at, err)
 	}

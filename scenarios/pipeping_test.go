@@ -32,9 +32,9 @@ func TestPipePinger_pingAnsweredAndFilteredOut(t *testing.T) {
 		err error
 	}
 	got := make(chan answer, 1)
-	forget, err := p.TrySendPing(func(at time.Time, err error) { got <- answer{at, err} })
+	forget, err := p.TrySend(probes.KindPing, func(at time.Time, err error) { got <- answer{at, err} })
 	if err != nil || forget == nil {
-		t.Fatalf("TrySendPing = %v", err)
+		t.Fatalf("TrySend = %v", err)
 	}
 	line, _ := server.ReadString('\n')
 	if line != `{"jsonrpc":"2.0","id":"hb-1","method":"ping"}`+"\n" {
@@ -76,7 +76,7 @@ func TestPipePinger_pingAnsweredAndFilteredOut(t *testing.T) {
 func TestPipePinger_errorAnswer(t *testing.T) {
 	p, server := pipes(t)
 	var gotErr error
-	if _, err := p.TrySendPing(func(_ time.Time, err error) { gotErr = err }); err != nil {
+	if _, err := p.TrySend(probes.KindPing, func(_ time.Time, err error) { gotErr = err }); err != nil {
 		t.Fatal(err)
 	}
 	_, _ = server.ReadString('\n')
@@ -86,18 +86,42 @@ func TestPipePinger_errorAnswer(t *testing.T) {
 	}
 }
 
+// The no-op probe is a call of NoopTool; a tool error answers it with an
+// error, a result with the id after it is still found.
+func TestPipePinger_noop(t *testing.T) {
+	p, server := pipes(t)
+	var errs []error
+	for range 2 {
+		if _, err := p.TrySend(probes.KindNoop, func(_ time.Time, err error) { errs = append(errs, err) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	line, _ := server.ReadString('\n')
+	if want := `{"jsonrpc":"2.0","id":"hb-1","method":"tools/call","params":{"name":"` + NoopTool + `","arguments":{}}}` + "\n"; line != want {
+		t.Fatalf("server read %q; want %q", line, want)
+	}
+	stdout := `{"jsonrpc":"2.0","result":{"content":[{"type":"text","text":"models"}]},"id":"hb-1"}` + "\n" +
+		`{"jsonrpc":"2.0","id":"hb-2","result":{"content":[],"isError":true}}` + "\n"
+	if rest, _ := io.ReadAll(p.reader(strings.NewReader(stdout))); len(rest) != 0 {
+		t.Errorf("the client read %q; want nothing", rest)
+	}
+	if len(errs) != 2 || errs[0] != nil || errs[1] == nil {
+		t.Errorf("answers %v; want nil then a tool error", errs)
+	}
+}
+
 func TestPipePinger_neverBlocks(t *testing.T) {
 	p, _ := pipes(t)
 	// A writer busy with a frame: the ping is not sent, nothing pending.
 	p.frames.Lock()
-	if _, err := p.TrySendPing(func(time.Time, error) {}); !errors.Is(err, probes.ErrWouldBlock) {
+	if _, err := p.TrySend(probes.KindPing, func(time.Time, error) {}); !errors.Is(err, probes.ErrWouldBlock) {
 		t.Errorf("with the writer busy: %v; want ErrWouldBlock", err)
 	}
 	p.frames.Unlock()
 	// A full pipe (a server that stopped reading its stdin).
 	sent := 0
 	for ; sent < 10000; sent++ {
-		_, err := p.TrySendPing(func(time.Time, error) {})
+		_, err := p.TrySend(probes.KindPing, func(time.Time, error) {})
 		if errors.Is(err, probes.ErrWouldBlock) {
 			break
 		}
@@ -129,7 +153,7 @@ func TestPipePinger_framesStayWhole(t *testing.T) {
 	go func() {
 		defer wg.Done()
 		for range 200 {
-			_, _ = p.TrySendPing(func(time.Time, error) {})
+			_, _ = p.TrySend(probes.KindPing, func(time.Time, error) {})
 		}
 	}()
 	lines := 0

@@ -168,7 +168,7 @@ func (w *watch) Start(ctx context.Context, t *Target) error {
 	opts := w.opts.Heartbeat
 	opts.Origin = time.Now().Add(-t.Elapsed())
 	if target.pinger != nil {
-		opts.PingSender = target.pinger
+		opts.Sender = target.pinger
 	}
 	if w.dc != nil {
 		opts.OnBreach = w.onBreach

@@ -170,9 +170,9 @@ func calibrate(ctx context.Context, opts *scenarios.Options, result *reports.Res
 	result.Run.Calibration = probes.ReportCalibration(cal)
 	fmt.Fprintf(progress, "calibration (%d wake-ups every %v): prober clock %s; to the probe %s; Go timers %s\n",
 		cal.Kernel.Samples, cal.Interval, latenessText(cal.Kernel), latenessText(cal.Handoff), latenessText(cal.GoTimer))
-	if bound := probes.DefaultThresholds().SendLagP99Max; cal.Handoff.P99 > bound/2 {
-		fmt.Fprintf(progress, "warning: this machine wakes a sleeping thread late (p99 %v, the prober may lag %v): "+
-			"scenarios may be invalid; a quieter machine judges them\n", cal.Handoff.P99.Round(time.Microsecond), bound)
+	if bound := probes.DefaultThresholds().SendLagP99Max; cal.Kernel.P99 > bound/4 {
+		fmt.Fprintf(progress, "warning: this machine wakes a sleeping thread late (p99 %v; the prober may lag %v): "+
+			"scenarios may be invalid; a quieter machine judges them\n", cal.Kernel.P99.Round(time.Microsecond), bound)
 	}
 	return nil
 }
