@@ -357,7 +357,7 @@ func (h *Heartbeat) schedule(ctx context.Context, kind Kind, interval time.Durat
 		if send && h.sendNow(ctx, kind, interval, *h.phase.Load(), intended) {
 			return
 		}
-		ticks.Fire(intended, woke)
+		ticks.Fire(intended)
 	})
 	ticks.Close()
 	launcher.Wait()

@@ -74,7 +74,7 @@ func (h *Heartbeat) sendNow(ctx context.Context, kind Kind, interval time.Durati
 	return true
 }
 
-// sentProbe is one ping sent by sendNow, until it ends.
+// sentProbe is one probe sent by sendNow, until it ends.
 type sentProbe struct {
 	h        *Heartbeat
 	kind     Kind
@@ -98,7 +98,7 @@ func (p *sentProbe) finish(at time.Time, err error, timedOut bool) {
 		return
 	}
 	if f := p.forget.Load(); f != nil && (timedOut || at.IsZero()) {
-		(*f)() // no answer came: the sender may drop the ping
+		(*f)() // no answer came: the sender may drop the probe
 	}
 	h := p.h
 	defer h.sentWG.Done()

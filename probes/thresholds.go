@@ -253,7 +253,7 @@ func (t Thresholds) Evaluate(m Measurements) []reports.Check {
 func judgedP99(k KindStats) (time.Duration, string) {
 	n := k.Count()
 	a := allowedAbove(n, 0.01, 0.001)
-	if n < 2 || a == 0 {
+	if a == 0 { // allowedAbove is 0 for fewer than 2 samples
 		return k.Quantile(99), fmt.Sprintf("n=%d", n)
 	}
 	return k.Quantile(100 * float64(n-a) / float64(n)), fmt.Sprintf("n=%d, %d sample(s) may exceed", n, a)

@@ -173,6 +173,7 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 		vr.Status = DiffImproved
 	}
 	d.add(vr)
+	floor := noiseFloorMS(o, n, d.FloorMS)
 	hb := func(s *Scenario) (ping, noop *Latencies) {
 		if s.Heartbeat == nil {
 			return nil, nil
@@ -203,7 +204,7 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 				continue
 			}
 			row = compareValue(row, m.get(l.old), m.get(l.new), +1, opts)
-			d.add(judgeNoise(row, m.name, min(l.old.Count, l.new.Count), noiseFloorMS(o, n, d.FloorMS)))
+			d.add(judgeNoise(row, m.name, min(l.old.Count, l.new.Count), floor))
 		}
 	}
 	oldChecks := map[string]Check{}
@@ -223,7 +224,7 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 		}
 		row = compareValue(row, oc.Value, c.Value, direction(c.Op), opts)
 		if stat, count, ok := heartbeatCheckSupport(c, o, n); ok {
-			row = judgeNoise(row, stat, count, noiseFloorMS(o, n, d.FloorMS))
+			row = judgeNoise(row, stat, count, floor)
 		}
 		switch {
 		case oc.Pass && !c.Pass:

@@ -23,7 +23,7 @@ type Session struct {
 	c *client.Client
 	// unwedge, over stdio, closes the server's stdin; see guard.
 	unwedge func() bool
-	// pinger, over stdio, writes the heartbeat's pings into the pipe from
+	// pinger, over stdio, writes the heartbeat's probes into the pipe from
 	// the prober's own thread; nil over HTTP.
 	pinger *pipePinger
 

@@ -425,16 +425,8 @@ func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probe
 	res.Checks = append(res.Checks, w.th.Evaluate(m)...)
 
 	var sched *probes.SchedWindow
-	if w.sm != nil {
-		if p, ok := snap.Phase(w.th.BaselinePhase); ok {
-			end := p.End
-			if end.IsZero() {
-				end = time.Now()
-			}
-			if win, ok := w.sm.Between(p.Start, end); ok {
-				sched = &win
-			}
-		}
+	if win, ok := w.phaseSched(snap, w.th.BaselinePhase); ok {
+		sched = &win
 	}
 	w.judgeValidity(res, snap, sched)
 
@@ -460,7 +452,8 @@ func (w *watch) judgeValidity(res *reports.Scenario, snap *probes.HeartbeatSnaps
 	explains := func(c reports.Check) bool {
 		var cpuWait time.Duration
 		if shared {
-			cpuWait = w.cpuWaitMax(snap, c.Phase)
+			win, _ := w.phaseSched(snap, c.Phase)
+			cpuWait = win.Max // the longest the server's goroutines waited for a CPU
 		}
 		return latencyExplained(c, lagMax, cpuWait)
 	}
@@ -543,25 +536,21 @@ func (w *watch) foreignCPU(res *reports.Scenario) float64 {
 	return f
 }
 
-// cpuWaitMax is the longest the server's goroutines waited for a CPU in a
-// phase (its runtime's scheduling latency), 0 when unknown.
-func (w *watch) cpuWaitMax(snap *probes.HeartbeatSnapshot, phase string) time.Duration {
+// phaseSched is the server's scheduling latency over a heartbeat phase
+// (a phase still current ends now); false when it was not sampled.
+func (w *watch) phaseSched(snap *probes.HeartbeatSnapshot, phase string) (probes.SchedWindow, bool) {
 	if w.sm == nil {
-		return 0
+		return probes.SchedWindow{}, false
 	}
 	p, ok := snap.Phase(phase)
 	if !ok {
-		return 0
+		return probes.SchedWindow{}, false
 	}
 	end := p.End
 	if end.IsZero() {
 		end = time.Now()
 	}
-	win, ok := w.sm.Between(p.Start, end)
-	if !ok {
-		return 0
-	}
-	return win.Max
+	return w.sm.Between(p.Start, end)
 }
 
 // measureServer reads the leak, log and cancel figures from the server.
@@ -727,14 +716,14 @@ func sinkFaulted(sc *Scenario) bool {
 	return walk(sc.Steps)
 }
 
-// idleConnLoops counts the idle upstream keep-alive connections in a dump
-// (one persistConn readLoop each).
 // idleConnLoop says whether a parked frame is one of net/http's loops of a
 // kept-alive client connection.
 func idleConnLoop(parked string) bool {
 	return strings.Contains(parked, "(*persistConn).readLoop") || strings.Contains(parked, "(*persistConn).writeLoop")
 }
 
+// idleConnLoops counts the idle upstream keep-alive connections in a dump
+// (one persistConn readLoop each).
 func idleConnLoops(d *probes.GoroutineDump) int {
 	n := 0
 	for _, g := range d.Goroutines {

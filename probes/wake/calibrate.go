@@ -106,7 +106,7 @@ func measureHandoff(ctx context.Context, c Clock, start time.Time, interval time
 	}()
 	err = c.Run(ctx, limit(Every(start, interval), n), func(intended, w time.Time) {
 		woke = append(woke, w.Sub(intended))
-		h.Fire(intended, w)
+		h.Fire(intended)
 	})
 	h.Close()
 	<-done

@@ -8,7 +8,6 @@ import (
 // Tick is one wake-up of a schedule, handed from the clock to a worker.
 type Tick struct {
 	Intended time.Time // when the schedule wanted it
-	Woke     time.Time // when the clock woke for it
 }
 
 // Handoff passes ticks from a [Clock.Run] fire callback, which must never
@@ -26,9 +25,9 @@ func NewHandoff(size int) *Handoff { return &Handoff{ch: make(chan Tick, size)} 
 
 // Fire hands a tick over without blocking; it reports false (and counts a
 // drop) when the receiver is size ticks behind.
-func (h *Handoff) Fire(intended, woke time.Time) bool {
+func (h *Handoff) Fire(intended time.Time) bool {
 	select {
-	case h.ch <- Tick{Intended: intended, Woke: woke}:
+	case h.ch <- Tick{Intended: intended}:
 		return true
 	default:
 		h.dropped.Add(1)

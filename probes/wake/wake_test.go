@@ -92,7 +92,7 @@ func TestHandoff_CountsWhatItCannotHandOver(t *testing.T) {
 	h := NewHandoff(2)
 	now := time.Now()
 	for i, want := range []bool{true, true, false, false} {
-		if got := h.Fire(now, now); got != want {
+		if got := h.Fire(now); got != want {
 			t.Errorf("Fire %d = %v, want %v", i, got, want)
 		}
 	}
