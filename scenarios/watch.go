@@ -489,6 +489,9 @@ func (w *watch) leakedKinds(ctx context.Context, deadline time.Time, idle int) [
 		}
 		var kinds []probes.LeakedGoroutine
 		for _, k := range probes.GoroutineSurplus(w.baseG, d.Goroutines) {
+			if inboundConn(k.CreatedBy) {
+				continue
+			}
 			if idleConnLoop(k.ParkedAt) {
 				if k.Extra -= idle; k.Extra <= 0 {
 					continue
@@ -720,6 +723,15 @@ func sinkFaulted(sc *Scenario) bool {
 // kept-alive client connection.
 func idleConnLoop(parked string) bool {
 	return strings.Contains(parked, "(*persistConn).readLoop") || strings.Contains(parked, "(*persistConn).writeLoop")
+}
+
+// inboundConn says whether a goroutine was started by net/http's server for
+// a connection a peer opened (the harness's own MCP and debug
+// connections): it lives as long as the peer keeps the connection, so it
+// is not the server's leak. A handler's own goroutines name the handler as
+// their creator and are still judged.
+func inboundConn(createdBy string) bool {
+	return strings.HasPrefix(createdBy, "http.(*Server).Serve ") || strings.HasPrefix(createdBy, "http.(*connReader).startBackgroundRead ")
 }
 
 // idleConnLoops counts the idle upstream keep-alive connections in a dump

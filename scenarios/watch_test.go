@@ -305,3 +305,18 @@ func TestExplainCheck_heartbeat(t *testing.T) {
 		t.Errorf("with a failed step: cause %s; want %s", res.Diagnosis.Cause, probes.CauseConnPool)
 	}
 }
+
+func TestInboundConn(t *testing.T) {
+	t.Parallel()
+	for created, want := range map[string]bool{
+		"http.(*Server).Serve (server.go:3464)":                  true,
+		"http.(*connReader).startBackgroundRead (server.go:698)": true,
+		"server.(*Server).handleMCP (http.go:120)":               false,
+		"http.(*Transport).dialConn (transport.go:1944)":         false,
+		"http.(*Server).ServeTLSSomethingElse (server.go:1)":     false,
+	} {
+		if got := inboundConn(created); got != want {
+			t.Errorf("inboundConn(%q) = %v; want %v", created, got, want)
+		}
+	}
+}
