@@ -71,7 +71,7 @@ func (s *Step) fetchProfile(ctx context.Context, which string) (*profile.Profile
 	return p, b, nil
 }
 
-// SampleGoroutines takes a goroutine dump (debug=0 and debug=2) now and
+// SampleGoroutines takes a goroutine dump ([DebugClient.Goroutines]) now and
 // keeps it as evidence; the runner calls it during a step (e.g. at its
 // midpoint and just before cancelling) and after it settles.
 func (s *Step) SampleGoroutines(ctx context.Context) (*GoroutineDump, error) {
@@ -83,9 +83,10 @@ func (s *Step) SampleGoroutines(ctx context.Context) (*GoroutineDump, error) {
 	defer s.mu.Unlock()
 	n := len(s.dumps)
 	s.dumps = append(s.dumps, d)
-	s.raw = append(s.raw,
-		SavedProfile{Name: fmt.Sprintf("%s-goroutine-%d.pb.gz", s.name, n), Data: d.Proto},
-		SavedProfile{Name: fmt.Sprintf("%s-goroutine-%d.txt", s.name, n), Data: d.Text})
+	if d.Proto != nil {
+		s.raw = append(s.raw, SavedProfile{Name: fmt.Sprintf("%s-goroutine-%d.pb.gz", s.name, n), Data: d.Proto})
+	}
+	s.raw = append(s.raw, SavedProfile{Name: fmt.Sprintf("%s-goroutine-%d.txt", s.name, n), Data: d.Text})
 	return d, nil
 }
 

@@ -78,8 +78,8 @@ type Client struct {
 // ~52 idle sockets to the provider, which a harness counting file
 // descriptors cannot tell from a leak.
 const (
-	DefaultMaxIdleConnsPerHost = 10 // vectorstore.DefaultConcurrency: one per batch in flight
-	DefaultMaxIdleConns        = 30 // three providers
+	DefaultMaxIdleConnsPerHost = 32 // an overflow call's 16 uploads (vectorstore.DefaultMaxUploads) + 10 batch polls, reused, not redialled
+	DefaultMaxIdleConns        = 64
 	DefaultIdleConnTimeout     = 90 * time.Second
 )
 

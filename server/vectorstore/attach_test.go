@@ -3,12 +3,17 @@ package vectorstore
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
 
 	"github.com/secondbrain-dev/secondbrain/scenarios/fakeai"
 	"github.com/secondbrain-dev/secondbrain/server/clock"
@@ -202,7 +207,7 @@ func TestAttach_CancelMidUploadThenNextCallWorks(t *testing.T) {
 		_, err := m.Attach(ctx, req)
 		done <- err
 	}()
-	waitFor(t, "uploads in flight", func() bool { return e.fake.Stats()["requests_total"] >= 20 })
+	waitFor(t, "uploads in flight", func() bool { return e.fake.Stats()["requests_total"] >= DefaultMaxUploads })
 	start := time.Now()
 	cancel()
 	err := <-done
@@ -249,5 +254,41 @@ func TestSearch_MergesStores(t *testing.T) {
 	hits, err = m.Search(testCtx(t), append(a.VectorStoreIDs, b.VectorStoreIDs...), "apple", 1)
 	if err != nil || len(hits) != 1 {
 		t.Fatalf("max 1: %+v %v", hits, err)
+	}
+}
+
+// Two calls share the manager's upload bound: never more than MaxUploads
+// file uploads are in flight, whatever the calls and batches.
+func TestAttach_UploadsBoundedAcrossCalls(t *testing.T) {
+	const bound = 4
+	f := fakeai.New(fakeai.WithClock(clock.NewScaled(50)), fakeai.WithFaults(fakeai.Faults{UploadLatency: fakeai.Duration(time.Second)}))
+	var inFlight, most atomic.Int64
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/v1/files" {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+		}
+		f.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	t.Cleanup(func() { _ = f.Close() })
+	e := newEnv(t, clock.NewScaled(50), fakeai.Faults{})
+	e.client = openai.NewClient(option.WithBaseURL(ts.URL+"/v1"), option.WithAPIKey("test-key"), option.WithHTTPClient(ts.Client()))
+	m := e.manager(t, Options{MaxUploads: bound})
+	dir, files := project(t, 30)
+	var wg sync.WaitGroup
+	for _, session := range []string{"a", "b"} {
+		wg.Go(func() {
+			att, err := m.Attach(testCtx(t), AttachRequest{Project: dir, Tool: session, SessionID: session, Files: files})
+			if err != nil || att.Uploaded+att.Reused != 30 {
+				t.Errorf("attach %s = %+v, %v", session, att, err)
+			}
+		})
+	}
+	wg.Wait()
+	if got := most.Load(); got != bound {
+		t.Fatalf("at most %d uploads were in flight at once, want the bound %d", got, bound)
 	}
 }

@@ -18,7 +18,8 @@
 // Up to BatchMin (20) files go as one file batch; more are split into
 // batches (evenly into Concurrency batches, or BatchSize each), at most
 // Concurrency (10) in flight, each polled until done on the scenario clock
-// (honouring openai-poll-after-ms). Failed files are retried in a smaller
+// (honouring openai-poll-after-ms). File uploads share one bound across
+// the manager, MaxUploads (16): all calls and batches together. Failed files are retried in a smaller
 // batch with backoff. Provider errors are retried by this package, not by
 // the SDK (every call sets option.WithMaxRetries(0) and a per-attempt
 // timeout): waits honour Retry-After / Retry-After-Ms, run on the scenario

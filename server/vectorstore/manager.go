@@ -43,6 +43,8 @@ type Manager struct {
 	wg       sync.WaitGroup // detached work and the sweeper
 
 	createSem chan struct{} // serialises the limit check + "creating" insert
+	uploadSem chan struct{} // file uploads in flight, all calls (Options.MaxUploads)
+	hashBufs  sync.Pool     // *[32 << 10]byte read buffers of hashFile
 	kick      chan struct{} // asks the sweeper for an early pass
 
 	mu          sync.Mutex
@@ -78,7 +80,7 @@ func NewManager(ctx context.Context, client openai.Client, db *sql.DB, opts Opti
 		client: client, db: db, o: o, log: o.Logger.With("component", "vectorstore"),
 		install: install, owner: randomHex(6),
 		bgCtx: bg, bgCancel: cancel,
-		createSem: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		createSem: make(chan struct{}, 1), uploadSem: make(chan struct{}, o.MaxUploads), kick: make(chan struct{}, 1),
 		inUse: map[string]int{}, creating: map[string]bool{}, uploads: map[int64]bool{},
 		sessions: map[string]chan struct{}{}, deletes: map[string]chan struct{}{},
 		pinned: map[string]int{}, fileDeletes: map[string]bool{},

@@ -15,8 +15,15 @@ const (
 	// DefaultBatchMin is the largest file count sent as one batch: splitting
 	// small sets costs more round trips than it saves (seed 001).
 	DefaultBatchMin = 20
-	// DefaultFileConcurrency bounds file uploads running at once inside one batch.
+	// DefaultFileConcurrency bounds the files one call reads and hashes at once.
 	DefaultFileConcurrency = 16
+	// DefaultMaxUploads bounds file uploads in flight across the whole
+	// manager: every call, every batch. Unbounded, one 100-file overflow call
+	// ran 76 uploads at once (10 batches of 8), and each answer burst made
+	// ~150 goroutines runnable on a 2-vCPU machine; the stdio read loop then
+	// waited ~9 ms for a P, and pings 20–75 ms. OpenAI's own SDKs upload 5 at
+	// a time by default.
+	DefaultMaxUploads = 16
 	// DefaultRetries is how many times a failed upload, batch or delete is retried.
 	DefaultRetries = 3
 	// DefaultRetryBase is the first backoff; it doubles per attempt up to DefaultRetryMax.
@@ -60,8 +67,11 @@ type Options struct {
 	// BatchSize is the number of files per batch for larger sets. Zero splits
 	// the files evenly into Concurrency batches (the original's behaviour).
 	BatchSize int
-	// FileConcurrency bounds concurrent file uploads within one batch. Default 16.
+	// FileConcurrency bounds the files one call reads and hashes at once. Default 16.
 	FileConcurrency int
+	// MaxUploads bounds file uploads in flight across the manager (all calls
+	// and batches share it). Default 16.
+	MaxUploads int
 	// Retries per failed upload, batch or delete (after the first attempt).
 	// Default 3; a negative value means no retries.
 	Retries int
@@ -118,6 +128,7 @@ func (o Options) withDefaults() Options {
 	setInt(&o.Concurrency, DefaultConcurrency)
 	setInt(&o.BatchMin, DefaultBatchMin)
 	setInt(&o.FileConcurrency, DefaultFileConcurrency)
+	setInt(&o.MaxUploads, DefaultMaxUploads)
 	switch {
 	case o.Retries == 0:
 		o.Retries = DefaultRetries
