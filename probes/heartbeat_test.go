@@ -166,7 +166,7 @@ func TestHeartbeat_timeoutsAndErrors(t *testing.T) {
 		if err := hb.Start(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(450 * time.Millisecond)
+		time.Sleep(490 * time.Millisecond) // pings at 0–400 ms, no-ops half an interval later, at 50–450 ms
 		hb.Stop()
 		s := hb.Snapshot()
 		if s.Ping.Errors != 5 || s.Noop.Errors != 5 || s.Ping.Count() != 0 {
