@@ -535,9 +535,10 @@ type HeartbeatSnapshot struct {
 	// Clock names the clock that kept the schedule; WakeLag is its own
 	// lateness (wake-up − intended), the part of SendLag that was not
 	// the hand-off to the probe's goroutine.
-	Clock   string
-	WakeLag *hdrhistogram.Histogram
-	Series  map[Kind][]Sample // max latency per bucket, ms
+	Clock        string
+	WakeLag      *hdrhistogram.Histogram
+	Series       map[Kind][]Sample // max latency per bucket, ms
+	SeriesBucket time.Duration     // width of one bucket
 }
 
 // Sample is one point of a series: t since Origin and a value (ms unless
@@ -561,6 +562,7 @@ func (h *Heartbeat) Snapshot() *HeartbeatSnapshot {
 		Clock:        h.opts.Clock.Name(),
 		WakeLag:      h.wakeLag.Clone(),
 		Series:       map[Kind][]Sample{},
+		SeriesBucket: h.opts.SeriesBucket,
 	}
 	for _, p := range h.phases {
 		ps := PhaseSnapshot{Name: p.name, Start: p.start, End: p.end,

@@ -46,14 +46,15 @@ func Series(pts []Sample) []reports.Sample {
 // Report summarises the whole heartbeat (all phases merged) for result.json.
 func (s *HeartbeatSnapshot) Report() *reports.Heartbeat {
 	hb := &reports.Heartbeat{
-		IntervalMS:   ms(s.Interval),
-		SendLagP99MS: nsToMS(s.SendLag.ValueAtQuantile(99)),
-		SendLagP50MS: nsToMS(s.SendLag.ValueAtQuantile(50)),
-		Clock:        s.Clock,
-		DroppedTicks: s.Dropped(),
-		Timeouts:     s.Ping.Timeouts + s.Noop.Timeouts,
-		Series:       Series(s.Series[KindPing]),
-		NoopSeries:   Series(s.Series[KindNoop]),
+		IntervalMS:     ms(s.Interval),
+		SendLagP99MS:   nsToMS(s.SendLag.ValueAtQuantile(99)),
+		SendLagP50MS:   nsToMS(s.SendLag.ValueAtQuantile(50)),
+		Clock:          s.Clock,
+		DroppedTicks:   s.Dropped(),
+		Timeouts:       s.Ping.Timeouts + s.Noop.Timeouts,
+		Series:         Series(s.Series[KindPing]),
+		NoopSeries:     Series(s.Series[KindNoop]),
+		SeriesBucketMS: ms(s.SeriesBucket),
 	}
 	if s.WakeLag != nil {
 		hb.WakeLagP99MS = nsToMS(s.WakeLag.ValueAtQuantile(99))

@@ -189,6 +189,7 @@ func (t Thresholds) Evaluate(m Measurements) []reports.Check {
 		}
 		c.dur("cancel.return_p99", "", "<=", time.Duration(h.ValueAtQuantile(99)), t.CancelReturnP99Max,
 			fmt.Sprintf("%d cancelled calls", len(m.CancelToReturn)))
+		c.out[len(c.out)-1].Samples = int64(len(m.CancelToReturn))
 	}
 	if m.CancelStuck != nil || len(m.CancelToReturn) > 0 {
 		var longest time.Duration

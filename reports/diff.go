@@ -84,6 +84,17 @@ const (
 // differ by 2× in a max or a p99.9 from a few hundred samples.
 const MinTailSamples = 10
 
+// BurstAlpha is how unlikely, under "same server, same machine", a tail
+// worsening must be to count. Heartbeat samples are not independent: a
+// context query's CPU burst delays every probe sent during it, so a p99 of
+// 1,500 pings can rest on two or three bursts, and two healthy runs of the
+// same binary gave one scenario's ping p99 4.1 and 9.8 ms. So a tail
+// statistic is judged by windows, not samples: how many series windows of
+// the new run reach the old value, against how many of the old run did
+// (one-sided Fisher exact test). A server slower everywhere puts most of
+// its windows above the old p99; a burst more or less does not.
+const BurstAlpha = 0.01
+
 // DiffRow compares one metric of one scenario between two runs.
 type DiffRow struct {
 	Scenario string  `json:"scenario"`
@@ -204,7 +215,8 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 				continue
 			}
 			row = compareValue(row, m.get(l.old), m.get(l.new), +1, opts)
-			d.add(judgeNoise(row, m.name, min(l.old.Count, l.new.Count), floor))
+			w := tailWindows(o, n, l.name, "", m.get(l.old))
+			d.add(judgeNoise(row, m.name, min(l.old.Count, l.new.Count), w, floor))
 		}
 	}
 	oldChecks := map[string]Check{}
@@ -224,7 +236,9 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 		}
 		row = compareValue(row, oc.Value, c.Value, direction(c.Op), opts)
 		if stat, count, ok := heartbeatCheckSupport(c, o, n); ok {
-			row = judgeNoise(row, stat, count, floor)
+			row = judgeNoise(row, stat, count, tailWindows(o, n, "heartbeat."+strings.Split(c.Name, ".")[1], c.Phase, oc.Value), floor)
+		} else if stat := checkStat(c.Name); stat == "max" || (stat != "" && c.Samples > 0) {
+			row = judgeNoise(row, stat, max(c.Samples, 1), windowCounts{}, floor)
 		}
 		switch {
 		case oc.Pass && !c.Pass:
@@ -243,13 +257,19 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 
 // judgeNoise turns a regression row into a noise row, with the reason,
 // when the statistic stat ("p99", "p999", "max"…) of count samples has too
-// few samples in its tail, or when the worsening is within floorMS.
-func judgeNoise(row DiffRow, stat string, count int64, floorMS float64) DiffRow {
+// few samples in its tail, when the new run does not reach the old value
+// in significantly more series windows than the old run did (w; see
+// BurstAlpha), or when the worsening is within floorMS.
+func judgeNoise(row DiffRow, stat string, count int64, w windowCounts, floorMS float64) DiffRow {
 	if row.Status != DiffRegression {
 		return row
 	}
 	tail := tailFraction(stat)
 	switch {
+	case tail > 0 && stat != "max" && w.known() && w.p() > BurstAlpha:
+		row.Status = DiffNoise
+		row.Note = fmt.Sprintf("not counted: %d of %d windows of the new run reach the old %s, against %d of %d in the old run (p=%.2g): bursts, not a slower server",
+			w.newHit, w.newAll, stat, w.oldHit, w.oldAll, w.p())
 	case tail > 0 && float64(count)*tail < MinTailSamples:
 		row.Status = DiffNoise
 		need := int64(math.Ceil(MinTailSamples / tail))
@@ -317,6 +337,97 @@ func heartbeatCheckSupport(c Check, o, n *Scenario) (stat string, count int64, o
 		count = min(count, l.Count)
 	}
 	return stat, count, true
+}
+
+// checkStat is the statistic a check's name ends with: "max" for
+// "cancel.next_ok_max" or "heartbeat.ping.max", "p99" for "….p99".
+func checkStat(name string) string {
+	last := name[strings.LastIndexAny(name, "._")+1:]
+	switch last {
+	case "max", "p99", "p999":
+		return last
+	}
+	return ""
+}
+
+// windowCounts are the series windows of two runs (in one phase, or the
+// whole scenario) and how many of each reach a value.
+type windowCounts struct {
+	oldHit, oldAll, newHit, newAll int
+}
+
+func (w windowCounts) known() bool { return w.oldAll > 0 && w.newAll > 0 }
+
+// p is the one-sided Fisher exact p-value of the new run reaching the
+// value in at least newHit of its windows, were both runs' windows alike.
+func (w windowCounts) p() float64 {
+	return fisherGreater(w.newHit, w.newAll, w.oldHit+w.newHit, w.oldAll+w.newAll)
+}
+
+// fisherGreater is P(X >= k) for X hypergeometric: n draws from N items of
+// which K are marked.
+func fisherGreater(k, n, K, N int) float64 {
+	lc := func(a, b int) float64 {
+		x, _ := math.Lgamma(float64(a + 1))
+		y, _ := math.Lgamma(float64(b + 1))
+		z, _ := math.Lgamma(float64(a - b + 1))
+		return x - y - z
+	}
+	total := lc(N, n)
+	p := 0.0
+	for x := k; x <= min(K, n); x++ {
+		if n-x > N-K {
+			continue
+		}
+		p += math.Exp(lc(K, x) + lc(N-K, n-x) - total)
+	}
+	return min(p, 1)
+}
+
+// tailWindows counts, in both runs, the series windows of the heartbeat
+// kind ("heartbeat.ping" or "heartbeat.noop") within phase ("" = the whole
+// scenario) and those of them whose worst latency reaches v ms. Counts are
+// zero when a run kept no series.
+func tailWindows(o, n *Scenario, kind, phase string, v float64) windowCounts {
+	var w windowCounts
+	w.oldHit, w.oldAll = windowsReaching(o, kind, phase, v)
+	w.newHit, w.newAll = windowsReaching(n, kind, phase, v)
+	return w
+}
+
+func windowsReaching(sc *Scenario, kind, phase string, v float64) (hit, all int) {
+	if sc.Heartbeat == nil {
+		return 0, 0
+	}
+	series := sc.Heartbeat.Series
+	if kind == "heartbeat.noop" {
+		series = sc.Heartbeat.NoopSeries
+	}
+	from, to := math.Inf(-1), math.Inf(1)
+	if phase != "" {
+		from = math.NaN()
+		for _, p := range sc.Phases {
+			if p.Name == phase {
+				from, to = p.StartMS, p.EndMS
+			}
+		}
+		if math.IsNaN(from) {
+			return 0, 0
+		}
+	}
+	width := sc.Heartbeat.SeriesBucketMS
+	if width <= 0 {
+		width = 250 // results written before the width was recorded
+	}
+	for _, s := range series {
+		if s.TMS+width > from && s.TMS < to {
+			all++
+			if s.Value >= v {
+				hit++
+			}
+		}
+	}
+	return hit, all
 }
 
 // direction is +1 when a larger value is worse, -1 when smaller is worse,

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 )
@@ -35,8 +36,13 @@ func TestCompareIdentical(t *testing.T) {
 
 func TestCompareDoubledP99(t *testing.T) {
 	old, cur := summarized(t), summarized(t)
-	hb := cur.Scenarios[0].Heartbeat.Ping
-	hb.P99 *= 2 // stderr-backpressure's p99 is over a second: far above the floor
+	// Every ping of stderr-backpressure twice as slow (its p99 is over a
+	// second: far above the floor): each of its 250 ms windows doubles.
+	p99 := old.Scenarios[0].Heartbeat.Ping.P99
+	old.Scenarios[0].Heartbeat.Series = spreadTail(40, 20, p99, 0.6)
+	hb := cur.Scenarios[0].Heartbeat
+	hb.Ping.P99 = 2 * p99
+	hb.Series = spreadTail(40, 20, 2*p99, 0.6)
 	d := Compare(old, cur, DiffOptions{})
 	if d.Regressions != 1 {
 		t.Fatalf("doubled p99: %d regressions, want 1\n%s", d.Regressions, render(t, NewDiffReporter(d, true)))
@@ -52,6 +58,65 @@ func TestCompareDoubledP99(t *testing.T) {
 	// A looser tolerance lets it through.
 	if d := Compare(old, cur, DiffOptions{Tolerance: 1.5}); d.Regressions != 0 {
 		t.Fatalf("tolerance 150%%: %d regressions", d.Regressions)
+	}
+}
+
+// spreadTail is a ping series of n 250 ms windows, every step-th of which
+// reaches the value v (the others stay at rest×v).
+func spreadTail(n, step int, v, rest float64) []Sample {
+	out := make([]Sample, n)
+	for i := range out {
+		out[i] = Sample{TMS: float64(i) * 250, Value: rest * v}
+		if i%step == 0 {
+			out[i].Value = v
+		}
+	}
+	return out
+}
+
+// A p99 doubled by a few more bursts is noise, and the note says why; the
+// same change in many more windows than the old run is a regression.
+func TestCompareP99Windows(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		step     int // every step-th of 40 windows of the new run reaches twice the old p99
+		want     string
+		noteHint string
+	}{
+		{"two bursts, as before", 20, DiffNoise, "2 of 40 windows of the new run reach the old p99, against 2 of 40"},
+		{"four bursts", 10, DiffNoise, "4 of 40 windows"},
+		{"a third of the windows", 3, DiffRegression, ""},
+		{"every window", 1, DiffRegression, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			old, cur := summarized(t), summarized(t)
+			p99 := old.Scenarios[0].Heartbeat.Ping.P99
+			old.Scenarios[0].Heartbeat.Series = spreadTail(40, 20, p99, 0.1)
+			hb := cur.Scenarios[0].Heartbeat
+			hb.Ping.P99 = 2 * p99
+			hb.Series = spreadTail(40, tc.step, 2*p99, 0.1)
+			r := findRow(t, Compare(old, cur, DiffOptions{}), "stderr-backpressure", "heartbeat.ping.p99")
+			if r.Status != tc.want || !strings.Contains(r.Note, tc.noteHint) {
+				t.Fatalf("row %+v, want status %s and a note with %q", r, tc.want, tc.noteHint)
+			}
+		})
+	}
+}
+
+func TestFisherGreater(t *testing.T) {
+	for _, tc := range []struct {
+		k, n, K, N int
+		want       float64
+	}{
+		{0, 5, 3, 10, 1},
+		{3, 3, 3, 6, 0.05},          // all three marked in the first three of six: 1/C(6,3)
+		{2, 2, 2, 4, 1.0 / 6},       // 1/C(4,2)
+		{40, 40, 42, 80, 8.009e-21}, // every new window, two old ones: C(42,40)/C(80,40)
+	} {
+		got := fisherGreater(tc.k, tc.n, tc.K, tc.N)
+		if math.Abs(got-tc.want) > 0.01*tc.want {
+			t.Errorf("fisherGreater(%d, %d, %d, %d) = %g, want %g", tc.k, tc.n, tc.K, tc.N, got, tc.want)
+		}
 	}
 }
 
@@ -117,5 +182,24 @@ func TestCompareFlipsNewMissing(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "unchanged rows hidden") {
 		t.Fatalf("onlyChanged output:\n%s", buf.String())
+	}
+}
+
+// A percentile of a handful of samples (two cancelled calls) is not
+// counted; without a recorded sample count the change is judged as before.
+func TestCompareFewSampleCheck(t *testing.T) {
+	run := func(v float64, samples int64) *Result {
+		return &Result{Scenarios: []Scenario{{Name: "s", Verdict: VerdictPass, Checks: []Check{
+			{Name: "cancel.return_p99", Value: v, Unit: "ms", Op: "<=", Threshold: 100, Pass: true, Samples: samples},
+		}}}}
+	}
+	for _, tc := range []struct {
+		samples int64
+		want    string
+	}{{2, DiffNoise}, {5000, DiffRegression}, {0, DiffRegression}} {
+		r := findRow(t, Compare(run(10, tc.samples), run(30, tc.samples), DiffOptions{}), "s", "cancel.return_p99")
+		if r.Status != tc.want {
+			t.Errorf("samples %d: row %+v, want %s", tc.samples, r, tc.want)
+		}
 	}
 }

@@ -150,6 +150,10 @@ type Check struct {
 	Threshold float64 `json:"threshold"`
 	Pass      bool    `json:"pass"`
 	Detail    string  `json:"detail,omitempty"`
+	// Samples is how many samples a percentile or max check rests on, when
+	// the check records it (report diff does not count a change in a p99
+	// of two cancelled calls).
+	Samples int64 `json:"samples,omitempty"`
 }
 
 // Phase is a contiguous part of a scenario with one fault configuration
@@ -176,9 +180,11 @@ type Heartbeat struct {
 	WakeLagP99MS float64  `json:"wake_lag_p99_ms,omitempty"`
 	DroppedTicks int64    `json:"dropped_ticks"`
 	Timeouts     int64    `json:"timeouts"`
-	Series       []Sample `json:"series,omitempty"`      // ping latency over time, downsampled for plots
-	HistFile     string   `json:"hlog,omitempty"`        // .hlog path relative to --out
-	NoopSeries   []Sample `json:"noop_series,omitempty"` // no-op tool latency over time, like Series
+	Series       []Sample `json:"series,omitempty"` // ping latency over time: the worst of each SeriesBucketMS window
+	// SeriesBucketMS is the width of one Series window (0 in older results: 250).
+	SeriesBucketMS float64  `json:"series_bucket_ms,omitempty"`
+	HistFile       string   `json:"hlog,omitempty"`        // .hlog path relative to --out
+	NoopSeries     []Sample `json:"noop_series,omitempty"` // no-op tool latency over time, like Series
 }
 
 // Latencies are percentiles of one histogram, in milliseconds.
