@@ -39,6 +39,15 @@ type Thresholds struct {
 	CancelNextOKMax         time.Duration `yaml:"cancel_next_ok_max"`    // cancel → next request answered
 	ResponsesAfterCancelMax int64         `yaml:"responses_after_cancel_max"`
 
+	// A successful call's own share — its latency minus the fake API's time
+	// on its requests, in real time (the server's work is not scaled) —
+	// is at most CallServerMax; a query asked before in the scenario (the
+	// seeds' "second query") at most max(RepeatFactor × its first run's
+	// share, first + RepeatSlack).
+	CallServerMax time.Duration `yaml:"call_server_max"`
+	RepeatFactor  float64       `yaml:"repeat_factor"`
+	RepeatSlack   time.Duration `yaml:"repeat_slack"`
+
 	LeakedGoroutinesMax int64         `yaml:"leaked_goroutines_max"` // above baseline once settled
 	LeakedFDsMax        int64         `yaml:"leaked_fds_max"`
 	SettleTimeout       time.Duration `yaml:"settle_timeout"` // how long WaitSettled may wait
@@ -82,6 +91,9 @@ func DefaultThresholds() Thresholds {
 		UpstreamAbortMax:        500 * time.Millisecond,
 		CancelNextOKMax:         time.Second,
 		ResponsesAfterCancelMax: 0,
+		CallServerMax:           5 * time.Second,
+		RepeatFactor:            3,
+		RepeatSlack:             250 * time.Millisecond,
 
 		LeakedGoroutinesMax: 0,
 		LeakedFDsMax:        0,
@@ -120,6 +132,9 @@ type Measurements struct {
 	// it had cancelled (runner).
 	ResponsesAfterCancel *int64
 
+	// Calls are the scenario's successful calls in step order (runner).
+	Calls []CallShare
+
 	Leak *LeakResult
 
 	Logs *reports.LogAccount
@@ -131,6 +146,15 @@ type Measurements struct {
 	RequestLogWaits *int
 	// LoggerCost: the server's own log-call latency while the sink stalls.
 	LoggerCostP99, LoggerCostMax *time.Duration
+}
+
+// CallShare is one call's latency split into the server's own share and
+// the upstream's (the fake API's time on the call's requests).
+type CallShare struct {
+	Step             int
+	Name             string
+	Query            string // calls with one Query ask the same thing
+	Server, Upstream time.Duration
 }
 
 type checker struct{ out []reports.Check }
@@ -182,6 +206,7 @@ func (t Thresholds) Evaluate(m Measurements) []reports.Check {
 			t.heartbeatChecks(&c, hb, p, base, hasBase && p.Name != t.BaselinePhase)
 		}
 	}
+	t.callBudgets(&c, m.Calls)
 	if len(m.CancelToReturn) > 0 {
 		h := NewHistogram()
 		for _, d := range m.CancelToReturn {

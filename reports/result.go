@@ -138,6 +138,14 @@ type Step struct {
 	Detail    string  `json:"detail,omitempty"`
 	CancelMS  float64 `json:"cancel_to_return_ms,omitempty"`
 	NextOKMS  float64 `json:"cancel_to_next_ok_ms,omitempty"`
+	// A call's latency split: UpstreamMS is the fake API's time on the
+	// call's requests (joined by the traceparent the runner sent), ServerMS
+	// the rest — the server's own share. Query is the same for calls that
+	// ask the same thing (tool, context, arguments), whatever the session.
+	ServerMS         float64 `json:"server_ms,omitempty"`
+	UpstreamMS       float64 `json:"upstream_ms,omitempty"`
+	UpstreamRequests int     `json:"upstream_requests,omitempty"`
+	Query            string  `json:"query,omitempty"`
 }
 
 // Check is one verdict check: a measured value against a threshold.

@@ -67,6 +67,11 @@ func (f *inProcessFakes) SetSinkFaults(s *SinkFaults) error {
 
 func (f *inProcessFakes) APIStats() map[string]int64 { return f.api.Stats() }
 
+func (f *inProcessFakes) Upstream(traceID string) (int, time.Duration) {
+	u := f.api.Upstream(traceID)
+	return u.Requests, u.Busy
+}
+
 func (f *inProcessFakes) SinkStats() map[string]int64 {
 	if f.sink == nil {
 		return nil

@@ -1,7 +1,9 @@
 package scenarios
 
 import (
+	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 	"time"
@@ -314,6 +316,26 @@ type Call struct {
 	Timeout Duration `yaml:"timeout"`
 	// Args are extra tool arguments (reasoning_effort, temperature…).
 	Args map[string]any `yaml:"args"`
+}
+
+// querySignature identifies what a call asks, whatever its session or
+// name: the tool, its context and arguments. Calls with one signature ask
+// the same query (the seeds' "second query").
+func (c *Call) querySignature() string {
+	ctx := "."
+	if c.Context != nil {
+		ctx = "none"
+		if len(*c.Context) > 0 {
+			ctx = strings.Join(*c.Context, "\x00")
+		}
+	}
+	args, _ := json.Marshal(c.Args) // map keys come sorted
+	h := fnv.New64a()
+	for _, part := range []string{c.Tool, ctx, c.Instructions, c.OutputFormat, string(args)} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return fmt.Sprintf("%s-%016x", c.Tool, h.Sum64())
 }
 
 // Expected outcomes of a call.

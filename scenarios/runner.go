@@ -137,6 +137,10 @@ type Fakes interface {
 	SetSinkFaults(*SinkFaults) error
 	APIStats() map[string]int64
 	SinkStats() map[string]int64
+	// Upstream is the fake API's time on the requests of one traced call
+	// (by the trace id of its traceparent): how many, and the union of
+	// their intervals.
+	Upstream(traceID string) (requests int, busy time.Duration)
 	// Close stops both and waits for their goroutines.
 	Close() error
 }
@@ -589,6 +593,8 @@ func lastLines(s string, n int) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func msDur(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
 
 // sweepTemp removes temp dirs left by runs whose process is gone (a replay
 // killed with SIGKILL cannot clean up after itself).

@@ -37,9 +37,11 @@ func (f *stubFakes) SetSinkFaults(s *SinkFaults) error {
 	f.sets = append(f.sets, fmt.Sprintf("sink:%v", s != nil))
 	return nil
 }
-func (f *stubFakes) APIStats() map[string]int64  { return nil }
-func (f *stubFakes) SinkStats() map[string]int64 { return nil }
-func (f *stubFakes) Close() error                { return nil }
+func (f *stubFakes) APIStats() map[string]int64 { return nil }
+
+func (f *stubFakes) Upstream(string) (int, time.Duration) { return 0, 0 }
+func (f *stubFakes) SinkStats() map[string]int64          { return nil }
+func (f *stubFakes) Close() error                         { return nil }
 
 func testOptions(t *testing.T, transport string, fakes *stubFakes) Options {
 	t.Helper()

@@ -130,13 +130,20 @@ func (s *Session) Noop(ctx context.Context) error {
 	return nil
 }
 
-// CallTool calls a tool; a non-empty progressToken asks for progress.
-func (s *Session) CallTool(ctx context.Context, name string, args map[string]any, progressToken string) (*mcp.CallToolResult, error) {
+// CallTool calls a tool; a non-empty progressToken asks for progress, a
+// non-empty traceParent goes in _meta.traceparent (W3C Trace Context).
+func (s *Session) CallTool(ctx context.Context, name string, args map[string]any, progressToken, traceParent string) (*mcp.CallToolResult, error) {
 	req := mcp.CallToolRequest{}
 	req.Params.Name = name
 	req.Params.Arguments = args
-	if progressToken != "" {
-		req.Params.Meta = &mcp.Meta{ProgressToken: progressToken}
+	if progressToken != "" || traceParent != "" {
+		req.Params.Meta = &mcp.Meta{}
+		if progressToken != "" {
+			req.Params.Meta.ProgressToken = progressToken
+		}
+		if traceParent != "" {
+			req.Params.Meta.AdditionalFields = map[string]any{"traceparent": traceParent}
+		}
 	}
 	done := s.guard(ctx)
 	res, err := s.c.CallTool(ctx, req)

@@ -2,6 +2,8 @@ package scenarios
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -166,9 +168,11 @@ func (ru *run) call(ctx context.Context, c *Call, suffix, sessionOverride string
 	if c.Progress {
 		token = fmt.Sprintf("%s-%d", ru.sc.Name, rs.Index)
 	}
+	traceID, traceParent := newTraceParent()
 	began := time.Now()
-	res, err := ru.sess.CallTool(cctx, c.Tool, ru.args(c, session), token)
+	res, err := ru.sess.CallTool(cctx, c.Tool, ru.args(c, session), token, traceParent)
 	rs.LatencyMS = ms(time.Since(began))
+	ru.shares(rs, c, traceID)
 	switch {
 	case err == nil && !res.IsError:
 		rs.Outcome = OutcomeOK
@@ -191,6 +195,26 @@ func (ru *run) call(ctx context.Context, c *Call, suffix, sessionOverride string
 		ru.checkProgress(rs, token, began)
 	}
 	return rs
+}
+
+// shares splits a finished call's latency into the fake API's time on
+// its requests (joined by trace id) and the server's own share, and notes
+// which calls it repeats for the budget checks.
+func (ru *run) shares(rs *reports.Step, c *Call, traceID string) {
+	n, busy := ru.fakes.Upstream(traceID)
+	rs.UpstreamRequests = n
+	rs.UpstreamMS = min(ms(busy), rs.LatencyMS)
+	rs.ServerMS = rs.LatencyMS - rs.UpstreamMS
+	rs.Query = c.querySignature()
+}
+
+// newTraceParent makes a W3C traceparent with a fresh trace id; it
+// returns the trace id too.
+func newTraceParent() (traceID, traceParent string) {
+	var b [24]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	traceID = hex.EncodeToString(b[:16])
+	return traceID, "00-" + traceID + "-" + hex.EncodeToString(b[16:]) + "-01"
 }
 
 // progressEvery is the longest a long call may go without a progress

@@ -418,6 +418,10 @@ func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probe
 		if st.Kind == KindCancel && st.NextOKMS > 0 {
 			m.CancelToNextOK = append(m.CancelToNextOK, time.Duration(st.NextOKMS*float64(time.Millisecond)))
 		}
+		if st.Kind == KindCall && st.Outcome == OutcomeOK && st.Query != "" {
+			m.Calls = append(m.Calls, probes.CallShare{Step: st.Index, Name: st.Name, Query: st.Query,
+				Server: msDur(st.ServerMS), Upstream: msDur(st.UpstreamMS)})
+		}
 	}
 	if w.dc != nil {
 		w.measureServer(ctx, res, &m)

@@ -173,6 +173,7 @@ func New(opt Options) (*Server, error) {
 		mcpserver.WithLogging(),
 		mcpserver.WithRecovery(),
 		mcpserver.WithToolHandlerMiddleware(calls.Middleware()),
+		mcpserver.WithToolHandlerMiddleware(traceParentMiddleware),
 		mcpserver.WithInstructions("secondbrain consults other models (OpenAI o3/GPT-4.1, Gemini 2.5, Grok) with your project's files as context. "+
 			"Pass file or directory paths in `context`; reuse a `session_id` to continue a conversation."),
 	)

@@ -165,7 +165,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	var mem memory.Memory
 	if c.VectorStore && oa.APIKey != "" {
 		vc := openai.NewClient(option.WithBaseURL(strings.TrimRight(oa.BaseURL, "/")+"/"), option.WithAPIKey(oa.APIKey),
-			option.WithHTTPClient(httpClient))
+			option.WithHTTPClient(httpClient), option.WithMiddleware(provider.TraceMiddleware))
 		mgr, err := vectorstore.NewManager(ctx, vc, st.DB(), vectorstore.Options{Clock: clk, Logger: logs.Logger(),
 			StoreTTL: c.VectorStoreTTL, EvictMinIdle: c.VectorStoreEvictIdle})
 		if err != nil {

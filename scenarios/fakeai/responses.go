@@ -214,10 +214,13 @@ func (s *Server) createResponse(ctx context.Context, w http.ResponseWriter, r *h
 		s.responses[resp.ID] = resp
 	}
 	obj := resp.objectLocked(now)
+	var remaining time.Duration
 	if req.Background {
 		obj["status"], obj["output"], obj["usage"], obj["completed_at"] = "queued", []any{}, nil, nil
+		remaining = resp.ReadyAt.Sub(now)
 	}
 	s.mu.Unlock()
+	s.pollAfter(w, remaining) // the model's time is upstream time (see getResponse)
 
 	s.count("responses_created", 1)
 	if req.Background {
@@ -288,8 +291,12 @@ func (s *Server) getResponse(ctx context.Context, w http.ResponseWriter, r *http
 	s.mu.Lock()
 	resp, ok := s.responses[id]
 	var obj map[string]any
+	var remaining time.Duration
 	if ok {
 		obj = resp.objectLocked(now)
+		if resp.Background && obj["status"] != "completed" {
+			remaining = resp.ReadyAt.Sub(now)
+		}
 	}
 	s.mu.Unlock()
 	if !ok {
@@ -297,6 +304,9 @@ func (s *Server) getResponse(ctx context.Context, w http.ResponseWriter, r *http
 	}
 	s.count("polls", 1)
 	s.count("responses_polled", 1)
+	// The model's remaining time is the provider's, not the client's: the
+	// hint puts it in the call's upstream time (Upstream).
+	s.pollAfter(w, remaining)
 	writeJSON(w, http.StatusOK, obj)
 	return nil
 }

@@ -25,7 +25,7 @@ var statKeys = []string{
 	"vector_stores_created", "vector_stores_deleted", "vector_stores_refused", "vector_store_searches",
 	"vector_store_files_attached", "vector_store_files_failed", "file_batches_created", "file_batches_cancelled",
 	"responses_created", "responses_background", "responses_cancelled", "responses_deleted", "responses_polled",
-	"polls", "chat_completions", "tool_calls_sent", "bad_requests", "not_found",
+	"polls", "chat_completions", "tool_calls_sent", "bad_requests", "not_found", "trace_spans_dropped",
 }
 
 // Option configures a [Server] in [New].
@@ -70,6 +70,7 @@ type Server struct {
 	closed atomic.Bool
 
 	counters fakehttp.Counters // fixed keys, made in New: read without a lock
+	traces   traceLog          // request intervals by trace id, for [Server.Upstream]
 
 	mu        sync.Mutex // guards everything below; never held during I/O or waits
 	faults    Faults
@@ -223,6 +224,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.count("requests_total", 1)
+	if id := traceID(r.Header); id != "" {
+		start := time.Now()
+		defer func() {
+			end := time.Now().Add(toldToWait(w.Header()))
+			if !s.traces.add(id, span{start, end}) {
+				s.count("trace_spans_dropped", 1)
+			}
+		}()
+	}
 	if !s.injectFaults(ctx, w, r) {
 		return
 	}

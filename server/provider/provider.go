@@ -131,6 +131,7 @@ func New(ep Endpoint, opt Options) *Client {
 		option.WithAPIKey(ep.APIKey),
 		option.WithHTTPClient(opt.HTTPClient),
 		option.WithMaxRetries(retries),
+		option.WithMiddleware(TraceMiddleware),
 	)
 	return &Client{ep: ep, oa: oa, clk: opt.Clock, log: opt.Logger.With("component", "provider", "provider", ep.Name), poll: opt.Poll}
 }

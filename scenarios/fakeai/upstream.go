@@ -1,0 +1,102 @@
+package fakeai
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Upstream is what the fake spent on the requests of one traced call
+// (requests that carried a W3C traceparent with its trace id).
+type Upstream struct {
+	Requests int
+	// Busy is the union of the calls' request intervals, each from arrival
+	// to the end of its handler plus any wait the answer told the client to
+	// take before coming back (Retry-After-Ms, openai-poll-after-ms): time
+	// the call spent on the provider, not in the server.
+	Busy time.Duration
+}
+
+// maxTracedSpans bounds the intervals kept; more are counted in the stat
+// "trace_spans_dropped".
+const maxTracedSpans = 1 << 17
+
+type span struct{ start, end time.Time }
+
+// traceLog keeps request intervals by trace id.
+type traceLog struct {
+	mu    sync.Mutex
+	spans map[string][]span
+	n     int
+}
+
+// add records one request interval; false when the log is full.
+func (l *traceLog) add(traceID string, sp span) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.n >= maxTracedSpans {
+		return false
+	}
+	if l.spans == nil {
+		l.spans = map[string][]span{}
+	}
+	l.spans[traceID] = append(l.spans[traceID], sp)
+	l.n++
+	return true
+}
+
+// Upstream returns the fake's time spent on the requests of trace id
+// traceID (32 lowercase hex digits) so far.
+func (s *Server) Upstream(traceID string) Upstream {
+	s.traces.mu.Lock()
+	spans := slices.Clone(s.traces.spans[traceID])
+	s.traces.mu.Unlock()
+	return Upstream{Requests: len(spans), Busy: union(spans)}
+}
+
+// union is the total length of the spans' union.
+func union(spans []span) time.Duration {
+	slices.SortFunc(spans, func(a, b span) int { return a.start.Compare(b.start) })
+	var total time.Duration
+	var cur span
+	for i, sp := range spans {
+		switch {
+		case i == 0:
+			cur = sp
+		case !sp.start.After(cur.end):
+			if sp.end.After(cur.end) {
+				cur.end = sp.end
+			}
+		default:
+			total += cur.end.Sub(cur.start)
+			cur = sp
+		}
+	}
+	if len(spans) > 0 {
+		total += cur.end.Sub(cur.start)
+	}
+	return total
+}
+
+// traceID is the trace id of a request's W3C traceparent header, or "".
+func traceID(h http.Header) string {
+	tp := h.Get("traceparent")
+	if len(tp) != 55 || tp[:3] != "00-" || tp[35] != '-' {
+		return ""
+	}
+	return tp[3:35]
+}
+
+// toldToWait is how long an answer asked the client to wait before its
+// next request: Retry-After-Ms, else openai-poll-after-ms (both carry
+// wall-clock milliseconds here).
+func toldToWait(h http.Header) time.Duration {
+	for _, k := range []string{"Retry-After-Ms", "openai-poll-after-ms"} {
+		if v, err := strconv.ParseInt(h.Get(k), 10, 64); err == nil && v > 0 {
+			return time.Duration(v) * time.Millisecond
+		}
+	}
+	return 0
+}
