@@ -108,6 +108,10 @@ const (
 	CauseConnPool      = "conn-pool-exhausted"
 	CauseBlockingFile  = "blocking-file-io"
 	CauseSlowUpstream  = "slow-upstream"
+	// CauseGoroutineLeak: goroutines born during the scenario still parked
+	// after it settled (the leak check by identity); the culprit is the
+	// function whose go statement created them.
+	CauseGoroutineLeak = "goroutine-leak"
 	CauseUnknown       = "unknown"
 	// causeLogWait is provisional: a goroutine queued on a lock inside a
 	// log handler. [Diagnose] resolves it to stderr-write or
@@ -131,13 +135,15 @@ func ExpectedCause(canary string) (string, bool) {
 		return CauseConnPool, true
 	case "blocking-file-io":
 		return CauseBlockingFile, true
+	case "goroutine-leak":
+		return CauseGoroutineLeak, true
 	}
 	return "", false
 }
 
 // Canaries lists the canary flags in the documented order.
 func Canaries() []string {
-	return []string{"sync-log", "sync-stderr", "held-semaphore", "worker-pool", "conn-pool", "blocking-file-io"}
+	return []string{"sync-log", "sync-stderr", "held-semaphore", "worker-pool", "conn-pool", "blocking-file-io", "goroutine-leak"}
 }
 
 func anyFrame(stack []Frame, subs ...string) bool {

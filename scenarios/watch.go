@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -75,6 +76,8 @@ type watch struct {
 	// baseG are the server's goroutines at the baseline, for the leak
 	// check by identity; nil when the dump could not be read.
 	baseG []probes.Goroutine
+	// leaked are the goroutine kinds the leak check found in surplus.
+	leaked []probes.LeakedGoroutine
 
 	// sick is set once a debug fetch timed out: later profile fetches
 	// are skipped (and the scenario notes it).
@@ -594,6 +597,7 @@ func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *pro
 					n += int64(k.Extra)
 				}
 				leak.LeakedGoroutines = max(leak.LeakedGoroutines, n)
+				w.leaked = leak.Kinds
 			}
 			m.Leak = &leak
 			if leak.LeakedFDs > 0 {
@@ -847,10 +851,50 @@ func (w *watch) diagnose(res *reports.Scenario) {
 	ev.Profiles = saved
 	res.Diagnosis = probes.Diagnose(ev, probes.DiagnoseOptions{})
 	explainCheck(res)
+	explainLeak(res, w.leaked)
 	if res.Diagnosis == nil && len(saved) > 0 {
 		res.Diagnosis = &reports.Diagnosis{Cause: probes.CauseUnknown,
 			Summary: "no request-path goroutine was seen waiting; see the saved profiles", Profiles: saved}
 	}
+}
+
+// explainLeak makes a goroutine leak the diagnosis when the leak check is
+// what failed (no step, no other check): the culprit is the function whose
+// go statement created the most leaked goroutines, with where they park.
+func explainLeak(res *reports.Scenario, leaked []probes.LeakedGoroutine) {
+	if len(leaked) == 0 {
+		return
+	}
+	leakFailed := false
+	for _, c := range res.Checks {
+		switch {
+		case c.Pass:
+		case c.Name == "leak.goroutines":
+			leakFailed = true
+		default:
+			return
+		}
+	}
+	for _, st := range res.Steps {
+		if !st.Pass {
+			return
+		}
+	}
+	if !leakFailed {
+		return
+	}
+	kinds := slices.Clone(leaked)
+	slices.SortStableFunc(kinds, func(a, b probes.LeakedGoroutine) int { return b.Extra - a.Extra })
+	d := &reports.Diagnosis{Cause: probes.CauseGoroutineLeak, Culprit: kinds[0].CreatedBy,
+		Summary: fmt.Sprintf("goroutine-leak: %s after the scenario settled", kinds[0])}
+	if res.Diagnosis != nil {
+		d.Profiles = res.Diagnosis.Profiles
+	}
+	for _, k := range kinds {
+		d.Frames = append(d.Frames, reports.Culprit{Frame: k.CreatedBy, Cause: probes.CauseGoroutineLeak,
+			Goroutines: k.Extra, Source: "goroutine", Stack: k.Stack})
+	}
+	res.Diagnosis = d
 }
 
 // explainCheck makes the diagnosis name the cause of a failed check that

@@ -26,11 +26,13 @@ const (
 	CanaryConnPool       = "conn-pool"        // provider HTTP pool of one connection, no timeouts (set by cmd)
 	CanarySyncLog        = "sync-log"         // = --log-shipping sync-log
 	CanarySyncStderr     = "sync-stderr"      // = --log-shipping sync-stderr
+	CanaryGoroutineLeak  = "goroutine-leak"   // every model call leaves a goroutine behind
 )
 
 // KnownCanaries lists every canary name accepted by `serve --canary`.
 func KnownCanaries() []string {
-	return []string{CanarySyncLog, CanarySyncStderr, CanaryHeldSemaphore, CanaryWorkerPool, CanaryConnPool, CanaryBlockingFileIO}
+	return []string{CanarySyncLog, CanarySyncStderr, CanaryHeldSemaphore, CanaryWorkerPool, CanaryConnPool, CanaryBlockingFileIO,
+		CanaryGoroutineLeak}
 }
 
 // ParseCanaries validates names.
@@ -68,6 +70,21 @@ func (s *Server) releaseModelSlot(ctx context.Context) {
 		return // CANARY: a cancelled call leaves the semaphore held
 	}
 	<-s.canarySem
+}
+
+// ---- goroutine-leak ----
+
+// watchCall starts a goroutine that waits for the model call's outcome to
+// log it (canary goroutine-leak). Nothing ever reports the outcome: every
+// model call leaves the goroutine parked on its channel, alive for the
+// server's lifetime.
+func (s *Server) watchCall(tool string) {
+	outcome := make(chan error)
+	go func() {
+		if err := <-outcome; err != nil {
+			s.log.Debug("model call failed", "tool", tool, "err", err)
+		}
+	}()
 }
 
 // ---- worker-pool ----

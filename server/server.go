@@ -77,6 +77,9 @@ type Options struct {
 	// CanaryHeldSemaphore serialises model calls through one slot that a
 	// cancelled call never releases (canary held-semaphore; harness only).
 	CanaryHeldSemaphore bool
+	// CanaryGoroutineLeak leaves a goroutine behind per model call (canary
+	// goroutine-leak; harness only).
+	CanaryGoroutineLeak bool
 
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics not registered
@@ -99,7 +102,8 @@ type Server struct {
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
 
-	canarySem chan struct{} // canary held-semaphore only
+	canarySem  chan struct{} // canary held-semaphore only
+	canaryLeak bool          // canary goroutine-leak only
 }
 
 // New builds the server and registers its tools. It starts the session
@@ -160,6 +164,7 @@ func New(opt Options) (*Server, error) {
 		opt: opt, calls: calls, log: opt.Logger.With("component", "server"), clk: opt.Clock, scale: opt.TimeScale,
 		models: map[string]Model{}, clients: map[string]*provider.Client{}, project: opt.Roots[0],
 	}
+	s.canaryLeak = opt.CanaryGoroutineLeak
 	if opt.CanaryHeldSemaphore {
 		s.canarySem = make(chan struct{}, 1)
 	}

@@ -586,6 +586,9 @@ func (s *Server) chatOnce(ctx context.Context, m Model, p *chatParams, client *p
 		}
 		pr.Extra = map[string]any{"search_parameters": sp}
 	}
+	if s.canaryLeak {
+		s.watchCall(m.Tool)
+	}
 	if s.canarySem != nil {
 		if err := s.acquireModelSlot(ctx); err != nil {
 			return a, err

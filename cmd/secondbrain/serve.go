@@ -234,6 +234,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		Sessions: st, Attacher: attacher, Memory: mem, DebugLogs: debugLogs, DeveloperMode: c.DeveloperMode,
 		TimeScale: scale, Clock: clk, Logger: logs.Logger(), Registerer: reg, HTTPClient: httpClient,
 		CanaryHeldSemaphore: canaries[server.CanaryHeldSemaphore],
+		CanaryGoroutineLeak: canaries[server.CanaryGoroutineLeak],
 		Stdio: server.StdioOptions{
 			CanaryWorkerPool:     canaries[server.CanaryWorkerPool],
 			CanaryBlockingFileIO: canaries[server.CanaryBlockingFileIO],

@@ -16,7 +16,7 @@ type Canary struct {
 	Culprit string
 }
 
-// Canaries lists the six canaries in probes.Canaries order. The two log
+// Canaries lists the canaries in probes.Canaries order. The two log
 // canaries are serve's deliberately blocking --log-shipping modes (their
 // culprit is a frame of the logship package, e.g.
 // "logship.(*Stderr).Handle (stderr.go:160)"); the others are serve's
@@ -51,6 +51,10 @@ var Canaries = []Canary{
 		Culprit: "vectorstore.(*Manager).upload"},
 	{Name: "blocking-file-io", Scenario: "no-context-interleave", ServerArgs: []string{"--canary", "blocking-file-io"},
 		Culprit: "server.readContextOnDispatch"},
+	// Every model call leaves a goroutine behind: the leak check by
+	// identity finds it after settle and names its creator.
+	{Name: "goroutine-leak", Scenario: "session-continue", ServerArgs: []string{"--canary", "goroutine-leak"},
+		Culprit: "server.(*Server).watchCall"},
 }
 
 // CanaryByName returns the canary's run; ok is false for an unknown name.
