@@ -137,13 +137,15 @@ func ExpectedCause(canary string) (string, bool) {
 		return CauseBlockingFile, true
 	case "goroutine-leak":
 		return CauseGoroutineLeak, true
+	case "cpu-hot-path":
+		return CauseRequestCPU, true
 	}
 	return "", false
 }
 
 // Canaries lists the canary flags in the documented order.
 func Canaries() []string {
-	return []string{"sync-log", "sync-stderr", "held-semaphore", "worker-pool", "conn-pool", "blocking-file-io", "goroutine-leak"}
+	return []string{"sync-log", "sync-stderr", "held-semaphore", "worker-pool", "conn-pool", "blocking-file-io", "goroutine-leak", "cpu-hot-path"}
 }
 
 func anyFrame(stack []Frame, subs ...string) bool {

@@ -218,26 +218,44 @@ func (c *DebugClient) GoroutineCount(ctx context.Context) (int64, error) {
 // counted as leaks; it returns the server's JSON report. A server without
 // the endpoint answers ErrNotServed.
 func (c *DebugClient) Settle(ctx context.Context) ([]byte, error) {
+	return c.post(ctx, "/debug/settle")
+}
+
+// StartCPU opens a CPU profile window on the server (POST
+// /debug/cpuprofile?action=start); [DebugClient.StopCPU] closes it.
+func (c *DebugClient) StartCPU(ctx context.Context) error {
+	_, err := c.post(ctx, "/debug/cpuprofile?action=start")
+	return err
+}
+
+// StopCPU closes the CPU profile window and returns the profile.
+func (c *DebugClient) StopCPU(ctx context.Context) ([]byte, error) {
+	return c.post(ctx, "/debug/cpuprofile?action=stop")
+}
+
+// post sends an empty POST to path and returns the body of a 200 answer;
+// a 404 is ErrNotServed.
+func (c *DebugClient) post(ctx context.Context, path string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/debug/settle", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("cannot build the settle request: %w", err)
+		return nil, fmt.Errorf("cannot build the debug request POST %s: %w", path, err)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot POST /debug/settle: %w", err)
+		return nil, fmt.Errorf("cannot POST %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxDebugBody))
 	if err != nil {
-		return nil, fmt.Errorf("cannot read the answer of /debug/settle: %w", err)
+		return nil, fmt.Errorf("cannot read the answer of POST %s: %w", path, err)
 	}
 	switch {
 	case resp.StatusCode == http.StatusNotFound:
-		return nil, fmt.Errorf("cannot POST /debug/settle: %w", ErrNotServed)
+		return nil, fmt.Errorf("cannot POST %s: %w", path, ErrNotServed)
 	case resp.StatusCode != http.StatusOK:
-		return nil, fmt.Errorf("cannot POST /debug/settle: %s: %s", resp.Status, strings.TrimSpace(string(body[:min(len(body), 200)])))
+		return nil, fmt.Errorf("cannot POST %s: %s: %s", path, resp.Status, strings.TrimSpace(string(body[:min(len(body), 200)])))
 	}
 	return body, nil
 }

@@ -16,7 +16,9 @@ import (
 // values. For goroutine profiles Count is the number of goroutines; for
 // block and mutex profiles Count is contentions and Delay the time waited.
 type StackSample struct {
-	Count  int64
+	Count int64
+	// Delay is the time behind the sample: the wait of a block or mutex
+	// profile, the on-CPU time of a CPU profile.
 	Delay  time.Duration
 	Labels map[string]string // first value of each pprof label
 	Stack  []Frame           // leaf first, inlined frames expanded
@@ -38,9 +40,9 @@ func Samples(p *profile.Profile) []StackSample {
 	countIdx, delayIdx := 0, -1
 	for i, st := range p.SampleType {
 		switch st.Type {
-		case "contentions", "count", "goroutine":
+		case "contentions", "count", "goroutine", "samples":
 			countIdx = i
-		case "delay":
+		case "delay", "cpu":
 			delayIdx = i
 		}
 	}

@@ -32,6 +32,8 @@ type Step struct {
 	raw         []SavedProfile
 	ended       bool
 	trace       []TraceWait
+	cpuOpen     bool          // a CPU profile window is open on the server for this step
+	cpu         []StackSample // the window's samples, once closed
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -56,6 +58,9 @@ func (c *DebugClient) BeginStep(ctx context.Context, name string) (*Step, error)
 		}
 		s.mu.Unlock()
 	}
+	// A server without the window, or with one already open (an earlier
+	// step's that failed to close), gives no CPU evidence for this step.
+	s.cpuOpen = c.StartCPU(ctx) == nil
 	return s, errors.Join(errs...)
 }
 
@@ -182,10 +187,41 @@ func (s *Step) End(ctx context.Context) error {
 		s.raw = append(s.raw, SavedProfile{Name: fmt.Sprintf("%s-%s-delta.pb.gz", s.name, which), Data: enc})
 		s.mu.Unlock()
 	}
+	if err := s.endCPU(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if _, err := s.SampleGoroutines(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// endCPU closes the step's CPU profile window and keeps its samples.
+func (s *Step) endCPU(ctx context.Context) error {
+	if !s.cpuOpen {
+		return nil
+	}
+	b, err := s.c.StopCPU(ctx)
+	if err != nil {
+		return err
+	}
+	p, err := ParseProfile(b)
+	if err != nil {
+		return fmt.Errorf("cannot parse the CPU profile of step %q: %w", s.name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cpu = Samples(p)
+	s.raw = append(s.raw, SavedProfile{Name: s.name + "-cpu.pb.gz", Data: b})
+	return nil
+}
+
+// CPU returns the samples of the step's CPU profile window (none before
+// End, or when the server has no window).
+func (s *Step) CPU() []StackSample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]StackSample(nil), s.cpu...)
 }
 
 // Dumps returns the goroutine dumps taken so far, oldest first.

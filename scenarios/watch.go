@@ -852,9 +852,54 @@ func (w *watch) diagnose(res *reports.Scenario) {
 	res.Diagnosis = probes.Diagnose(ev, probes.DiagnoseOptions{})
 	explainCheck(res)
 	explainLeak(res, w.leaked)
+	explainBudget(res, steps)
 	if res.Diagnosis == nil && len(saved) > 0 {
 		res.Diagnosis = &reports.Diagnosis{Cause: probes.CauseUnknown,
 			Summary: "no request-path goroutine was seen waiting; see the saved profiles", Profiles: saved}
+	}
+}
+
+// explainBudget makes CPU the diagnosis of a call whose own share broke
+// its budget (call.server_ms or call.repeat_ms) while the request path's
+// goroutines ran, not waited: at least half of the call's own share was
+// request-path CPU in its step's profile window. The culprit is the
+// server function that burned most of it.
+func explainBudget(res *reports.Scenario, steps []*stepWatch) {
+	for _, c := range res.Checks {
+		if c.Pass || !strings.HasPrefix(c.Name, "call.") {
+			continue
+		}
+		var idx int
+		if _, err := fmt.Sscanf(c.Name[strings.Index(c.Name, "[")+1:], "step %d]", &idx); err != nil {
+			continue
+		}
+		prefix := fmt.Sprintf("s%02d-", idx)
+		for _, sw := range steps {
+			if !strings.HasPrefix(sw.name, prefix) || sw.ps == nil {
+				continue
+			}
+			onCPU, hot := probes.RequestCPU(sw.ps.CPU(), "")
+			own := time.Duration(c.Value * float64(time.Millisecond))
+			if len(hot) == 0 || onCPU < own/2 {
+				continue
+			}
+			d := &reports.Diagnosis{Cause: probes.CauseRequestCPU, Culprit: hot[0].Frame.Short(),
+				Summary: fmt.Sprintf("request-cpu: step %d's request path ran %s on CPU of the call's %s own share; hottest %s (%s)",
+					idx, onCPU.Round(time.Millisecond), own.Round(time.Millisecond), hot[0].Frame.Short(), hot[0].CPU.Round(time.Millisecond))}
+			if res.Diagnosis != nil {
+				d.Profiles = res.Diagnosis.Profiles
+			}
+			for _, h := range hot[:min(len(hot), 5)] {
+				var stack []string
+				for _, f := range h.Stack {
+					stack = append(stack, f.Short())
+				}
+				d.Frames = append(d.Frames, reports.Culprit{Frame: h.Frame.Short(), Cause: probes.CauseRequestCPU,
+					WaitMS: float64(h.CPU) / float64(time.Millisecond), Source: "cpu", Stack: stack})
+			}
+			res.Diagnosis = d
+			return
+		}
 	}
 }
 

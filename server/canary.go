@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,12 +28,13 @@ const (
 	CanarySyncLog        = "sync-log"         // = --log-shipping sync-log
 	CanarySyncStderr     = "sync-stderr"      // = --log-shipping sync-stderr
 	CanaryGoroutineLeak  = "goroutine-leak"   // every model call leaves a goroutine behind
+	CanaryCPUHotPath     = "cpu-hot-path"     // every model call re-hashes what all earlier ones sent
 )
 
 // KnownCanaries lists every canary name accepted by `serve --canary`.
 func KnownCanaries() []string {
 	return []string{CanarySyncLog, CanarySyncStderr, CanaryHeldSemaphore, CanaryWorkerPool, CanaryConnPool, CanaryBlockingFileIO,
-		CanaryGoroutineLeak}
+		CanaryGoroutineLeak, CanaryCPUHotPath}
 }
 
 // ParseCanaries validates names.
@@ -85,6 +87,23 @@ func (s *Server) watchCall(tool string) {
 			s.log.Debug("model call failed", "tool", tool, "err", err)
 		}
 	}()
+}
+
+// ---- cpu-hot-path ----
+
+// rehashHistory re-hashes, on the request path, everything the earlier
+// model calls of this server sent — a de-duplication cache keyed wrongly
+// (canary cpu-hot-path). The first call costs nothing, each later one about
+// a second of CPU more: the seeds' "second query" slows down with no wait
+// and no upstream to blame.
+func (s *Server) rehashHistory() {
+	n := s.canaryCalls.Add(1) - 1
+	var sum [sha256.Size]byte
+	block := make([]byte, 1<<20)
+	for range 1500 * n {
+		sum = sha256.Sum256(block)
+		block[0] = sum[0]
+	}
 }
 
 // ---- worker-pool ----

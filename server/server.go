@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -80,6 +81,9 @@ type Options struct {
 	// CanaryGoroutineLeak leaves a goroutine behind per model call (canary
 	// goroutine-leak; harness only).
 	CanaryGoroutineLeak bool
+	// CanaryCPUHotPath makes each model call burn CPU in proportion to the
+	// calls before it (canary cpu-hot-path; harness only).
+	CanaryCPUHotPath bool
 
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics not registered
@@ -102,8 +106,10 @@ type Server struct {
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
 
-	canarySem  chan struct{} // canary held-semaphore only
-	canaryLeak bool          // canary goroutine-leak only
+	canarySem   chan struct{} // canary held-semaphore only
+	canaryLeak  bool          // canary goroutine-leak only
+	canaryCPU   bool          // canary cpu-hot-path only
+	canaryCalls atomic.Int64  // model calls so far (canary cpu-hot-path)
 }
 
 // New builds the server and registers its tools. It starts the session
@@ -164,7 +170,7 @@ func New(opt Options) (*Server, error) {
 		opt: opt, calls: calls, log: opt.Logger.With("component", "server"), clk: opt.Clock, scale: opt.TimeScale,
 		models: map[string]Model{}, clients: map[string]*provider.Client{}, project: opt.Roots[0],
 	}
-	s.canaryLeak = opt.CanaryGoroutineLeak
+	s.canaryLeak, s.canaryCPU = opt.CanaryGoroutineLeak, opt.CanaryCPUHotPath
 	if opt.CanaryHeldSemaphore {
 		s.canarySem = make(chan struct{}, 1)
 	}

@@ -589,6 +589,9 @@ func (s *Server) chatOnce(ctx context.Context, m Model, p *chatParams, client *p
 	if s.canaryLeak {
 		s.watchCall(m.Tool)
 	}
+	if s.canaryCPU {
+		s.rehashHistory()
+	}
 	if s.canarySem != nil {
 		if err := s.acquireModelSlot(ctx); err != nil {
 			return a, err

@@ -235,6 +235,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		TimeScale: scale, Clock: clk, Logger: logs.Logger(), Registerer: reg, HTTPClient: httpClient,
 		CanaryHeldSemaphore: canaries[server.CanaryHeldSemaphore],
 		CanaryGoroutineLeak: canaries[server.CanaryGoroutineLeak],
+		CanaryCPUHotPath:    canaries[server.CanaryCPUHotPath],
 		Stdio: server.StdioOptions{
 			CanaryWorkerPool:     canaries[server.CanaryWorkerPool],
 			CanaryBlockingFileIO: canaries[server.CanaryBlockingFileIO],

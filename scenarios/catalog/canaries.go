@@ -55,6 +55,11 @@ var Canaries = []Canary{
 	// identity finds it after settle and names its creator.
 	{Name: "goroutine-leak", Scenario: "session-continue", ServerArgs: []string{"--canary", "goroutine-leak"},
 		Culprit: "server.(*Server).watchCall"},
+	// Each model call burns CPU for the calls before it: back-to-back's
+	// second query breaks its budget against the first, and the step's CPU
+	// profile names the function.
+	{Name: "cpu-hot-path", Scenario: "back-to-back", ServerArgs: []string{"--canary", "cpu-hot-path"},
+		Culprit: "server.(*Server).rehashHistory"},
 }
 
 // CanaryByName returns the canary's run; ok is false for an unknown name.

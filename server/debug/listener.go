@@ -22,6 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
+var errCPUWindowOpen = errors.New("a CPU profile window is already open")
+
 // ErrNotLoopback is returned by [Start] for an address that is not
 // loopback: the debug port exposes profiles and internals and must never be
 // reachable from another host.
@@ -76,6 +78,9 @@ type Listener struct {
 	profMu        sync.Mutex // guards the two fields below; never held during I/O
 	blockRate     int        // last rate this listener set (the runtime cannot report it)
 	profilingUsed bool       // this listener changed a rate: Stop turns both off
+
+	cpuMu sync.Mutex // guards cpu; the profile goes to memory, never to the network under it
+	cpu   *cpuWindow
 
 	frMu   sync.Mutex // guards fr; held only to start/stop/swap, never during WriteTo
 	fr     *trace.FlightRecorder
@@ -161,6 +166,7 @@ func (l *Listener) Stop(ctx context.Context) error {
 			err = errors.Join(fmt.Errorf("cannot shut down debug listener %s gracefully: %w", l.addr, err), l.srv.Close())
 		}
 		<-l.done
+		l.stopCPUWindow()
 		l.stopFlightRecorder()
 		l.resetProfiling()
 		if l.o.AddrFile != "" {
@@ -186,6 +192,7 @@ func (l *Listener) routes() (*http.ServeMux, error) {
 		"/debug/runtime":        http.HandlerFunc(serveRuntime),
 		"/debug/profiling":      http.HandlerFunc(l.serveProfiling),
 		"/debug/flightrecorder": http.HandlerFunc(l.serveFlightRecorder),
+		"/debug/cpuprofile":     http.HandlerFunc(l.serveCPUProfile),
 	}
 	for p, h := range builtin {
 		mux.Handle(p, h)
