@@ -368,16 +368,29 @@ func isStdlib(fn string) bool {
 
 // CulpritFrame picks the frame to name for a waiting stack: the first
 // frame, from the leaf, in the module under test (modulePrefix, e.g.
-// "github.com/secondbrain-dev/secondbrain/"); else the first frame outside
-// the standard library (e.g. mcp-go, openai-go); else the first frame
-// outside the runtime. It returns the index in stack, or -1 for an empty
-// stack.
+// "github.com/secondbrain-dev/secondbrain/") that is not a pass-through —
+// a callback a library calls on its way into itself (an HTTP client
+// middleware between openai-go and openai-go only passes the request on;
+// the server code that made the request is the culprit); else the first
+// frame outside the standard library (e.g. mcp-go, openai-go); else the
+// first frame outside the runtime. It returns the index in stack, or -1
+// for an empty stack.
 func CulpritFrame(stack []Frame, modulePrefix string) int {
 	if modulePrefix != "" {
+		first := -1
 		for i, f := range stack {
-			if strings.HasPrefix(f.Func, modulePrefix) {
+			if !strings.HasPrefix(f.Func, modulePrefix) {
+				continue
+			}
+			if first < 0 {
+				first = i
+			}
+			if !passThrough(stack, i, modulePrefix) {
 				return i
 			}
+		}
+		if first >= 0 {
+			return first
 		}
 	}
 	for i, f := range stack {
@@ -394,6 +407,35 @@ func CulpritFrame(stack []Frame, modulePrefix string) int {
 		return -1
 	}
 	return 0
+}
+
+// passThrough reports whether stack[i], a frame of the module under test,
+// sits between two frames of one other module: the library called it and
+// it called straight back into the library.
+func passThrough(stack []Frame, i int, modulePrefix string) bool {
+	if i == 0 || i == len(stack)-1 {
+		return false
+	}
+	callee, caller := stack[i-1].Func, stack[i+1].Func
+	if strings.HasPrefix(callee, modulePrefix) || strings.HasPrefix(caller, modulePrefix) {
+		return false
+	}
+	r := moduleRoot(callee)
+	return r != "" && r == moduleRoot(caller)
+}
+
+// moduleRoot is the repository part of a function's import path
+// ("github.com/openai/openai-go" of "github.com/openai/openai-go/v3/option.F"),
+// "" for the standard library.
+func moduleRoot(fn string) string {
+	if isStdlib(fn) {
+		return ""
+	}
+	parts := strings.SplitN(fn, "/", 4)
+	if len(parts) < 3 {
+		return parts[0]
+	}
+	return strings.Join(parts[:3], "/")
 }
 
 // WaitFrame is the innermost frame outside the runtime: the operation the

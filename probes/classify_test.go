@@ -134,6 +134,19 @@ func TestCulpritFrame(t *testing.T) {
 	if got := st[CulpritFrame(st, sb)].Short(); !strings.HasPrefix(got, "vectorstore.(*Manager).uploadFile (") {
 		t.Errorf("short = %s", got)
 	}
+	// A middleware the library calls and that calls back into it is not
+	// the culprit; the code that made the request is.
+	mw := stack("net/http.(*Transport).getConn", "github.com/openai/openai-go/v3/internal/requestconfig.(*RequestConfig).Execute.func1",
+		sb+"server/provider.TraceMiddleware", "github.com/openai/openai-go/v3/internal/requestconfig.(*RequestConfig).Execute",
+		openaio, sb+"server/vectorstore.(*Manager).upload.func2", sb+"server/vectorstore.(*Manager).retry")
+	if got := mw[CulpritFrame(mw, sb)].Func; got != sb+"server/vectorstore.(*Manager).upload.func2" {
+		t.Errorf("culprit past a middleware = %s", got)
+	}
+	// A tool handler mcp-go calls, waiting on a lock, is the culprit.
+	h := stack("sync.(*Mutex).Lock", sb+"server.(*Server).handler", "github.com/mark3labs/mcp-go/server.(*MCPServer).handleToolCall", sb+"server.(*conn).dispatch")
+	if got := h[CulpritFrame(h, sb)].Func; got != sb+"server.(*Server).handler" {
+		t.Errorf("handler culprit = %s", got)
+	}
 	if got := CulpritFrame(nil, sb); got != -1 {
 		t.Errorf("empty stack culprit = %d", got)
 	}
