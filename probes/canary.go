@@ -41,7 +41,7 @@ func JudgeCanary(canary string, verdict string, d *reports.Diagnosis, culpritSub
 // named columns and a total line "N/M canaries caught and named".
 func WriteConfusion(w io.Writer, results []CanaryResult) error {
 	causes := []string{CauseLogShippingIO, CauseStderrWrite, CauseSemaphoreHeld, CauseWorkerPool,
-		CauseConnPool, CauseBlockingFile, CauseGoroutineLeak, CauseRequestCPU, CauseSlowUpstream, CauseUnknown, "none"}
+		CauseConnPool, CauseBlockingFile, CauseGoroutineLeak, CauseRequestCPU, CauseLockHeld, CauseSlowUpstream, CauseUnknown, "none"}
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	fmt.Fprint(tw, "canary \\ named\t")
 	for _, c := range causes {

@@ -112,6 +112,11 @@ const (
 	// after it settled (the leak check by identity); the culprit is the
 	// function whose go statement created them.
 	CauseGoroutineLeak = "goroutine-leak"
+	// CauseLockHeld: request-path goroutines waited on a sync.Mutex or
+	// RWMutex that another goroutine held; the diagnosis names the holder
+	// too (the goroutine that released it, at release, from the mutex
+	// profile).
+	CauseLockHeld = "lock-held"
 	CauseUnknown       = "unknown"
 	// causeLogWait is provisional: a goroutine queued on a lock inside a
 	// log handler. [Diagnose] resolves it to stderr-write or
@@ -139,13 +144,15 @@ func ExpectedCause(canary string) (string, bool) {
 		return CauseGoroutineLeak, true
 	case "cpu-hot-path":
 		return CauseRequestCPU, true
+	case "held-lock":
+		return CauseLockHeld, true
 	}
 	return "", false
 }
 
 // Canaries lists the canary flags in the documented order.
 func Canaries() []string {
-	return []string{"sync-log", "sync-stderr", "held-semaphore", "worker-pool", "conn-pool", "blocking-file-io", "goroutine-leak", "cpu-hot-path"}
+	return []string{"sync-log", "sync-stderr", "held-semaphore", "worker-pool", "conn-pool", "blocking-file-io", "goroutine-leak", "cpu-hot-path", "held-lock"}
 }
 
 func anyFrame(stack []Frame, subs ...string) bool {

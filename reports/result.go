@@ -228,11 +228,15 @@ type FaultWindow struct {
 
 // Diagnosis names where request-path goroutines waited.
 type Diagnosis struct {
-	Cause    string    `json:"cause"`   // a label from the documented rule set
-	Culprit  string    `json:"culprit"` // package.Function (file:line)
-	Summary  string    `json:"summary"`
-	Frames   []Culprit `json:"frames"`             // ranked
-	Profiles []string  `json:"profiles,omitempty"` // raw pprof files saved beside result.json
+	Cause   string    `json:"cause"`   // a label from the documented rule set
+	Culprit string    `json:"culprit"` // package.Function (file:line)
+	Summary string    `json:"summary"`
+	Frames  []Culprit `json:"frames"` // ranked
+	// Holder is what held the resource the culprit waited for, when the
+	// evidence names it: for a lock, the goroutine that released it, at
+	// release (mutex profile).
+	Holder   *Culprit `json:"holder,omitempty"`
+	Profiles []string `json:"profiles,omitempty"` // raw pprof files saved beside result.json
 }
 
 // Culprit is one ranked frame where goroutines waited.

@@ -859,11 +859,13 @@ func (w *watch) diagnose(res *reports.Scenario) {
 	}
 }
 
-// explainBudget makes CPU the diagnosis of a call whose own share broke
-// its budget (call.server_ms or call.repeat_ms) while the request path's
-// goroutines ran, not waited: at least half of the call's own share was
-// request-path CPU in its step's profile window. The culprit is the
-// server function that burned most of it.
+// explainBudget diagnoses a call whose own share broke its budget
+// (call.server_ms or call.repeat_ms) from its own step: CPU when the
+// request path's goroutines ran rather than waited (at least half of the
+// call's own share was request-path CPU in the step's profile window; the
+// culprit is the server function that burned most of it), else the waits
+// of that step, with the holder of a lock it waited on
+// ([probes.OwnShareDiagnosis]).
 func explainBudget(res *reports.Scenario, steps []*stepWatch) {
 	for _, c := range res.Checks {
 		if c.Pass || !strings.HasPrefix(c.Name, "call.") {
@@ -881,6 +883,14 @@ func explainBudget(res *reports.Scenario, steps []*stepWatch) {
 			onCPU, hot := probes.RequestCPU(sw.ps.CPU(), "")
 			own := time.Duration(c.Value * float64(time.Millisecond))
 			if len(hot) == 0 || onCPU < own/2 {
+				// Not on CPU: the call waited; its step's waits say where.
+				if d := probes.OwnShareDiagnosis(sw.ps.Evidence(), probes.DiagnoseOptions{}); d != nil {
+					if res.Diagnosis != nil {
+						d.Profiles = res.Diagnosis.Profiles
+					}
+					res.Diagnosis = d
+					return
+				}
 				continue
 			}
 			d := &reports.Diagnosis{Cause: probes.CauseRequestCPU, Culprit: hot[0].Frame.Short(),

@@ -12,7 +12,10 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
+
+	"github.com/secondbrain-dev/secondbrain/server/clock"
 )
 
 // Canary names (issue 7): each re-creates a root cause the seeds suspected,
@@ -29,12 +32,13 @@ const (
 	CanarySyncStderr     = "sync-stderr"      // = --log-shipping sync-stderr
 	CanaryGoroutineLeak  = "goroutine-leak"   // every model call leaves a goroutine behind
 	CanaryCPUHotPath     = "cpu-hot-path"     // every model call re-hashes what all earlier ones sent
+	CanaryHeldLock       = "held-lock"        // a background compaction holds the lock every model call takes
 )
 
 // KnownCanaries lists every canary name accepted by `serve --canary`.
 func KnownCanaries() []string {
 	return []string{CanarySyncLog, CanarySyncStderr, CanaryHeldSemaphore, CanaryWorkerPool, CanaryConnPool, CanaryBlockingFileIO,
-		CanaryGoroutineLeak, CanaryCPUHotPath}
+		CanaryGoroutineLeak, CanaryCPUHotPath, CanaryHeldLock}
 }
 
 // ParseCanaries validates names.
@@ -104,6 +108,30 @@ func (s *Server) rehashHistory() {
 		sum = sha256.Sum256(block)
 		block[0] = sum[0]
 	}
+}
+
+// ---- held-lock ----
+
+// historyCompaction is how long the background compaction of canary
+// held-lock holds the history lock (scenario time).
+const historyCompaction = time.Minute
+
+// lockHistory is taken by every model call before it starts (canary
+// held-lock): it waits while a compaction holds the lock.
+func (s *Server) lockHistory() {
+	s.canaryHistory.Lock()
+	defer s.canaryHistory.Unlock()
+}
+
+// compactHistoryLater starts, after a model call, a background
+// "compaction" that holds the history lock for a minute of scenario time:
+// the next query waits for it, with no upstream to blame.
+func (s *Server) compactHistoryLater() {
+	s.bg.Go(func() {
+		s.canaryHistory.Lock()
+		defer s.canaryHistory.Unlock()
+		_ = clock.Sleep(s.bgCtx, s.clk, historyCompaction)
+	})
 }
 
 // ---- worker-pool ----

@@ -84,6 +84,9 @@ type Options struct {
 	// CanaryCPUHotPath makes each model call burn CPU in proportion to the
 	// calls before it (canary cpu-hot-path; harness only).
 	CanaryCPUHotPath bool
+	// CanaryHeldLock makes a background compaction after each model call
+	// hold a lock the next model call needs (canary held-lock; harness only).
+	CanaryHeldLock bool
 
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics not registered
@@ -103,13 +106,16 @@ type Server struct {
 	clients map[string]*provider.Client
 	project string
 
+	bgCtx    context.Context // ends at Close: background work stops
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
 
-	canarySem   chan struct{} // canary held-semaphore only
-	canaryLeak  bool          // canary goroutine-leak only
-	canaryCPU   bool          // canary cpu-hot-path only
-	canaryCalls atomic.Int64  // model calls so far (canary cpu-hot-path)
+	canarySem     chan struct{} // canary held-semaphore only
+	canaryLeak    bool          // canary goroutine-leak only
+	canaryCPU     bool          // canary cpu-hot-path only
+	canaryCalls   atomic.Int64  // model calls so far (canary cpu-hot-path)
+	canaryLock    bool          // canary held-lock only
+	canaryHistory sync.Mutex    // canary held-lock: held by the compaction
 }
 
 // New builds the server and registers its tools. It starts the session
@@ -170,7 +176,7 @@ func New(opt Options) (*Server, error) {
 		opt: opt, calls: calls, log: opt.Logger.With("component", "server"), clk: opt.Clock, scale: opt.TimeScale,
 		models: map[string]Model{}, clients: map[string]*provider.Client{}, project: opt.Roots[0],
 	}
-	s.canaryLeak, s.canaryCPU = opt.CanaryGoroutineLeak, opt.CanaryCPUHotPath
+	s.canaryLeak, s.canaryCPU, s.canaryLock = opt.CanaryGoroutineLeak, opt.CanaryCPUHotPath, opt.CanaryHeldLock
 	if opt.CanaryHeldSemaphore {
 		s.canarySem = make(chan struct{}, 1)
 	}
@@ -191,7 +197,7 @@ func New(opt Options) (*Server, error) {
 	s.registerTools()
 
 	ctx, cancel := context.WithCancel(context.Background())
-	s.bgCancel = cancel
+	s.bgCtx, s.bgCancel = ctx, cancel
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()

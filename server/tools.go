@@ -592,6 +592,10 @@ func (s *Server) chatOnce(ctx context.Context, m Model, p *chatParams, client *p
 	if s.canaryCPU {
 		s.rehashHistory()
 	}
+	if s.canaryLock {
+		s.lockHistory()
+		defer s.compactHistoryLater()
+	}
 	if s.canarySem != nil {
 		if err := s.acquireModelSlot(ctx); err != nil {
 			return a, err

@@ -236,6 +236,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		CanaryHeldSemaphore: canaries[server.CanaryHeldSemaphore],
 		CanaryGoroutineLeak: canaries[server.CanaryGoroutineLeak],
 		CanaryCPUHotPath:    canaries[server.CanaryCPUHotPath],
+		CanaryHeldLock:      canaries[server.CanaryHeldLock],
 		Stdio: server.StdioOptions{
 			CanaryWorkerPool:     canaries[server.CanaryWorkerPool],
 			CanaryBlockingFileIO: canaries[server.CanaryBlockingFileIO],

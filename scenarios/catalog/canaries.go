@@ -60,6 +60,11 @@ var Canaries = []Canary{
 	// profile names the function.
 	{Name: "cpu-hot-path", Scenario: "back-to-back", ServerArgs: []string{"--canary", "cpu-hot-path"},
 		Culprit: "server.(*Server).rehashHistory"},
+	// A background compaction after each model call holds the lock the
+	// next one takes: back-to-back's second query waits for it; the
+	// diagnosis names the waiter and the holder.
+	{Name: "held-lock", Scenario: "back-to-back", ServerArgs: []string{"--canary", "held-lock"},
+		Culprit: "server.(*Server).lockHistory"},
 }
 
 // CanaryByName returns the canary's run; ok is false for an unknown name.
