@@ -235,7 +235,9 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 			continue
 		}
 		row = compareValue(row, oc.Value, c.Value, direction(c.Op), opts)
-		if stat, count, ok := heartbeatCheckSupport(c, o, n); ok {
+		if strings.HasPrefix(c.Name, "call.") {
+			row = judgeCallShare(row)
+		} else if stat, count, ok := heartbeatCheckSupport(c, o, n); ok {
 			row = judgeNoise(row, stat, count, tailWindows(o, n, "heartbeat."+strings.Split(c.Name, ".")[1], c.Phase, oc.Value), floor)
 		} else if stat := checkStat(c.Name); stat == "max" || (stat != "" && c.Samples > 0) {
 			row = judgeNoise(row, stat, max(c.Samples, 1), windowCounts{}, floor)
@@ -337,6 +339,28 @@ func heartbeatCheckSupport(c Check, o, n *Scenario) (stat string, count int64, o
 		count = min(count, l.Count)
 	}
 	return stat, count, true
+}
+
+// A call's own share (call.server_ms, call.repeat_ms) is one sample: a
+// worsening counts when it at least doubles AND grows by CallShareFloorMS.
+// Two healthy runs differ by a third; a second of CPU put on the request
+// path does not hide.
+const (
+	CallShareFactor  = 2.0
+	CallShareFloorMS = 100.0
+)
+
+// judgeCallShare turns a regression of a call's own share within
+// CallShareFactor or CallShareFloorMS into noise, saying why.
+func judgeCallShare(row DiffRow) DiffRow {
+	if row.Status != DiffRegression {
+		return row
+	}
+	if row.NewValue < CallShareFactor*row.OldValue || row.NewValue-row.OldValue < CallShareFloorMS {
+		row.Status = DiffNoise
+		row.Note = fmt.Sprintf("not counted: one call's own share; it counts from %g× and +%g ms", CallShareFactor, CallShareFloorMS)
+	}
+	return row
 }
 
 // checkStat is the statistic a check's name ends with: "max" for

@@ -203,3 +203,22 @@ func TestCompareFewSampleCheck(t *testing.T) {
 		}
 	}
 }
+
+// A call's own share is one sample: a third more is noise, a second of CPU
+// more is a regression.
+func TestCompareCallShare(t *testing.T) {
+	run := func(v float64) *Result {
+		return &Result{Scenarios: []Scenario{{Name: "s", Verdict: VerdictPass, Checks: []Check{
+			{Name: "call.repeat_ms[step 5]", Value: v, Unit: "ms", Op: "<=", Threshold: 5000, Pass: true},
+		}}}}
+	}
+	for _, tc := range []struct {
+		old, cur float64
+		want     string
+	}{{194, 260, DiffNoise}, {40, 120, DiffNoise}, {200, 1200, DiffRegression}, {200, 150, DiffImproved}} {
+		r := findRow(t, Compare(run(tc.old), run(tc.cur), DiffOptions{}), "s", "call.repeat_ms[step 5]")
+		if r.Status != tc.want {
+			t.Errorf("%g → %g: %+v, want %s", tc.old, tc.cur, r, tc.want)
+		}
+	}
+}
