@@ -117,7 +117,7 @@ const (
 	// too (the goroutine that released it, at release, from the mutex
 	// profile).
 	CauseLockHeld = "lock-held"
-	CauseUnknown       = "unknown"
+	CauseUnknown  = "unknown"
 	// causeLogWait is provisional: a goroutine queued on a lock inside a
 	// log handler. [Diagnose] resolves it to stderr-write or
 	// log-shipping-io from the goroutine that holds the handler up.
