@@ -28,55 +28,108 @@ const (
 	LabelRequestID = "request_id"
 )
 
-// pathMarker recognises a goroutine by a frame when it carries no labels.
+// pathMarker recognises a goroutine by a frame of the standard library or
+// of a library the server uses, whatever its labels say.
 type pathMarker struct {
 	substr    string
 	path      Path
 	component string
 }
 
-// pathMarkers are tried from the root of a stack towards its leaf; the
-// first frame that matches decides. Scanning from the root matters: a
-// request goroutine that calls into logship (sync canary) has its root in
-// the dispatcher, a shipper goroutine has its root in logship.
-var pathMarkers = []pathMarker{
-	// Connection plumbing started by a request inherits its labels but
-	// serves every later request too: never the request path.
+// plumbingMarkers: connection plumbing a request starts inherits its
+// labels but serves every later request too — never the request path.
+var plumbingMarkers = []pathMarker{
 	{"net/http.(*persistConn).readLoop", PathOther, "http-conn"},
 	{"net/http.(*persistConn).writeLoop", PathOther, "http-conn"},
 	{"net/http.(*Transport).dialConnFor", PathOther, "http-conn"},
-	{"/secondbrain/server/debug.", PathOther, "debug"},
+}
+
+// libraryMarkers place a stack without labels that the run's labelled
+// goroutines did not place: profiling handlers, and mcp-go's own dispatch
+// (a server run with --server-cmd may label nothing).
+var libraryMarkers = []pathMarker{
 	{"net/http/pprof.", PathOther, "debug"},
-	{"/secondbrain/server/logship.", PathBackground, "shipper"},
-	{"/secondbrain/server/vectorstore.(*Manager).loop", PathBackground, "lifecycle"},
-	// The goroutine Start launches for loop: its root frame, seen before
-	// loop's when frames are scanned from the root (traces carry no labels).
-	{"/secondbrain/server/vectorstore.(*Manager).Start", PathBackground, "lifecycle"},
-	{"/secondbrain/server/vectorstore.(*Manager).sweep", PathBackground, "lifecycle"},
-	{"/secondbrain/server/vectorstore.(*Manager).lifecycle", PathBackground, "lifecycle"},
-	{"/secondbrain/server/memory.", PathBackground, "memory"},
 	{"github.com/mark3labs/mcp-go/server.", PathRequest, "mcp"},
-	{"/secondbrain/server.", PathRequest, "server"},
-	{"/secondbrain/server/", PathRequest, "server"},
+}
+
+// PathIndex places stacks that carry no pprof labels — block, mutex and
+// trace samples, and goroutines of a server not run with
+// GODEBUG=tracebacklabels=1 — by evidence, not by names: the functions the
+// run's labelled goroutines (path=request|background) were seen in. A
+// function seen on both paths places nothing.
+type PathIndex struct {
+	byFunc map[string]Path // PathOther: seen on both
+}
+
+// LearnPaths builds a PathIndex from the labelled goroutines of dumps.
+func LearnPaths(dumps []*GoroutineDump) *PathIndex {
+	idx := &PathIndex{byFunc: map[string]Path{}}
+	for _, d := range dumps {
+		for _, g := range d.Goroutines {
+			p := Path(g.Labels[LabelPath])
+			if (p != PathRequest && p != PathBackground) || matchMarker(g.Stack, plumbingMarkers) != nil {
+				continue
+			}
+			for _, f := range g.Stack {
+				if isStdlib(f.Func) {
+					continue
+				}
+				if old, ok := idx.byFunc[f.Func]; ok && old != p {
+					p2 := PathOther
+					idx.byFunc[f.Func] = p2
+					continue
+				}
+				idx.byFunc[f.Func] = p
+			}
+		}
+	}
+	return idx
+}
+
+// place returns the path of the root-most frame the index knows for sure.
+func (idx *PathIndex) place(stack []Frame) (Path, bool) {
+	if idx == nil {
+		return "", false
+	}
+	for i := len(stack) - 1; i >= 0; i-- {
+		if p, ok := idx.byFunc[stack[i].Func]; ok && p != PathOther {
+			return p, true
+		}
+	}
+	return "", false
+}
+
+// matchMarker is the first marker matched by a frame, from the root.
+func matchMarker(stack []Frame, markers []pathMarker) *pathMarker {
+	for i := len(stack) - 1; i >= 0; i-- {
+		for j := range markers {
+			if strings.Contains(stack[i].Func, markers[j].substr) {
+				return &markers[j]
+			}
+		}
+	}
+	return nil
 }
 
 // ClassifyPath tells request path from background for one goroutine:
-// pprof labels first (path=request|background, component=…), then frames.
-// Block and mutex profiles carry no labels: their stacks are classified by
-// frames alone.
+// plumbing first (it inherits labels), then pprof labels, then the
+// standard library and library markers, then the module under test
+// (DefaultModulePrefix: the server's own unlabelled code serves requests).
+// Stacks without labels are better placed with [ClassifyPathWith].
 func ClassifyPath(labels map[string]string, stack []Frame) (Path, string) {
-	return classifyPath(labels, stack, nil)
+	return classifyPath(labels, stack, nil, "", nil)
 }
 
-func classifyPath(labels map[string]string, stack []Frame, extraRequest []string) (Path, string) {
-	// Plumbing goroutines inherit labels from whoever started them, so
-	// they are recognised by frame before labels are trusted.
-	for i := len(stack) - 1; i >= 0; i-- {
-		for _, m := range pathMarkers[:3] {
-			if strings.Contains(stack[i].Func, m.substr) {
-				return m.path, m.component
-			}
-		}
+// ClassifyPathWith is ClassifyPath with a run's [PathIndex] consulted for
+// stacks without labels, and the server's import path given ("" means
+// [DefaultServerPrefix]).
+func ClassifyPathWith(labels map[string]string, stack []Frame, idx *PathIndex, modulePrefix string) (Path, string) {
+	return classifyPath(labels, stack, idx, modulePrefix, nil)
+}
+
+func classifyPath(labels map[string]string, stack []Frame, idx *PathIndex, modulePrefix string, extraRequest []string) (Path, string) {
+	if m := matchMarker(stack, plumbingMarkers); m != nil {
+		return m.path, m.component
 	}
 	switch labels[LabelPath] {
 	case string(PathRequest):
@@ -84,20 +137,40 @@ func classifyPath(labels map[string]string, stack []Frame, extraRequest []string
 	case string(PathBackground):
 		return PathBackground, labels[LabelComponent]
 	}
-	for i := len(stack) - 1; i >= 0; i-- {
-		for _, m := range pathMarkers {
-			if strings.Contains(stack[i].Func, m.substr) {
-				return m.path, m.component
-			}
-		}
+	// An unlabelled inbound HTTP handler is the debug listener (the MCP
+	// handlers label their calls).
+	if n := len(stack); n > 0 && stack[n-1].Func == "net/http.(*conn).serve" {
+		return PathOther, "inbound-http"
+	}
+	if p, ok := idx.place(stack); ok {
+		return p, ""
+	}
+	if m := matchMarker(stack, libraryMarkers); m != nil {
+		return m.path, m.component
+	}
+	for _, f := range stack {
 		for _, m := range extraRequest {
-			if strings.Contains(stack[i].Func, m) {
+			if strings.Contains(f.Func, m) {
 				return PathRequest, "extra"
 			}
 		}
 	}
+	if modulePrefix == "" {
+		modulePrefix = DefaultServerPrefix
+	}
+	for _, f := range stack {
+		if strings.HasPrefix(f.Func, modulePrefix) {
+			return PathRequest, "server"
+		}
+	}
 	return PathOther, ""
 }
+
+// DefaultServerPrefix is the import path of the server under test: its
+// unlabelled code that the run's labels did not place is taken to serve
+// requests. (The harness shares the module; its own packages are not the
+// server's.)
+const DefaultServerPrefix = DefaultModulePrefix + "server"
 
 // Cause labels of the diagnosis rule set (see the package doc).
 const (

@@ -113,14 +113,44 @@ func TestClassifyPath(t *testing.T) {
 	f(map[string]string{"path": "background", "component": "shipper"}, stack("main.x"), PathBackground, "shipper")
 	// connection plumbing inherits a request's labels but is not request path
 	f(map[string]string{"path": "request"}, stack("net/http.(*persistConn).readLoop"), PathOther, "http-conn")
-	// frames, scanned from the root: a request that logs synchronously stays a request
+	// without labels and without a run's index: the server's code serves requests
 	f(nil, stack(sb+"server/logship.(*Handler).Handle", "log/slog.(*Logger).log", sb+"server.(*conn).dispatch.func1"), PathRequest, "server")
-	f(nil, stack("net/http.(*Client).Do", sb+"server/logship.(*shipCore).run"), PathBackground, "shipper")
-	f(nil, stack("time.Sleep", sb+"server/vectorstore.(*Manager).loop"), PathBackground, "lifecycle")
-	f(nil, stack("runtime.selectgo", sb+"server/vectorstore.(*Manager).loop", "runtime/pprof.Do", sb+"server/vectorstore.(*Manager).Start.func1"), PathBackground, "lifecycle")
+	f(nil, stack("net/http.(*Client).Do", sb+"server/logship.(*shipCore).run"), PathRequest, "server")
 	f(nil, stack(mcpgo+"(*MCPServer).handleToolCall", mcpgo+"(*MCPServer).HandleMessage"), PathRequest, "mcp")
-	f(nil, stack("net/http/pprof.handler.ServeHTTP", "net/http.(*conn).serve"), PathOther, "debug")
+	f(nil, stack("net/http/pprof.handler.ServeHTTP", "net/http.(*conn).serve"), PathOther, "inbound-http")
+	f(nil, stack("net/http/pprof.handler.ServeHTTP", "net/http.HandlerFunc.ServeHTTP"), PathOther, "debug")
 	f(nil, stack("main.main"), PathOther, "")
+	f(nil, stack(sb+"probes.helper"), PathOther, "") // the harness's own code is not the server's
+}
+
+// Stacks without labels are placed by what the run's labelled goroutines
+// showed, from the root: no server names in the harness.
+func TestPathIndex(t *testing.T) {
+	bg := map[string]string{"path": "background", "component": "shipper"}
+	req := map[string]string{"path": "request", "tool": "t"}
+	dumps := []*GoroutineDump{{Goroutines: []Goroutine{
+		{Labels: bg, Stack: stack("runtime.selectgo", sb+"server/logship.(*shipCore).run")},
+		{Labels: bg, Stack: stack("time.Sleep", sb+"server/vectorstore.(*Manager).loop", sb+"server/vectorstore.(*Manager).Start.func1")},
+		{Labels: req, Stack: stack("sync.(*Mutex).Lock", sb+"server/logship.(*shipCore).post", sb+"server.(*conn).dispatch.func1")},
+		{Labels: bg, Stack: stack("runtime.selectgo", sb+"server/logship.(*shipCore).post", sb+"server/logship.(*shipCore).run")},
+		// plumbing inherits request labels: it teaches nothing
+		{Labels: req, Stack: stack("net/http.(*persistConn).readLoop")},
+	}}}
+	idx := LearnPaths(dumps)
+	for _, tc := range []struct {
+		st   []Frame
+		want Path
+	}{
+		{stack("net/http.(*Client).Do", sb+"server/logship.(*shipCore).post", sb+"server/logship.(*shipCore).run"), PathBackground},
+		{stack("net/http.(*Client).Do", sb+"server/logship.(*shipCore).post", sb+"server.(*conn).dispatch.func1"), PathRequest},
+		{stack("runtime.chanrecv1", sb+"server/vectorstore.(*Manager).sweep", sb+"server/vectorstore.(*Manager).Start.func1"), PathBackground},
+		// post alone was seen on both paths: the server default applies
+		{stack("net/http.(*Client).Do", sb+"server/logship.(*shipCore).post"), PathRequest},
+	} {
+		if p, _ := ClassifyPathWith(nil, tc.st, idx, ""); p != tc.want {
+			t.Errorf("%v: %s, want %s", tc.st[len(tc.st)-1].Func, p, tc.want)
+		}
+	}
 }
 
 func TestCulpritFrame(t *testing.T) {

@@ -114,6 +114,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 	}
 
 	dumps := append([]*GoroutineDump(nil), ev.Dumps...)
+	idx := LearnPaths(dumps)
 	sort.SliceStable(dumps, func(i, j int) bool { return dumps[i].At.Before(dumps[j].At) })
 	type seen struct {
 		at  time.Time
@@ -123,7 +124,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 	for _, d := range dumps {
 		perKey := map[*culpritAgg]int{}
 		for _, g := range d.Goroutines {
-			if p, _ := classifyPath(g.Labels, g.Stack, opts.RequestMarkers); p != PathRequest {
+			if p, _ := classifyPath(g.Labels, g.Stack, idx, "", opts.RequestMarkers); p != PathRequest {
 				continue
 			}
 			cause := ClassifyStack(g.State, g.Stack)
@@ -159,7 +160,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 		if delay <= 0 {
 			return nil
 		}
-		if p, _ := classifyPath(labels, stack, opts.RequestMarkers); p != PathRequest {
+		if p, _ := classifyPath(labels, stack, idx, "", opts.RequestMarkers); p != PathRequest {
 			return nil
 		}
 		cause := ClassifyStack(state, stack)
@@ -298,7 +299,7 @@ func tier(a *culpritAgg) int {
 // here. The total, not the mean, is judged: a handler that waits 83 ms on
 // a slow sink for a few records and nothing for the others has a small
 // mean, but the request it served still waited.
-func LongBlockWaits(samples []StackSample, min time.Duration, causes ...string) int {
+func LongBlockWaits(samples []StackSample, idx *PathIndex, min time.Duration, causes ...string) int {
 	want := map[string]bool{}
 	for _, c := range causes {
 		want[c] = true
@@ -311,7 +312,7 @@ func LongBlockWaits(samples []StackSample, min time.Duration, causes ...string) 
 		if s.Delay < min {
 			continue
 		}
-		if p, _ := ClassifyPath(s.Labels, s.Stack); p != PathRequest {
+		if p, _ := ClassifyPathWith(s.Labels, s.Stack, idx, ""); p != PathRequest {
 			continue
 		}
 		if want[ClassifyStack("", s.Stack)] {

@@ -62,10 +62,13 @@
 // are in the debug=0 goroutine profile, and in the debug=2 text when the
 // server runs with GODEBUG=tracebacklabels=1 (recommended: the runner sets
 // it in the server's environment); [NewGoroutineDump] joins them by stack
-// otherwise. Without labels (and always for block/mutex stacks, which
-// carry none) frames decide, from the root: logship, vectorstore
-// lifecycle, memory → background; mcp-go server, secondbrain server → request;
-// net/http persistConn loops, the debug listener → other.
+// otherwise. Without labels (and always for block/mutex/trace stacks,
+// which carry none) evidence decides ([PathIndex]): the root-most function
+// the run's labelled goroutines were seen in on one path only; then
+// standard-library and library frames (net/http persistConn loops and an
+// unlabelled inbound HTTP handler → other; mcp-go's dispatch → request);
+// then the server's own import path ([DefaultServerPrefix]) → request. No
+// server function is named here: adding one needs no harness change.
 //
 // # Diagnosis rule set
 //

@@ -45,11 +45,13 @@ func TestDiagnose_tiers(t *testing.T) {
 func TestLongBlockWaits(t *testing.T) {
 	t.Parallel()
 	req := map[string]string{"path": "request"}
+	idx := LearnPaths([]*GoroutineDump{{Goroutines: []Goroutine{
+		{Labels: map[string]string{"path": "background"}, Stack: stack("runtime.selectgo", sb+"server/logship.(*shipCore).run")}}}})
 	logStack := stack("net/http.(*persistConn).roundTrip", "net/http.(*Client).do",
 		sb+"server/logship.(*Shipper).Handle", "log/slog.(*Logger).log", sb+"server.(*Server).chat")
 	f := func(samples []StackSample, want int) {
 		t.Helper()
-		if got := LongBlockWaits(samples, 50*time.Millisecond, CauseLogShippingIO, CauseStderrWrite); got != want {
+		if got := LongBlockWaits(samples, idx, 50*time.Millisecond, CauseLogShippingIO, CauseStderrWrite); got != want {
 			t.Errorf("LongBlockWaits = %d; want %d", got, want)
 		}
 	}
@@ -63,6 +65,10 @@ func TestLongBlockWaits(t *testing.T) {
 	f([]StackSample{{Count: 1, Delay: time.Second, Labels: map[string]string{"path": "background"}, Stack: logStack}}, 0)
 	// a long wait that is not log shipping
 	f([]StackSample{{Count: 1, Delay: time.Second, Labels: req, Stack: stack("sync.(*Mutex).Lock", sb+"server.(*Server).chat")}}, 0)
+	// an unlabelled stack rooted where the run's dumps saw the shipper
+	// (path=background) is the shipper's: not counted
+	shipper := stack("net/http.(*persistConn).roundTrip", "net/http.(*Client).do", sb+"server/logship.(*shipCore).post", sb+"server/logship.(*shipCore).run")
+	f([]StackSample{{Count: 1, Delay: time.Second, Stack: shipper}}, 0)
 }
 
 // TestDiagnose_fileReadLoop is the blocking-file-io canary as a CI run saw

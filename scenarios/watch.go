@@ -653,7 +653,7 @@ func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *pro
 	if len(dumps) > 0 || len(block) > 0 {
 		causes := []string{probes.CauseLogShippingIO, probes.CauseStderrWrite}
 		n := probes.LongWaits(dumps, w.th.RequestLogWaitMin, causes...) +
-			probes.LongBlockWaits(block, w.th.RequestLogWaitMin, causes...)
+			probes.LongBlockWaits(block, probes.LearnPaths(dumps), w.th.RequestLogWaitMin, causes...)
 		m.RequestLogWaits = &n
 	}
 }
