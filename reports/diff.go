@@ -301,16 +301,24 @@ func tailFraction(stat string) float64 {
 	return 0
 }
 
+// MachineNoiseFactor: a scenario's latency change within this many times
+// either run's prober send lag p99 in it is the machine's. The prober's
+// thread runs at real-time priority and the kernel wakes it first; the
+// server's threads are ordinary, so a machine busy enough to make the
+// prober late makes them later. Two healthy runs whose gap-5min ping p99
+// went 2.3 → 5.1 ms had send lag p99 0.17 and 1.85 ms.
+const MachineNoiseFactor = 2
+
 // noiseFloorMS is the latency change two runs' own lateness explains: the
 // larger of the run-wide floor (--floor, and twice either run's calibrated
-// prober lateness) and either run's prober send lag p99 in this scenario
-// (latencies are measured from the intended send time, so a late prober
-// adds its lateness).
+// prober lateness) and MachineNoiseFactor × either run's prober send lag
+// p99 in this scenario (latencies are measured from the intended send
+// time, so a late prober adds its lateness, and a busy machine more).
 func noiseFloorMS(o, n *Scenario, floor float64) float64 {
 	f := floor
 	for _, sc := range []*Scenario{o, n} {
 		if sc.Heartbeat != nil {
-			f = math.Max(f, sc.Heartbeat.SendLagP99MS)
+			f = math.Max(f, MachineNoiseFactor*sc.Heartbeat.SendLagP99MS)
 		}
 	}
 	return f

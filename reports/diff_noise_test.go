@@ -62,3 +62,20 @@ func TestCompare_floorFromCalibration(t *testing.T) {
 		}
 	}
 }
+
+// A scenario in which the machine was busy (the prober itself late) widens
+// the floor to twice its send lag; on a quiet machine the same change counts.
+func TestCompare_floorFromSendLag(t *testing.T) {
+	for _, tc := range []struct {
+		sendLag float64
+		want    string
+	}{{0.3, DiffRegression}, {1.85, DiffNoise}} {
+		old, cur := twoRuns(5000, 1, 1, 1)
+		cur.Scenarios[0].Heartbeat.Ping.P99 = 4 + 2.8 // +2.8 ms, +70 %
+		cur.Scenarios[0].Heartbeat.SendLagP99MS = tc.sendLag
+		r := findRow(t, Compare(old, cur, DiffOptions{}), "s", "heartbeat.ping.p99")
+		if r.Status != tc.want {
+			t.Errorf("send lag %v ms: %s (%s), want %s", tc.sendLag, r.Status, r.Note, tc.want)
+		}
+	}
+}
