@@ -1,7 +1,9 @@
 package probes
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -108,5 +110,30 @@ func GoroutineSurplus(base, now []Goroutine) []LeakedGoroutine {
 		out = append(out, *groups[k])
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Extra > out[j].Extra })
+	return out
+}
+
+// LeakedFD is a descriptor target the server holds more of than at the
+// baseline: a file's path, or the kind of an anonymous one ("socket",
+// "pipe", "anon_inode:[eventpoll]").
+type LeakedFD struct {
+	Target string
+	Extra  int
+}
+
+func (l LeakedFD) String() string { return fmt.Sprintf("+%d %s", l.Extra, l.Target) }
+
+// FDSurplus compares descriptor targets (target → how many) after a
+// scenario with the baseline's: the targets with more now, most first.
+func FDSurplus(base, after map[string]int) []LeakedFD {
+	var out []LeakedFD
+	for t, n := range after {
+		if extra := n - base[t]; extra > 0 {
+			out = append(out, LeakedFD{Target: t, Extra: extra})
+		}
+	}
+	slices.SortFunc(out, func(a, b LeakedFD) int {
+		return cmp.Or(cmp.Compare(b.Extra, a.Extra), strings.Compare(a.Target, b.Target))
+	})
 	return out
 }

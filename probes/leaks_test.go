@@ -57,3 +57,23 @@ func TestGoroutineSurplus(t *testing.T) {
 		t.Errorf("leak %+v; want goroutine 3 with its 3-frame stack and state", l)
 	}
 }
+
+func TestFDSurplus(t *testing.T) {
+	base := map[string]int{"socket": 4, "pipe": 2, "/tmp/sb.db": 1}
+	after := map[string]int{"socket": 4, "pipe": 2, "/tmp/sb.db": 1, "/p/module_001.go": 2, "anon_inode:[eventpoll]": 1}
+	got := FDSurplus(base, after)
+	if len(got) != 2 || got[0].String() != "+2 /p/module_001.go" || got[1].String() != "+1 anon_inode:[eventpoll]" {
+		t.Fatalf("surplus = %v", got)
+	}
+	if got := FDSurplus(after, base); len(got) != 0 {
+		t.Fatalf("fewer than the baseline is no surplus: %v", got)
+	}
+	// The leak check names what leaked.
+	c := DefaultThresholds().Evaluate(Measurements{Leak: &LeakResult{BaselineFDs: 7, FDs: 9, LeakedFDs: 2,
+		FDKinds: []LeakedFD{{Target: "/p/module_001.go", Extra: 2}}}})
+	for _, ch := range c {
+		if ch.Name == "leak.fds" && (ch.Pass || !strings.Contains(ch.Detail, "+2 /p/module_001.go")) {
+			t.Errorf("leak.fds = %+v", ch)
+		}
+	}
+}

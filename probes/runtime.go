@@ -218,8 +218,11 @@ type LeakResult struct {
 	// that ended is still counted.
 	Kinds                       []LeakedGoroutine
 	BaselineFDs, FDs, LeakedFDs int64 // -1 when unknown
-	Settled                     bool
-	Waited                      time.Duration
+	// FDKinds are the descriptor targets the server has more of than at
+	// the baseline ([FDSurplus]), when compared.
+	FDKinds []LeakedFD
+	Settled bool
+	Waited  time.Duration
 }
 
 // WaitSettled polls src until goroutines and open fds are back to the

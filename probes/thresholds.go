@@ -240,8 +240,13 @@ func (t Thresholds) Evaluate(m Measurements) []reports.Check {
 		}
 		c.count("leak.goroutines", "", "<=", l.LeakedGoroutines, t.LeakedGoroutinesMax, detail)
 		if l.LeakedFDs >= 0 {
-			c.count("leak.fds", "", "<=", l.LeakedFDs, t.LeakedFDsMax,
-				fmt.Sprintf("baseline %d, after: %d", l.BaselineFDs, l.FDs))
+			detail := fmt.Sprintf("baseline %d, after: %d", l.BaselineFDs, l.FDs)
+			if l.LeakedFDs > 0 {
+				for _, k := range l.FDKinds {
+					detail += "; " + k.String()
+				}
+			}
+			c.count("leak.fds", "", "<=", l.LeakedFDs, t.LeakedFDsMax, detail)
 		}
 	}
 	if l := m.Logs; l != nil {

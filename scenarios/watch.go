@@ -78,6 +78,8 @@ type watch struct {
 	baseG []probes.Goroutine
 	// leaked are the goroutine kinds the leak check found in surplus.
 	leaked []probes.LeakedGoroutine
+	// baseFDs are the server's descriptors by target at the baseline.
+	baseFDs map[string]int
 
 	// sick is set once a debug fetch timed out: later profile fetches
 	// are skipped (and the scenario notes it).
@@ -201,6 +203,9 @@ func (w *watch) baseline(ctx context.Context) {
 		return
 	}
 	w.base, w.baseOK = rs, true
+	if t, err := readFDTargets(w.rt.procRoot, w.tgt.ServerPID); err == nil {
+		w.baseFDs = t
+	}
 	if d, err := w.dc.Goroutines(ctx); err == nil {
 		w.idleBas = idleConnLoops(d)
 		w.baseG = d.Goroutines
@@ -602,6 +607,9 @@ func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *pro
 			m.Leak = &leak
 			if leak.LeakedFDs > 0 {
 				w.note("open fds beyond the baseline's, by target: %s", fdTargets(w.rt.procRoot, w.tgt.ServerPID))
+				if now, err := readFDTargets(w.rt.procRoot, w.tgt.ServerPID); err == nil && w.baseFDs != nil {
+					leak.FDKinds = probes.FDSurplus(w.baseFDs, now)
+				}
 			}
 			if idle > 0 {
 				w.note("leak check tolerated %d idle upstream keep-alive connection(s) (2 goroutines, 1 fd each)", idle)
@@ -1020,26 +1028,9 @@ func safeName(s string) string {
 // ("secondbrain.db ×70, socket ×36"), for a leak's detail. Sockets, pipes
 // and anonymous inodes are grouped by kind.
 func fdTargets(procRoot string, pid int) string {
-	if pid <= 0 {
-		return "unknown (no pid)"
-	}
-	dir := fmt.Sprintf("%s/%d/fd", procRoot, pid)
-	ents, err := os.ReadDir(dir)
+	count, err := readFDTargets(procRoot, pid)
 	if err != nil {
 		return fmt.Sprintf("unknown (%v)", err)
-	}
-	count := map[string]int{}
-	for _, e := range ents {
-		l, err := os.Readlink(filepath.Join(dir, e.Name()))
-		if err != nil {
-			continue
-		}
-		if kind, _, ok := strings.Cut(l, ":["); ok {
-			l = kind
-		} else {
-			l = filepath.Base(l)
-		}
-		count[l]++
 	}
 	keys := make([]string, 0, len(count))
 	for k := range count {
@@ -1056,4 +1047,30 @@ func fdTargets(procRoot string, pid int) string {
 		parts = append(parts, fmt.Sprintf("%s ×%d", k, count[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// readFDTargets counts a process's open descriptors by target: a file by
+// its path, an anonymous one by its kind ("socket", "pipe",
+// "anon_inode:[eventpoll]"), so that a surplus names what leaked.
+func readFDTargets(procRoot string, pid int) (map[string]int, error) {
+	if pid <= 0 {
+		return nil, errors.New("no pid")
+	}
+	dir := fmt.Sprintf("%s/%d/fd", procRoot, pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot list %s: %w", dir, err)
+	}
+	count := map[string]int{}
+	for _, e := range ents {
+		l, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue // closed meanwhile
+		}
+		if kind, _, ok := strings.Cut(l, ":["); ok && !strings.HasPrefix(l, "/") && kind != "anon_inode" {
+			l = kind
+		}
+		count[l]++
+	}
+	return count, nil
 }

@@ -141,7 +141,7 @@ func TestFdTargets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, want := fdTargets(root, 42), "secondbrain.db ×3, pipe ×2, socket ×1"; got != want {
+	if got, want := fdTargets(root, 42), "/tmp/x/secondbrain.db ×3, pipe ×2, socket ×1"; got != want {
 		t.Errorf("fdTargets = %q; want %q", got, want)
 	}
 	if got := fdTargets(root, 0); !strings.Contains(got, "unknown") {
@@ -318,5 +318,28 @@ func TestInboundConn(t *testing.T) {
 		if got := inboundConn(created); got != want {
 			t.Errorf("inboundConn(%q) = %v; want %v", created, got, want)
 		}
+	}
+}
+
+// Descriptors are counted by target: a file by its path.
+func TestReadFDTargets(t *testing.T) {
+	if _, err := os.Stat("/proc/self/fd"); err != nil {
+		t.Skip("no /proc")
+	}
+	path := filepath.Join(t.TempDir(), "held.txt")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	got, err := readFDTargets("/proc", os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[path] != 1 {
+		t.Fatalf("targets %v: want %s once", got, path)
+	}
+	if _, err := readFDTargets("/proc", 0); err == nil {
+		t.Fatal("no pid: want an error")
 	}
 }
