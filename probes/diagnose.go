@@ -72,6 +72,20 @@ func (a *culpritAgg) waitMax() time.Duration {
 	return max(m, a.delay)
 }
 
+// withDefaults fills the zero fields of o with their defaults.
+func (o DiagnoseOptions) withDefaults() DiagnoseOptions {
+	if o.ModulePrefix == "" {
+		o.ModulePrefix = DefaultModulePrefix
+	}
+	if o.MaxFrames <= 0 {
+		o.MaxFrames = 10
+	}
+	if o.StackDepth <= 0 {
+		o.StackDepth = 16
+	}
+	return o
+}
+
 // Diagnose ranks the frames where request-path goroutines waited and names
 // the top one with a cause label. It returns nil when no request-path
 // goroutine was found waiting on anything.
@@ -88,15 +102,7 @@ func (a *culpritAgg) waitMax() time.Duration {
 // labels). Keys rank by tier, then by that wait, then by the most
 // goroutines seen behind the frame in one dump.
 func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
-	if opts.ModulePrefix == "" {
-		opts.ModulePrefix = DefaultModulePrefix
-	}
-	if opts.MaxFrames <= 0 {
-		opts.MaxFrames = 10
-	}
-	if opts.StackDepth <= 0 {
-		opts.StackDepth = 16
-	}
+	opts = opts.withDefaults()
 	aggs := map[string]*culpritAgg{}
 	get := func(stack []Frame, cause, source string) (*culpritAgg, string) {
 		i := CulpritFrame(stack, opts.ModulePrefix)

@@ -332,11 +332,6 @@ func (h *Heartbeat) enterPhaseLocked(name string, now time.Time) *phaseStats {
 	return p
 }
 
-// schedule sends probes of one kind at start + k·interval. The clock runs
-// on this goroutine and hands each tick to a launcher goroutine, which
-// starts the probe; the clock never waits for either. It never skips an
-// intended time: after a late wake-up every overdue probe is sent at once,
-// each measured from its own intended time.
 // noopOffset shifts the no-op schedule half a ping interval after the
 // ping's, so the two clocks never wake together: with every 4th ping tick
 // on a no-op tick, the no-op's send lag p99 was 0.43–0.57 ms against the
@@ -345,6 +340,11 @@ func noopOffset(pingInterval time.Duration) time.Duration {
 	return max(pingInterval, 0) / 2
 }
 
+// schedule sends probes of one kind at start + k·interval. The clock runs
+// on this goroutine and hands each tick to a launcher goroutine, which
+// starts the probe; the clock never waits for either. It never skips an
+// intended time: after a late wake-up every overdue probe is sent at once,
+// each measured from its own intended time.
 func (h *Heartbeat) schedule(ctx context.Context, kind Kind, interval time.Duration, start time.Time) {
 	defer h.wg.Done()
 	bound := h.maxOutstanding(interval)

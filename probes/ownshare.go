@@ -57,12 +57,7 @@ func lockWait(stack []string) bool {
 
 // holderOf is the releaser with the most contention in a mutex profile.
 func holderOf(mutex []StackSample, opts DiagnoseOptions) (reports.Culprit, bool) {
-	if opts.ModulePrefix == "" {
-		opts.ModulePrefix = DefaultModulePrefix
-	}
-	if opts.StackDepth <= 0 {
-		opts.StackDepth = 16
-	}
+	opts = opts.withDefaults()
 	best := -1
 	for i, s := range mutex {
 		if s.Delay > 0 && (best < 0 || s.Delay > mutex[best].Delay) {
