@@ -606,9 +606,14 @@ func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *pro
 			}
 			m.Leak = &leak
 			if leak.LeakedFDs > 0 {
-				w.note("open fds beyond the baseline's, by target: %s", fdTargets(w.rt.procRoot, w.tgt.ServerPID))
-				if now, err := readFDTargets(w.rt.procRoot, w.tgt.ServerPID); err == nil && w.baseFDs != nil {
-					leak.FDKinds = probes.FDSurplus(w.baseFDs, now)
+				now, err := readFDTargets(w.rt.procRoot, w.tgt.ServerPID)
+				if err != nil {
+					w.note("open fds beyond the baseline's, by target: unknown (%v)", err)
+				} else {
+					w.note("open fds beyond the baseline's, by target: %s", formatFDTargets(now))
+					if w.baseFDs != nil {
+						leak.FDKinds = probes.FDSurplus(w.baseFDs, now)
+					}
 				}
 			}
 			if idle > 0 {
@@ -1024,14 +1029,9 @@ func safeName(s string) string {
 	}, s)
 }
 
-// fdTargets summarises a process's open fds by what they point at
-// ("secondbrain.db ×70, socket ×36"), for a leak's detail. Sockets, pipes
-// and anonymous inodes are grouped by kind.
-func fdTargets(procRoot string, pid int) string {
-	count, err := readFDTargets(procRoot, pid)
-	if err != nil {
-		return fmt.Sprintf("unknown (%v)", err)
-	}
+// formatFDTargets summarises fds counted by [readFDTargets], most first
+// ("/tmp/x/secondbrain.db ×70, socket ×36"), for a leak's note.
+func formatFDTargets(count map[string]int) string {
 	keys := make([]string, 0, len(count))
 	for k := range count {
 		keys = append(keys, k)

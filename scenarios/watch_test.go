@@ -141,11 +141,15 @@ func TestFdTargets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got, want := fdTargets(root, 42), "/tmp/x/secondbrain.db ×3, pipe ×2, socket ×1"; got != want {
-		t.Errorf("fdTargets = %q; want %q", got, want)
+	count, err := readFDTargets(root, 42)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := fdTargets(root, 0); !strings.Contains(got, "unknown") {
-		t.Errorf("fdTargets without a pid = %q", got)
+	if got, want := formatFDTargets(count), "/tmp/x/secondbrain.db ×3, pipe ×2, socket ×1"; got != want {
+		t.Errorf("formatFDTargets = %q; want %q", got, want)
+	}
+	if _, err := readFDTargets(root, 0); err == nil || !strings.Contains(err.Error(), "no pid") {
+		t.Errorf("readFDTargets without a pid: %v", err)
 	}
 }
 
