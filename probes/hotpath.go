@@ -2,8 +2,11 @@ package probes
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"time"
+
+	"github.com/secondbrain-dev/secondbrain/reports"
 )
 
 // CauseRequestCPU: a call's own share went to CPU on the request path
@@ -61,4 +64,24 @@ func RequestCPU(samples []StackSample, modulePrefix string) (total time.Duration
 		return cmp.Or(cmp.Compare(b.CPU, a.CPU), cmp.Compare(a.Frame.Func, b.Frame.Func))
 	})
 	return total, hot
+}
+
+// CPUDiagnosis names where a call's own share went when its request path
+// ran rather than waited: at least half of own was path=request CPU in the
+// step's profile window (samples). It is nil otherwise. The culprit is the
+// function that burned most; the frames are the five hottest.
+func CPUDiagnosis(step int, own time.Duration, samples []StackSample, opts DiagnoseOptions) *reports.Diagnosis {
+	opts = opts.withDefaults()
+	onCPU, hot := RequestCPU(samples, opts.ModulePrefix)
+	if len(hot) == 0 || onCPU < own/2 {
+		return nil
+	}
+	d := &reports.Diagnosis{Cause: CauseRequestCPU, Culprit: hot[0].Frame.Short(),
+		Summary: fmt.Sprintf("request-cpu: step %d's request path ran %s on CPU of the call's %s own share; hottest %s (%s)",
+			step, onCPU.Round(time.Millisecond), own.Round(time.Millisecond), hot[0].Frame.Short(), hot[0].CPU.Round(time.Millisecond))}
+	for _, h := range hot[:min(len(hot), 5)] {
+		d.Frames = append(d.Frames, reports.Culprit{Frame: h.Frame.Short(), Cause: CauseRequestCPU,
+			WaitMS: ms(h.CPU), Source: "cpu", Stack: formatStack(h.Stack, opts.StackDepth)})
+	}
+	return d
 }

@@ -31,3 +31,17 @@ func TestRequestCPU(t *testing.T) {
 		t.Errorf("second = %+v", hot[1])
 	}
 }
+
+// A call is diagnosed on CPU only when half its own share was request-path CPU.
+func TestCPUDiagnosis(t *testing.T) {
+	req := map[string]string{LabelPath: string(PathRequest)}
+	hash := []Frame{{Func: "crypto/sha256.block"}, {Func: DefaultModulePrefix + "server.(*Server).rehash", File: "/x/canary.go", Line: 40}}
+	samples := []StackSample{{Labels: req, Delay: 700 * time.Millisecond, Stack: hash}}
+	d := CPUDiagnosis(5, time.Second, samples, DiagnoseOptions{})
+	if d == nil || d.Cause != CauseRequestCPU || d.Culprit != "server.(*Server).rehash (canary.go:40)" || len(d.Frames) != 1 || len(d.Frames[0].Stack) != 2 {
+		t.Fatalf("diagnosis %+v", d)
+	}
+	if d := CPUDiagnosis(5, 2*time.Second, samples, DiagnoseOptions{}); d != nil {
+		t.Fatalf("0.7 s of CPU in a 2 s share is not CPU-bound: %+v", d)
+	}
+}

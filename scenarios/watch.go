@@ -893,32 +893,17 @@ func explainBudget(res *reports.Scenario, steps []*stepWatch) {
 			if !strings.HasPrefix(sw.name, prefix) || sw.ps == nil {
 				continue
 			}
-			onCPU, hot := probes.RequestCPU(sw.ps.CPU(), "")
 			own := time.Duration(c.Value * float64(time.Millisecond))
-			if len(hot) == 0 || onCPU < own/2 {
+			d := probes.CPUDiagnosis(idx, own, sw.ps.CPU(), probes.DiagnoseOptions{})
+			if d == nil {
 				// Not on CPU: the call waited; its step's waits say where.
-				if d := probes.OwnShareDiagnosis(sw.ps.Evidence(), probes.DiagnoseOptions{}); d != nil {
-					if res.Diagnosis != nil {
-						d.Profiles = res.Diagnosis.Profiles
-					}
-					res.Diagnosis = d
-					return
-				}
+				d = probes.OwnShareDiagnosis(sw.ps.Evidence(), probes.DiagnoseOptions{})
+			}
+			if d == nil {
 				continue
 			}
-			d := &reports.Diagnosis{Cause: probes.CauseRequestCPU, Culprit: hot[0].Frame.Short(),
-				Summary: fmt.Sprintf("request-cpu: step %d's request path ran %s on CPU of the call's %s own share; hottest %s (%s)",
-					idx, onCPU.Round(time.Millisecond), own.Round(time.Millisecond), hot[0].Frame.Short(), hot[0].CPU.Round(time.Millisecond))}
 			if res.Diagnosis != nil {
 				d.Profiles = res.Diagnosis.Profiles
-			}
-			for _, h := range hot[:min(len(hot), 5)] {
-				var stack []string
-				for _, f := range h.Stack {
-					stack = append(stack, f.Short())
-				}
-				d.Frames = append(d.Frames, reports.Culprit{Frame: h.Frame.Short(), Cause: probes.CauseRequestCPU,
-					WaitMS: float64(h.CPU) / float64(time.Millisecond), Source: "cpu", Stack: stack})
 			}
 			res.Diagnosis = d
 			return
