@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/secondbrain-dev/secondbrain/server/provider"
 )
 
 // Upstream is what the fake spent on the requests of one traced call
@@ -82,11 +84,7 @@ func union(spans []span) time.Duration {
 
 // traceID is the trace id of a request's W3C traceparent header, or "".
 func traceID(h http.Header) string {
-	tp := h.Get("traceparent")
-	if len(tp) != 55 || tp[:3] != "00-" || tp[35] != '-' {
-		return ""
-	}
-	return tp[3:35]
+	return provider.TraceID(h.Get(provider.TraceParentHeader))
 }
 
 // toldToWait is how long an answer asked the client to wait before its
