@@ -75,8 +75,7 @@ func LearnPaths(dumps []*GoroutineDump) *PathIndex {
 					continue
 				}
 				if old, ok := idx.byFunc[f.Func]; ok && old != p {
-					p2 := PathOther
-					idx.byFunc[f.Func] = p2
+					idx.byFunc[f.Func] = PathOther // seen on both paths
 					continue
 				}
 				idx.byFunc[f.Func] = p
@@ -113,8 +112,8 @@ func matchMarker(stack []Frame, markers []pathMarker) *pathMarker {
 
 // ClassifyPath tells request path from background for one goroutine:
 // plumbing first (it inherits labels), then pprof labels, then the
-// standard library and library markers, then the module under test
-// (DefaultModulePrefix: the server's own unlabelled code serves requests).
+// standard library and library markers, then the server's import path
+// (DefaultServerPrefix: the server's own unlabelled code serves requests).
 // Stacks without labels are better placed with [ClassifyPathWith].
 func ClassifyPath(labels map[string]string, stack []Frame) (Path, string) {
 	return classifyPath(labels, stack, nil, "", nil)

@@ -47,10 +47,8 @@ func parkedFrame(g Goroutine) Frame {
 			return f
 		}
 	}
-	for _, f := range g.Stack {
-		if !strings.HasPrefix(f.Func, "runtime.") && !strings.HasPrefix(f.Func, "internal/") {
-			return f
-		}
+	if f, ok := WaitFrame(g.Stack); ok {
+		return f
 	}
 	if len(g.Stack) > 0 {
 		return g.Stack[0]

@@ -241,10 +241,8 @@ func (t Thresholds) Evaluate(m Measurements) []reports.Check {
 		c.count("leak.goroutines", "", "<=", l.LeakedGoroutines, t.LeakedGoroutinesMax, detail)
 		if l.LeakedFDs >= 0 {
 			detail := fmt.Sprintf("baseline %d, after: %d", l.BaselineFDs, l.FDs)
-			if l.LeakedFDs > 0 {
-				for _, k := range l.FDKinds {
-					detail += "; " + k.String()
-				}
+			for _, k := range l.FDKinds { // compared only when fds leaked
+				detail += "; " + k.String()
 			}
 			c.count("leak.fds", "", "<=", l.LeakedFDs, t.LeakedFDsMax, detail)
 		}

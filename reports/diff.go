@@ -237,8 +237,8 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 		row = compareValue(row, oc.Value, c.Value, direction(c.Op), opts)
 		if strings.HasPrefix(c.Name, "call.") {
 			row = judgeCallShare(row)
-		} else if stat, count, ok := heartbeatCheckSupport(c, o, n); ok {
-			row = judgeNoise(row, stat, count, tailWindows(o, n, "heartbeat."+strings.Split(c.Name, ".")[1], c.Phase, oc.Value), floor)
+		} else if kind, stat, count, ok := heartbeatCheckSupport(c, o, n); ok {
+			row = judgeNoise(row, stat, count, tailWindows(o, n, kind, c.Phase, oc.Value), floor)
 		} else if stat := checkStat(c.Name); stat == "max" || (stat != "" && c.Samples > 0) {
 			row = judgeNoise(row, stat, max(c.Samples, 1), windowCounts{}, floor)
 		}
@@ -324,13 +324,14 @@ func noiseFloorMS(o, n *Scenario, floor float64) float64 {
 	return f
 }
 
-// heartbeatCheckSupport finds the statistic and sample count behind a
-// heartbeat check ("heartbeat.ping.p99", "heartbeat.noop.max" … of a
-// phase), the smaller count of the two runs.
-func heartbeatCheckSupport(c Check, o, n *Scenario) (stat string, count int64, ok bool) {
+// heartbeatCheckSupport finds the probe kind ("heartbeat.ping" or
+// "heartbeat.noop"), statistic and sample count behind a heartbeat check
+// ("heartbeat.ping.p99", "heartbeat.noop.max" … of a phase), the smaller
+// count of the two runs.
+func heartbeatCheckSupport(c Check, o, n *Scenario) (kind, stat string, count int64, ok bool) {
 	parts := strings.Split(c.Name, ".")
 	if len(parts) != 3 || parts[0] != "heartbeat" || c.Unit != "ms" {
-		return "", 0, false
+		return "", "", 0, false
 	}
 	stat, _, _ = strings.Cut(parts[2], "_") // p99_vs_baseline judges the p99
 	count = math.MaxInt64
@@ -342,11 +343,11 @@ func heartbeatCheckSupport(c Check, o, n *Scenario) (stat string, count int64, o
 			}
 		}
 		if l == nil {
-			return "", 0, false
+			return "", "", 0, false
 		}
 		count = min(count, l.Count)
 	}
-	return stat, count, true
+	return parts[0] + "." + parts[1], stat, count, true
 }
 
 // A call's own share (call.server_ms, call.repeat_ms) is one sample: a
