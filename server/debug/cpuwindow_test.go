@@ -3,27 +3,12 @@ package debug
 import (
 	"context"
 	"crypto/sha256"
-	"io"
 	"net/http"
 	"runtime/pprof"
 	"testing"
 
 	"github.com/google/pprof/profile"
 )
-
-func post(t *testing.T, url string) (int, []byte) {
-	t.Helper()
-	resp, err := client.Post(url, "", nil)
-	if err != nil {
-		t.Fatalf("POST %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("POST %s: reading body: %v", url, err)
-	}
-	return resp.StatusCode, b
-}
 
 // A window covers what ran between start and stop, labels included; a
 // second start, a stop without a start and other methods are refused.

@@ -25,14 +25,29 @@ var client = &http.Client{Timeout: 10 * time.Second}
 
 func get(t *testing.T, url string) (int, []byte) {
 	t.Helper()
-	resp, err := client.Get(url)
+	return do(t, http.MethodGet, url)
+}
+
+func post(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	return do(t, http.MethodPost, url)
+}
+
+// do sends an empty request and returns the status and body.
+func do(t *testing.T, method, url string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: reading body: %v", url, err)
+		t.Fatalf("%s %s: reading body: %v", method, url, err)
 	}
 	return resp.StatusCode, b
 }
