@@ -269,3 +269,28 @@ func TestHeartbeat_startStop(t *testing.T) {
 		t.Error("Stop must report true once")
 	}
 }
+
+func TestHeartbeatOptions_WakeSpacing(t *testing.T) {
+	ms := time.Millisecond
+	tests := []struct {
+		name       string
+		ping, noop time.Duration
+		want       time.Duration
+	}{
+		{"defaults: no-ops halfway between pings", 0, 0, DefaultInterval / 2},
+		{"same intervals", 8 * ms, 8 * ms, 4 * ms},
+		{"no-ops off", 8 * ms, -1, 8 * ms},
+		{"pings off", -1, 6 * ms, 6 * ms},
+		{"both off", -1, -1, 0},
+		{"rare no-ops", 8 * ms, 100 * ms, 4 * ms},
+		{"frequent no-ops", 20 * ms, 3 * ms, 3 * ms},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := HeartbeatOptions{Interval: tt.ping, NoopInterval: tt.noop}.WakeSpacing()
+			if got != tt.want {
+				t.Errorf("WakeSpacing() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -164,7 +164,7 @@ func replay(ctx context.Context, o replayOpts, args []string, stdout, stderr io.
 // The harness should already run with spare Ps (withProberProcs).
 func calibrate(ctx context.Context, opts *scenarios.Options, result *reports.Result, progress io.Writer) error {
 	clock := wake.New()
-	cal, err := wake.Calibrate(ctx, wake.CalibrateOptions{Precise: clock})
+	cal, err := wake.Calibrate(ctx, calibrateOptions(clock, opts.Heartbeat))
 	if err != nil {
 		return fmt.Errorf("cannot calibrate the prober's clock: %w", err)
 	}
@@ -179,6 +179,25 @@ func calibrate(ctx context.Context, opts *scenarios.Options, result *reports.Res
 	}
 	return nil
 }
+
+// calibrateOptions measures clock on the schedule the heartbeat will
+// keep (a clock that sleeps longer wakes later), long enough for a p99 of
+// calibrationSamples wake-ups.
+func calibrateOptions(clock wake.Clock, hb probes.HeartbeatOptions) wake.CalibrateOptions {
+	spacing := hb.WakeSpacing()
+	if spacing <= 0 {
+		spacing = wake.DefaultCalibrateInterval
+	}
+	return wake.CalibrateOptions{
+		Precise:  clock,
+		Interval: spacing,
+		For:      max(wake.DefaultCalibrateFor, calibrationSamples*spacing),
+	}
+}
+
+// calibrationSamples makes a calibration's p99 the 2nd-latest wake-up,
+// not its maximum.
+const calibrationSamples = 200
 
 // withProberProcs raises GOMAXPROCS to proberProcs for the replay and
 // returns the function that puts it back.
