@@ -17,6 +17,10 @@ type Frame struct {
 	Func string
 	File string
 	Line int
+	// Args is the argument list a debug=2 dump prints, without its
+	// parentheses ("0xc000012340, {0x1, 0x2}"), or "". Words the runtime
+	// is unsure of end in "?".
+	Args string
 }
 
 // Short returns "package.Function (file.go:line)" with the package's last
@@ -68,7 +72,7 @@ type Goroutine struct {
 func ParseGoroutines(text []byte) ([]Goroutine, error) {
 	var out []Goroutine
 	var cur *Goroutine
-	var pendingFunc string
+	var pendingFunc, pendingArgs string
 	var pendingCreated bool
 	flush := func() {
 		if cur != nil {
@@ -98,7 +102,7 @@ func ParseGoroutines(text []byte) ([]Goroutine, error) {
 				continue // "goroutine running on other thread; stack unavailable"
 			}
 			file, ln := parseFileLine(strings.TrimSpace(line))
-			f := Frame{Func: pendingFunc, File: file, Line: ln}
+			f := Frame{Func: pendingFunc, File: file, Line: ln, Args: pendingArgs}
 			if pendingCreated {
 				cur.CreatedBy = &f
 			} else {
@@ -112,9 +116,10 @@ func ParseGoroutines(text []byte) ([]Goroutine, error) {
 			if i := strings.Index(fn, " in goroutine "); i >= 0 {
 				fn = fn[:i]
 			}
-			pendingFunc, pendingCreated = fn, true
+			pendingFunc, pendingArgs, pendingCreated = fn, "", true
 		default:
 			pendingFunc, pendingCreated = funcName(line), false
+			pendingArgs = funcArgs(line, pendingFunc)
 		}
 	}
 	flush()
@@ -236,6 +241,36 @@ func funcName(line string) string {
 		}
 	}
 	return line
+}
+
+// funcArgs is the argument list of a traceback function line whose name
+// is fn: "pkg.f(0xc0, 0x1?)" → "0xc0, 0x1?"; "pkg.f(...)" → "".
+func funcArgs(line, fn string) string {
+	line = strings.TrimSpace(line)
+	if len(line) < len(fn)+2 || !strings.HasSuffix(line, ")") {
+		return ""
+	}
+	args := line[len(fn)+1 : len(line)-1]
+	if args == "..." {
+		return ""
+	}
+	return args
+}
+
+// argWords are the machine words of a frame's argument list that the
+// runtime printed with certainty (a word ending in "?" may be stale),
+// composite values' words included.
+func argWords(args string) []uint64 {
+	var out []uint64
+	for _, tok := range strings.FieldsFunc(args, func(r rune) bool { return r == ',' || r == ' ' || r == '{' || r == '}' }) {
+		if !strings.HasPrefix(tok, "0x") || strings.HasSuffix(tok, "?") {
+			continue
+		}
+		if v, err := strconv.ParseUint(tok[2:], 16, 64); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // parseFileLine reads "/path/file.go:123 +0x1d" (the pc offset optional).

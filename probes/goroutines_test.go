@@ -27,7 +27,7 @@ created by main.main in goroutine 1
 	/src/main.go:20 +0x45
 `,
 			want: []Goroutine{{ID: 18, State: "chan receive", Wait: 3 * time.Minute,
-				Stack:     []Frame{{Func: "main.worker", File: "/src/main.go", Line: 12}},
+				Stack:     []Frame{{Func: "main.worker", File: "/src/main.go", Line: 12, Args: "0xc000010000"}},
 				CreatedBy: &Frame{Func: "main.main", File: "/src/main.go", Line: 20}}},
 		},
 		{
@@ -42,7 +42,7 @@ github.com/secondbrain-dev/secondbrain/server.(*Stdio).Serve.func2({0x1, 0x2})
 				Labels: map[string]string{"path": "request", "tool": "second_brain"},
 				Stack: []Frame{
 					{Func: "github.com/secondbrain-dev/secondbrain/server.(*conn).dispatch", File: "/repo/server/stdio.go", Line: 300},
-					{Func: "github.com/secondbrain-dev/secondbrain/server.(*Stdio).Serve.func2", File: "/repo/server/stdio.go", Line: 170},
+					{Func: "github.com/secondbrain-dev/secondbrain/server.(*Stdio).Serve.func2", File: "/repo/server/stdio.go", Line: 170, Args: "{0x1, 0x2}"},
 				}}},
 		},
 		{
@@ -64,7 +64,7 @@ sync.(*Mutex).Lock(...)
 			want: []Goroutine{
 				{ID: 1, State: "running"},
 				{ID: 2, State: "IO wait", Elided: true, Stack: []Frame{
-					{Func: "internal/poll.(*FD).Write", File: "/go/src/internal/poll/fd_unix.go", Line: 384},
+					{Func: "internal/poll.(*FD).Write", File: "/go/src/internal/poll/fd_unix.go", Line: 384, Args: "0xc0000a4000, {0xc000200000, 0x19000, 0x19000}"},
 					{Func: "example.com/m.Map[go.shape.int]", File: "/m/map.go", Line: 5},
 				}},
 				{ID: 3, State: "sync.Mutex.Lock (scan)", Stack: []Frame{

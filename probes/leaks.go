@@ -28,10 +28,26 @@ func (l LeakedGoroutine) String() string {
 // wait in (lines left out: one loop parks at several).
 func identity(g Goroutine) (created, parked string) {
 	created = "(no creator)"
-	if g.CreatedBy != nil {
-		created = g.CreatedBy.Func
+	if f := creatorFrame(g); f != nil {
+		created = f.Func
 	}
 	return created, parkedFrame(g).Func
+}
+
+// creatorFrame is the frame to name as a goroutine's creator: its go
+// statement's, except when that is a spawning helper (sync.WaitGroup.Go,
+// errgroup.Group.Go) whose own closure is the goroutine's root frame —
+// then the function the helper was given, the frame above that closure.
+func creatorFrame(g Goroutine) *Frame {
+	c := g.CreatedBy
+	if c == nil || len(g.Stack) < 2 {
+		return c
+	}
+	root := len(g.Stack) - 1
+	if strings.HasPrefix(g.Stack[root].Func, c.Func+".func") {
+		return &g.Stack[root-1]
+	}
+	return c
 }
 
 // parkedFrame is the first frame of a goroutine's stack outside the
@@ -94,8 +110,8 @@ func GoroutineSurplus(base, now []Goroutine) []LeakedGoroutine {
 			continue
 		}
 		l := &LeakedGoroutine{CreatedBy: "(no creator)", ParkedAt: parkedFrame(g).Short(), State: g.State, Extra: 1, Example: g.ID}
-		if g.CreatedBy != nil {
-			l.CreatedBy = g.CreatedBy.Short()
+		if f := creatorFrame(g); f != nil {
+			l.CreatedBy = f.Short()
 		}
 		for _, f := range g.Stack {
 			l.Stack = append(l.Stack, f.Short())

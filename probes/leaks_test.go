@@ -52,6 +52,11 @@ func TestGoroutineSurplus(t *testing.T) {
 	// An all-standard-library stack is keyed by its first frame outside
 	// the runtime.
 	f(nil, []Goroutine{conn}, "parked in http.(*persistConn).readLoop")
+	// A goroutine started through a spawning helper is named by the
+	// function the helper ran, not by the helper.
+	spawned := g(5, "sync.(*WaitGroup).Go", "runtime.gopark", "example.com/app/clock.Sleep",
+		"example.com/app/server.(*S).compactLater.1", "sync.(*WaitGroup).Go.func1")
+	f(nil, []Goroutine{spawned}, "1× created by server.(*S).compactLater.1 (y.go:20), parked in clock.Sleep")
 	l := GoroutineSurplus(nil, []Goroutine{other})[0]
 	if l.Example != 3 || len(l.Stack) != 3 || l.State != "chan receive" {
 		t.Errorf("leak %+v; want goroutine 3 with its 3-frame stack and state", l)

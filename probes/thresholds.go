@@ -47,6 +47,11 @@ type Thresholds struct {
 	CallServerMax time.Duration `yaml:"call_server_max"`
 	RepeatFactor  float64       `yaml:"repeat_factor"`
 	RepeatSlack   time.Duration `yaml:"repeat_slack"`
+	// A call in flight that makes no progress — no answer and no request
+	// at the provider, none in flight and none asking to be waited for —
+	// for CallStallMax (real time) is a breach: its goroutines are dumped
+	// while it is stuck and the check call.stall[step N] fails.
+	CallStallMax time.Duration `yaml:"call_stall_max"`
 
 	LeakedGoroutinesMax int64         `yaml:"leaked_goroutines_max"` // above baseline once settled
 	LeakedFDsMax        int64         `yaml:"leaked_fds_max"`
@@ -94,6 +99,7 @@ func DefaultThresholds() Thresholds {
 		CallServerMax:           5 * time.Second,
 		RepeatFactor:            3,
 		RepeatSlack:             250 * time.Millisecond,
+		CallStallMax:            2 * time.Second,
 
 		LeakedGoroutinesMax: 0,
 		LeakedFDsMax:        0,

@@ -72,6 +72,10 @@ func (f *inProcessFakes) Upstream(traceID string) (int, time.Duration) {
 	return u.Requests, u.Busy
 }
 
+func (f *inProcessFakes) UpstreamActivity(traceID string) (bool, time.Time) {
+	return f.api.Activity(traceID)
+}
+
 func (f *inProcessFakes) SinkStats() map[string]int64 {
 	if f.sink == nil {
 		return nil

@@ -141,6 +141,10 @@ type Fakes interface {
 	// (by the trace id of its traceparent): how many, and the union of
 	// their intervals.
 	Upstream(traceID string) (requests int, busy time.Duration)
+	// UpstreamActivity says whether a request of the traced call is being
+	// served now, and until when the last one kept the call busy (zero if
+	// none has ended): a call with neither is not waiting on the provider.
+	UpstreamActivity(traceID string) (inFlight bool, busyUntil time.Time)
 	// Close stops both and waits for their goroutines.
 	Close() error
 }

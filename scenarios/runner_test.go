@@ -39,9 +39,10 @@ func (f *stubFakes) SetSinkFaults(s *SinkFaults) error {
 }
 func (f *stubFakes) APIStats() map[string]int64 { return nil }
 
-func (f *stubFakes) Upstream(string) (int, time.Duration) { return 0, 0 }
-func (f *stubFakes) SinkStats() map[string]int64          { return nil }
-func (f *stubFakes) Close() error                         { return nil }
+func (f *stubFakes) Upstream(string) (int, time.Duration)      { return 0, 0 }
+func (f *stubFakes) UpstreamActivity(string) (bool, time.Time) { return false, time.Time{} }
+func (f *stubFakes) SinkStats() map[string]int64               { return nil }
+func (f *stubFakes) Close() error                              { return nil }
 
 func testOptions(t *testing.T, transport string, fakes *stubFakes) Options {
 	t.Helper()

@@ -169,9 +169,11 @@ func (ru *run) call(ctx context.Context, c *Call, suffix, sessionOverride string
 		token = fmt.Sprintf("%s-%d", ru.sc.Name, rs.Index)
 	}
 	traceID, traceParent := newTraceParent()
+	returned := ru.callStarted(cctx, rs.Index, traceID)
 	began := time.Now()
 	res, err := ru.sess.CallTool(cctx, c.Tool, ru.args(c, session), token, traceParent)
 	rs.LatencyMS = ms(time.Since(began))
+	returned()
 	ru.shares(rs, c, traceID)
 	switch {
 	case err == nil && !res.IsError:
@@ -195,6 +197,22 @@ func (ru *run) call(ctx context.Context, c *Call, suffix, sessionOverride string
 		ru.checkProgress(rs, token, began)
 	}
 	return rs
+}
+
+// callStarted tells the call observers that a call is being sent; the
+// function it returns tells them it returned.
+func (ru *run) callStarted(ctx context.Context, step int, traceID string) (returned func()) {
+	var fns []func()
+	for _, o := range ru.obs {
+		if co, ok := o.(CallObserver); ok {
+			fns = append(fns, co.CallStarted(ctx, step, traceID))
+		}
+	}
+	return func() {
+		for _, f := range fns {
+			f()
+		}
+	}
 }
 
 // shares splits a finished call's latency into the fake API's time on

@@ -96,6 +96,8 @@ type watch struct {
 	notes    []string
 	calls    map[uint64]probes.CallInfo // merged /debug/calls, by seq
 	lastCall probes.Calls
+	stalls   []callStall     // calls that made no progress (CallStarted)
+	ended    map[string]bool // trace ids of the calls that have returned
 }
 
 // stepWatch is one watched step.
@@ -112,7 +114,7 @@ type stepWatch struct {
 // (defaults with the file's block decoded over them). With judge false it
 // only runs the heartbeat (Options.NoVerdicts).
 func newWatch(opts Options, th probes.Thresholds, judge bool) *watch {
-	return &watch{opts: opts, th: th, judge: judge, calls: map[uint64]probes.CallInfo{}}
+	return &watch{opts: opts, th: th, judge: judge, calls: map[uint64]probes.CallInfo{}, ended: map[string]bool{}}
 }
 
 // ScenarioThresholds returns the default thresholds with the scenario
@@ -435,6 +437,7 @@ func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probe
 		w.measureServer(ctx, res, &m)
 	}
 	res.Checks = append(res.Checks, w.th.Evaluate(m)...)
+	res.Checks = append(res.Checks, w.stallChecks()...)
 
 	var sched *probes.SchedWindow
 	if win, ok := w.phaseSched(snap, w.th.BaselinePhase); ok {
@@ -866,6 +869,7 @@ func (w *watch) diagnose(res *reports.Scenario) {
 	explainCheck(res)
 	explainLeak(res, w.leaked)
 	explainBudget(res, steps)
+	w.explainStall(res)
 	if res.Diagnosis == nil && len(saved) > 0 {
 		res.Diagnosis = &reports.Diagnosis{Cause: probes.CauseUnknown,
 			Summary: "no request-path goroutine was seen waiting; see the saved profiles", Profiles: saved}

@@ -15,6 +15,8 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/secondbrain-dev/secondbrain/server/provider"
 )
 
 // Outcomes of a tool call, as recorded by [Calls] and its metrics.
@@ -269,11 +271,12 @@ func (c *Calls) Middleware() mcpserver.ToolHandlerMiddleware {
 				defer close(fired)
 				endedAt.Store(time.Now().UnixNano())
 			})
-			// pprof labels let the harness tell request-path goroutines from
-			// background ones in goroutine profiles (probes.ClassifyPath).
+			// pprof labels tell request-path goroutines from background ones
+			// in goroutine and CPU profiles, and a traced call's goroutines
+			// by its W3C trace id (the id a tracing backend shows for it).
 			var res *mcp.CallToolResult
 			var err error
-			pprof.Do(ctx, pprof.Labels("path", "request", "tool", req.Params.Name), func(ctx context.Context) {
+			pprof.Do(ctx, requestLabels(ctx, req.Params.Name), func(ctx context.Context) {
 				res, err = next(ctx, req)
 			})
 			if !stop() {
@@ -331,4 +334,14 @@ func classify(ctx context.Context, box *outcomeBox, res *mcp.CallToolResult, err
 
 func msSince(start, now time.Time) float64 {
 	return float64(now.Sub(start)) / float64(time.Millisecond)
+}
+
+// requestLabels are the pprof labels of a tool call's goroutines: path
+// "request", the tool, and "trace" (32 hex digits) when the call carries a
+// valid W3C traceparent.
+func requestLabels(ctx context.Context, tool string) pprof.LabelSet {
+	if id := provider.TraceID(provider.TraceParent(ctx)); id != "" {
+		return pprof.Labels("path", "request", "tool", tool, "trace", id)
+	}
+	return pprof.Labels("path", "request", "tool", tool)
 }

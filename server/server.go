@@ -189,8 +189,10 @@ func New(opt Options) (*Server, error) {
 		mcpserver.WithToolCapabilities(false),
 		mcpserver.WithLogging(),
 		mcpserver.WithRecovery(),
-		mcpserver.WithToolHandlerMiddleware(calls.Middleware()),
+		// The trace context first (outermost): the call records and the
+		// request goroutines' pprof labels carry its trace id.
 		mcpserver.WithToolHandlerMiddleware(traceParentMiddleware),
+		mcpserver.WithToolHandlerMiddleware(calls.Middleware()),
 		mcpserver.WithInstructions("secondbrain consults other models (OpenAI o3/GPT-4.1, Gemini 2.5, Grok) with your project's files as context. "+
 			"Pass file or directory paths in `context`; reuse a `session_id` to continue a conversation."),
 	)

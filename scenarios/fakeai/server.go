@@ -226,6 +226,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.count("requests_total", 1)
 	if id := traceID(r.Header); id != "" {
 		start := time.Now()
+		s.traces.begin(id)
 		defer func() {
 			end := time.Now().Add(toldToWait(w.Header()))
 			if !s.traces.add(id, span{start, end}) {

@@ -27,17 +27,40 @@ const maxTracedSpans = 1 << 17
 
 type span struct{ start, end time.Time }
 
-// traceLog keeps request intervals by trace id.
+// traceLog keeps request intervals by trace id, and which traces have a
+// request in flight.
 type traceLog struct {
 	mu    sync.Mutex
 	spans map[string][]span
 	n     int
+	open  map[string]int       // requests being served
+	last  map[string]time.Time // latest end of a served request's span
 }
 
-// add records one request interval; false when the log is full.
+// begin notes a request of the trace arriving.
+func (l *traceLog) begin(traceID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.open == nil {
+		l.open = map[string]int{}
+	}
+	l.open[traceID]++
+}
+
+// add records one request interval (its request no longer in flight);
+// false when the log is full.
 func (l *traceLog) add(traceID string, sp span) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.open[traceID]--; l.open[traceID] <= 0 {
+		delete(l.open, traceID)
+	}
+	if l.last == nil {
+		l.last = map[string]time.Time{}
+	}
+	if sp.end.After(l.last[traceID]) {
+		l.last[traceID] = sp.end
+	}
 	if l.n >= maxTracedSpans {
 		return false
 	}
@@ -56,6 +79,15 @@ func (s *Server) Upstream(traceID string) Upstream {
 	spans := slices.Clone(s.traces.spans[traceID])
 	s.traces.mu.Unlock()
 	return Upstream{Requests: len(spans), Busy: union(spans)}
+}
+
+// Activity says whether a request of trace traceID is being served now,
+// and until when the last one served kept the call busy (its end plus any
+// wait the answer asked for; zero when none has ended).
+func (s *Server) Activity(traceID string) (inFlight bool, busyUntil time.Time) {
+	s.traces.mu.Lock()
+	defer s.traces.mu.Unlock()
+	return s.traces.open[traceID] > 0, s.traces.last[traceID]
 }
 
 // union is the total length of the spans' union.
