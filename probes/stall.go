@@ -56,9 +56,11 @@ func StallDiagnosis(gs []Goroutine, traceID string, stalledFor time.Duration, en
 	return d
 }
 
-// stalledWaiter picks the call's goroutine that shows the stall: the one
-// in the most specific wait (a lock before a channel, a channel before a
-// select, a select before waiting for its own children), and its cause.
+// stalledWaiter picks the call's goroutine that shows the stall: one
+// whose wait the rules explain (a log write, a connection pool, a file)
+// before one they do not, then the most specific wait (a lock before a
+// channel, a channel before a select, a select before waiting for its own
+// children), and its cause.
 func stalledWaiter(gs []Goroutine, traceID string) (Goroutine, string, bool) {
 	var best Goroutine
 	bestRank, cause := -1, ""
@@ -73,7 +75,11 @@ func stalledWaiter(gs []Goroutine, traceID string) (Goroutine, string, bool) {
 		if c == "" || c == CauseSlowUpstream {
 			continue
 		}
-		if r := waitRank(g); r > bestRank {
+		r := waitRank(g)
+		if c != CauseUnknown {
+			r += 10
+		}
+		if r > bestRank {
 			best, bestRank, cause = g, r, c
 		}
 	}
@@ -141,9 +147,11 @@ func WaitAddress(g Goroutine) (uint64, bool) {
 //     the one named.
 //
 // Goroutines that wait for the same resource are co-waiters, never
-// holders. It needs at least two points of evidence (a shared package
-// alone names nobody); ties go to the older goroutine (lower id). ended
-// says whether the call of a trace id has returned; nil means unknown.
+// holders. Kinship alone names nobody (every goroutine of a type's loop
+// is kin): a holder needs a reference to the resource or to be the work of
+// an ended call, and 3 points; ties go to the older goroutine (lower id).
+// ended says whether the call of a trace id has returned; nil means
+// unknown.
 func HolderOf(gs []Goroutine, w Goroutine, modulePrefix string, ended func(traceID string) bool) (h Goroutine, frame int, why string, ok bool) {
 	addr, hasAddr := WaitAddress(w)
 	wi := CulpritFrame(w.Stack, modulePrefix)
@@ -163,20 +171,20 @@ func HolderOf(gs []Goroutine, w Goroutine, modulePrefix string, ended func(trace
 		if gi < 0 || !strings.HasPrefix(g.Stack[gi].Func, modulePrefix) {
 			continue
 		}
-		score, reasons := 0, []string{}
+		score, reasons, direct := 0, []string{}, false
 		if hasAddr {
 			switch pointsAt(g, addr) {
 			case 2:
-				score += 4
+				score, direct = score+4, true
 				reasons = append(reasons, fmt.Sprintf("a frame of it has %#x as an argument", addr))
 			case 1:
-				score += 2
+				score, direct = score+2, true
 				reasons = append(reasons, fmt.Sprintf("a frame of it has the struct holding %#x as an argument", addr))
 			}
 		}
 		if t := g.Labels[LabelTrace]; t != "" && t != w.Labels[LabelTrace] {
 			if ended != nil && ended(t) {
-				score += 3
+				score, direct = score+3, true
 				reasons = append(reasons, "started by a call that has ended (trace "+t+")")
 			} else {
 				score++
@@ -192,11 +200,11 @@ func HolderOf(gs []Goroutine, w Goroutine, modulePrefix string, ended func(trace
 				reasons = append(reasons, "code of the waiter's package")
 			}
 		}
-		if score >= 2 && (score > bestScore || score == bestScore && g.ID < h.ID) {
+		if direct && score >= 3 && (score > bestScore || score == bestScore && g.ID < h.ID) {
 			h, frame, why, bestScore = g, gi, strings.Join(reasons, "; "), score
 		}
 	}
-	return h, frame, why, bestScore >= 2
+	return h, frame, why, bestScore >= 3
 }
 
 // kinFrame is the innermost module frame of stack that is a method of

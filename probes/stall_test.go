@@ -128,3 +128,49 @@ func TestFuncReceiver(t *testing.T) {
 		}
 	}
 }
+
+// A call whose goroutine waits in a select for a child of its own, the
+// child blocked writing a log line: the child's explained wait is named,
+// and the type's idle loop (kin, nothing more) is no holder.
+func TestStallDiagnosis_explainedChildNoKinHolder(t *testing.T) {
+	const dump = `goroutine 2738 [select labels:{"path": "request", "trace": "cccc0000000000000000000000000001"}]:
+example.com/app/store.(*Manager).createStore(0x4780, {0x1, 0x2})
+	/src/store/lifecycle.go:429 +0x1
+created by example.com/app/server.(*conn).handle in goroutine 9
+	/src/server/stdio.go:412 +0x1
+
+goroutine 2740 [syscall labels:{"path": "request", "trace": "cccc0000000000000000000000000001"}]:
+syscall.Syscall(0x1, 0x2, 0x3, 0x4)
+	/go/src/syscall/syscall_linux.go:73 +0x1
+os.(*File).Write(0x4790, {0x1, 0x2, 0x3})
+	/go/src/os/file.go:195 +0x1
+example.com/app/logship.(*stderrCore).writeSync(0x47a0)
+	/src/logship/stderr.go:307 +0x1
+log/slog.(*Logger).log(0x47b0, {0x1, 0x2})
+	/go/src/log/slog/logger.go:256 +0x1
+example.com/app/store.(*Manager).createStore.func1()
+	/src/store/lifecycle.go:423 +0x1
+created by example.com/app/store.(*Manager).createStore in goroutine 2738
+	/src/store/lifecycle.go:420 +0x1
+
+goroutine 50 [select labels:{"path": "background", "component": "lifecycle"}]:
+example.com/app/store.(*Manager).loop(0x4780)
+	/src/store/lifecycle.go:19 +0x1
+created by example.com/app/store.(*Manager).Start in goroutine 1
+	/src/store/manager.go:115 +0x1
+`
+	gs, err := ParseGoroutines([]byte(dump))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := StallDiagnosis(gs, "cccc0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
+	if d == nil {
+		t.Fatal("StallDiagnosis = nil")
+	}
+	if d.Cause != CauseStderrWrite || !strings.Contains(d.Culprit, "logship.(*stderrCore).writeSync") {
+		t.Errorf("cause %q at %q; want %s at the child's log write", d.Cause, d.Culprit, CauseStderrWrite)
+	}
+	if d.Holder != nil {
+		t.Errorf("holder %q named from kinship alone", d.Holder.Frame)
+	}
+}
