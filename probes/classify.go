@@ -239,7 +239,7 @@ func anyFrame(stack []Frame, subs ...string) bool {
 }
 
 var (
-	logFrames = []string{"log/slog.", "/logship.", "log.(*Logger).", "log.Print", "log.Fatal",
+	logFrames = []string{"log/slog.", "log.(*Logger).", "log.Print", "log.Fatal",
 		"Handler).Handle", "handler).Handle"}
 	fileWriteFrames = []string{"os.(*File).Write", "os.(*File).write", "internal/poll.(*FD).Write",
 		"internal/poll.(*pollDesc).waitWrite", "syscall.write", "syscall.Write"}
@@ -257,10 +257,7 @@ var (
 	// never a culprit.
 	plumbingFrames = []string{".readLoop", "readNextLine", "net/http.(*conn).readRequest",
 		"net/http.(*connReader).", "net.(*TCPListener).Accept", "net.(*UnixListener).Accept",
-		"os/signal.", ".writeLoop", "net/http.(*Server).Serve", "net/http.(*conn).serve",
-		// the stdio server between lines; a dispatch it runs inline is
-		// the innermost application frame instead, and is judged.
-		"/secondbrain/server.(*Stdio).Serve"}
+		"os/signal.", ".writeLoop", "net/http.(*Server).Serve", "net/http.(*conn).serve"}
 
 	poolName = regexp.MustCompile(`(?i)pool|worker|enqueue|submit|mcp-go/server\.\(\*StdioServer\)`)
 	// semName matches a word of a function name: "acquireSlot", "semSlot",
@@ -307,7 +304,7 @@ func baseState(s string) string {
 //
 // Rules, first match wins:
 //
-//  1. a log frame (log/slog, logship, log.Logger, a *Handler.Handle) and a
+//  1. a log frame (log/slog, log.Logger, a *Handler.Handle) and a
 //     file write (os.(*File).Write, poll.FD.Write, syscall write) → stderr-write
 //  2. a log frame and network/HTTP client frames → log-shipping-io
 //  3. a log frame and a lock/channel wait → the log handler's lock, resolved
@@ -360,6 +357,13 @@ func ClassifyStack(state string, stack []Frame) string {
 	}
 	isLog := anyFrame(stack, logFrames...)
 	isNet := anyFrame(stack, netFrames...)
+	// A file read parked in the poller reads a pipe or a terminal (a
+	// regular file's read never parks there: it holds its thread, state
+	// "syscall"): a transport waiting for its next input, such as a stdio
+	// server between lines. Not a wait on anyone.
+	if state == "IO wait" && !isNet && !isLog && anyFrame(stack, fileReadFrames...) {
+		return ""
+	}
 	isLock := anyFrame(stack, lockFrames...) || state == "semacquire" ||
 		strings.HasPrefix(state, "sync.Mutex") || strings.HasPrefix(state, "sync.RWMutex")
 	isSync := syncStates[state] || isLock ||

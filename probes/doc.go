@@ -108,7 +108,7 @@
 // within a tier. A goroutine sleeping in the server's clock or time.Sleep
 // (a poll loop's pause) is not waiting on anything.
 //
-// Log frames are log/slog, …/logship, log.Logger and any (*…Handler).Handle.
+// Log frames are log/slog, log.Logger and any (*…Handler).Handle.
 // Not waits: running, runnable, sleep, GC/runtime states, and a transport's
 // own idle loop (the innermost application frame is a readLoop, writeLoop,
 // readNextLine, net/http conn serve, Accept, os/signal).

@@ -151,3 +151,31 @@ func FDSurplus(base, after map[string]int) []LeakedFD {
 	})
 	return out
 }
+
+// DropIdle returns copies of dumps without the goroutines that are where
+// they were at the baseline: the same goroutine (id) with the same stack
+// as when the server was idle is its machinery at rest — a transport's
+// read loop between messages, a worker waiting for work — not a wait of
+// the step, whatever its functions are called. The dumps are not changed.
+func DropIdle(dumps []*GoroutineDump, base []Goroutine) []*GoroutineDump {
+	if len(base) == 0 {
+		return dumps
+	}
+	idle := make(map[int64]string, len(base))
+	for _, g := range base {
+		idle[g.ID] = stackKey(g.Stack)
+	}
+	out := make([]*GoroutineDump, 0, len(dumps))
+	for _, d := range dumps {
+		c := *d
+		c.Goroutines = nil
+		for _, g := range d.Goroutines {
+			if k, ok := idle[g.ID]; ok && k == stackKey(g.Stack) {
+				continue
+			}
+			c.Goroutines = append(c.Goroutines, g)
+		}
+		out = append(out, &c)
+	}
+	return out
+}

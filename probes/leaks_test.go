@@ -82,3 +82,28 @@ func TestFDSurplus(t *testing.T) {
 		}
 	}
 }
+
+func TestDropIdle(t *testing.T) {
+	loop := g(1, "example.com/app/server.New", "runtime.gopark", "example.com/app/server.(*T).serve")
+	worker := g(2, "example.com/app/server.New", "runtime.gopark", "example.com/app/server.(*T).work")
+	busy := worker
+	busy.Stack = append([]Frame{{Func: "sync.(*Mutex).Lock"}}, worker.Stack...)
+	fresh := g(3, "example.com/app/server.(*T).serve", "runtime.gopark", "example.com/app/server.(*T).handle")
+	base := []Goroutine{loop, worker}
+	d := &GoroutineDump{Goroutines: []Goroutine{loop, busy, fresh}}
+	got := DropIdle([]*GoroutineDump{d}, base)
+	var ids []int64
+	for _, g := range got[0].Goroutines {
+		ids = append(ids, g.ID)
+	}
+	// The loop at rest goes; the worker now elsewhere and the new one stay.
+	if len(ids) != 2 || ids[0] != 2 || ids[1] != 3 {
+		t.Errorf("DropIdle kept %v; want [2 3]", ids)
+	}
+	if len(d.Goroutines) != 3 {
+		t.Errorf("DropIdle changed its input: %d goroutines", len(d.Goroutines))
+	}
+	if got := DropIdle([]*GoroutineDump{d}, nil); got[0] != d {
+		t.Error("without a baseline DropIdle must return the dumps as they are")
+	}
+}

@@ -865,10 +865,11 @@ func (w *watch) diagnose(res *reports.Scenario) {
 		}
 	}
 	ev.Profiles = saved
+	ev.Dumps = probes.DropIdle(ev.Dumps, w.baseG)
 	res.Diagnosis = probes.Diagnose(ev, probes.DiagnoseOptions{})
 	explainCheck(res)
 	explainLeak(res, w.leaked)
-	explainBudget(res, steps)
+	explainBudget(res, steps, w.baseG)
 	w.explainStall(res)
 	if res.Diagnosis == nil && len(saved) > 0 {
 		res.Diagnosis = &reports.Diagnosis{Cause: probes.CauseUnknown,
@@ -883,7 +884,7 @@ func (w *watch) diagnose(res *reports.Scenario) {
 // culprit is the server function that burned most of it), else the waits
 // of that step, with the holder of a lock it waited on
 // ([probes.OwnShareDiagnosis]).
-func explainBudget(res *reports.Scenario, steps []*stepWatch) {
+func explainBudget(res *reports.Scenario, steps []*stepWatch, base []probes.Goroutine) {
 	for _, c := range res.Checks {
 		if c.Pass || !strings.HasPrefix(c.Name, "call.") {
 			continue
@@ -901,7 +902,9 @@ func explainBudget(res *reports.Scenario, steps []*stepWatch) {
 			d := probes.CPUDiagnosis(idx, own, sw.ps.CPU(), probes.DiagnoseOptions{})
 			if d == nil {
 				// Not on CPU: the call waited; its step's waits say where.
-				d = probes.OwnShareDiagnosis(sw.ps.Evidence(), probes.DiagnoseOptions{})
+				ev := sw.ps.Evidence()
+				ev.Dumps = probes.DropIdle(ev.Dumps, base)
+				d = probes.OwnShareDiagnosis(ev, probes.DiagnoseOptions{})
 			}
 			if d == nil {
 				continue
