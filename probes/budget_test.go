@@ -18,9 +18,9 @@ func TestCallBudgets(t *testing.T) {
 			{Step: 1, Name: "q1", Query: "a", Server: ms(200), Upstream: ms(90)},
 			{Step: 2, Name: "q2", Query: "a", Server: ms(150), Upstream: ms(20)},
 		}, nil},
-		{"the second query 25 times as slow", []CallShare{
+		{"the second query 16 times as slow", []CallShare{
 			{Step: 1, Name: "q1", Query: "a", Server: ms(120), Upstream: ms(90)},
-			{Step: 2, Name: "q2", Query: "a", Server: ms(3000), Upstream: ms(20)},
+			{Step: 2, Name: "q2", Query: "a", Server: ms(2000), Upstream: ms(20)},
 		}, []string{"call.repeat_ms[step 2]"}},
 		{"slow upstream is not the server's", []CallShare{
 			{Step: 1, Name: "q1", Query: "a", Server: ms(120), Upstream: ms(90)},

@@ -39,6 +39,11 @@ func StallDiagnosis(gs []Goroutine, traceID string, stalledFor time.Duration, en
 	d := &reports.Diagnosis{Cause: cause, Culprit: waiter.Frame, Frames: []reports.Culprit{waiter}}
 	d.Summary = fmt.Sprintf("%s: the call made no progress for %s; goroutine %d waits at %s [%s]",
 		cause, fmtMS(stalledFor), w.ID, waiter.Frame, w.State)
+	if cause == CauseRequestCPU {
+		d.Summary = fmt.Sprintf("%s: the call made no progress for %s; goroutine %d was on CPU at %s [%s] (one sample: the step's CPU profile says more)",
+			cause, fmtMS(stalledFor), w.ID, waiter.Frame, w.State)
+		return d
+	}
 	h, j, why, ok := HolderOf(gs, w, opts.ModulePrefix, ended)
 	if !ok {
 		return d
@@ -69,14 +74,20 @@ func stalledWaiter(gs []Goroutine, traceID string) (Goroutine, string, bool) {
 			continue
 		}
 		c := ClassifyStack(g.State, g.Stack)
-		if c == "" && parkedOnTime(g) {
+		switch st := baseState(g.State); {
+		case c == "" && (st == "running" || st == "runnable"):
+			c = CauseRequestCPU // busy, not waiting: the stall is its own work
+		case c == "" && parkedOnTime(g):
 			c = CauseUnknown // a sleep on the call's path is its stall too
 		}
 		if c == "" || c == CauseSlowUpstream {
 			continue
 		}
 		r := waitRank(g)
-		if c != CauseUnknown {
+		switch {
+		case c == CauseRequestCPU:
+			r = 0 // on CPU: named only when no goroutine of the call waits
+		case c != CauseUnknown:
 			r += 10
 		}
 		if r > bestRank {

@@ -174,3 +174,22 @@ created by example.com/app/store.(*Manager).Start in goroutine 1
 		t.Errorf("holder %q named from kinship alone", d.Holder.Frame)
 	}
 }
+
+func TestStallDiagnosis_onCPU(t *testing.T) {
+	const dump = `goroutine 7 [running labels:{"path": "request", "trace": "dddd0000000000000000000000000001"}]:
+crypto/sha256.Sum256({0x1, 0x2, 0x3})
+	/go/src/crypto/sha256/sha256.go:200 +0x1
+example.com/app/server.(*Server).dedupe(0x4780)
+	/src/server/dedupe.go:30 +0x1
+created by example.com/app/server.(*conn).handle in goroutine 9
+	/src/server/stdio.go:412 +0x1
+`
+	gs, err := ParseGoroutines([]byte(dump))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := StallDiagnosis(gs, "dddd0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
+	if d == nil || d.Cause != CauseRequestCPU || !strings.Contains(d.Culprit, "server.(*Server).dedupe") || d.Holder != nil {
+		t.Fatalf("StallDiagnosis = %+v; want %s at server.(*Server).dedupe, no holder", d, CauseRequestCPU)
+	}
+}

@@ -96,7 +96,7 @@ func DefaultThresholds() Thresholds {
 		UpstreamAbortMax:        500 * time.Millisecond,
 		CancelNextOKMax:         time.Second,
 		ResponsesAfterCancelMax: 0,
-		CallServerMax:           5 * time.Second,
+		CallServerMax:           2500 * time.Millisecond,
 		RepeatFactor:            3,
 		RepeatSlack:             250 * time.Millisecond,
 		CallStallMax:            2 * time.Second,
