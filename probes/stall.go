@@ -84,11 +84,8 @@ func stalledWaiter(gs []Goroutine, traceID string) (Goroutine, string, bool) {
 			continue
 		}
 		r := waitRank(g)
-		switch {
-		case c == CauseRequestCPU:
-			r = 0 // on CPU: named only when no goroutine of the call waits
-		case c != CauseUnknown:
-			r += 10
+		if c != CauseUnknown && c != CauseRequestCPU {
+			r += 20
 		}
 		if r > bestRank {
 			best, bestRank, cause = g, r, c
@@ -97,24 +94,33 @@ func stalledWaiter(gs []Goroutine, traceID string) (Goroutine, string, bool) {
 	return best, cause, bestRank >= 0
 }
 
-// parkedOnTime: a call that sleeps (time.Sleep, or a timer in a select)
-// waits for no one, but when it makes no progress that is where it stalls.
+// parkedOnTime: a call that sleeps (time.Sleep, or a clock's Sleep) waits
+// for no one, but when it makes no progress that is where it stalls.
 func parkedOnTime(g Goroutine) bool {
-	return baseState(g.State) == "sleep" || baseState(g.State) == "select"
+	if baseState(g.State) == "sleep" {
+		return true
+	}
+	apps := appFrames(g.Stack)
+	return len(apps) > 0 && sleepFuncs.MatchString(apps[0].Func)
 }
 
+// waitRank orders the kinds of wait: a lock, a channel, a goroutine on CPU
+// (busy with the call's own work), a select, anything else, waiting for
+// its own children last.
 func waitRank(g Goroutine) int {
 	switch s := baseState(g.State); {
 	case isMutexWait(g):
-		return 5
+		return 10
 	case s == "chan send" || s == "chan receive" || s == "semacquire":
-		return 4
+		return 8
+	case s == "running" || s == "runnable":
+		return 7
 	case s == "select" || s == "sync.Cond.Wait":
-		return 3
+		return 6
 	case s == "sync.WaitGroup.Wait":
-		return 1
+		return 2
 	}
-	return 2
+	return 4
 }
 
 func isMutexWait(g Goroutine) bool {

@@ -193,3 +193,41 @@ created by example.com/app/server.(*conn).handle in goroutine 9
 		t.Fatalf("StallDiagnosis = %+v; want %s at server.(*Server).dedupe, no holder", d, CauseRequestCPU)
 	}
 }
+
+// The call's connection loops (inherited labels) are plumbing, and a
+// goroutine on CPU tells more than one sleeping between polls.
+func TestStallDiagnosis_plumbingAndSleepAreNotTheStall(t *testing.T) {
+	const dump = `goroutine 780 [select labels:{"path": "request", "trace": "eeee0000000000000000000000000001"}]:
+net/http.(*persistConn).writeLoop(0x4780)
+	/go/src/net/http/transport.go:2652 +0x1
+created by net/http.(*Transport).dialConn in goroutine 700
+	/go/src/net/http/transport.go:2000 +0x1
+
+goroutine 781 [select labels:{"path": "request", "trace": "eeee0000000000000000000000000001"}]:
+example.com/app/server/clock.Sleep({0x1, 0x2}, {0x3, 0x4}, 0x5)
+	/src/server/clock/clock.go:44 +0x1
+example.com/app/server.(*Server).poll(0x4780)
+	/src/server/poll.go:10 +0x1
+created by example.com/app/server.(*conn).handle in goroutine 9
+	/src/server/stdio.go:412 +0x1
+
+goroutine 782 [runnable labels:{"path": "request", "trace": "eeee0000000000000000000000000001"}]:
+example.com/app/server.normalizePrompt({0x1, 0x2})
+	/src/server/tools.go:891 +0x1
+created by example.com/app/server.(*conn).handle in goroutine 9
+	/src/server/stdio.go:412 +0x1
+`
+	gs, err := ParseGoroutines([]byte(dump))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := StallDiagnosis(gs, "eeee0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
+	if d == nil || d.Cause != CauseRequestCPU || !strings.Contains(d.Culprit, "normalizePrompt") {
+		t.Fatalf("StallDiagnosis = %+v; want %s at normalizePrompt", d, CauseRequestCPU)
+	}
+	// Without the busy goroutine, the sleep is where the call stalls.
+	d = StallDiagnosis(gs[:2], "eeee0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
+	if d == nil || !strings.Contains(d.Culprit, "clock.Sleep") {
+		t.Fatalf("StallDiagnosis = %+v; want the sleep", d)
+	}
+}
