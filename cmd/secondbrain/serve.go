@@ -28,6 +28,7 @@ import (
 	"github.com/secondbrain-dev/secondbrain/server/logship"
 	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
+	"github.com/secondbrain-dev/secondbrain/server/redact"
 	"github.com/secondbrain-dev/secondbrain/server/session"
 	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
 )
@@ -251,6 +252,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	if c.Debug.Addr != "" {
 		o := debug.Options{
 			Addr: c.Debug.Addr, AddrFile: c.Debug.AddrFile, Gatherer: reg, Logger: logs.Logger(),
+			Redact: redact.New(c.Secrets()...).RedactString,
 			Handlers: map[string]http.Handler{
 				"/debug/calls": srv.Calls(),
 				// POST: close idle provider keep-alives before a harness counts fds.

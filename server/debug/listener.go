@@ -56,6 +56,10 @@ type Options struct {
 	FlightRecorderConfig trace.FlightRecorderConfig
 	// Logger receives the server's own errors; nil discards them.
 	Logger *slog.Logger
+	// Redact, if set, is applied to every argument /debug/pprof/cmdline
+	// serves, after the values of credential flags (--http-token and any
+	// flag named with token, key, secret or password) are hidden.
+	Redact func(string) string
 }
 
 // NewRegistry returns a Prometheus registry with the Go runtime and process
@@ -134,7 +138,7 @@ func Start(ctx context.Context, o Options) (*Listener, error) {
 		}
 	}
 	l.srv = &http.Server{
-		Handler:           mux,
+		Handler:           loopbackOnly(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		// No WriteTimeout: /debug/pprof/profile and /trace stream for as
 		// many seconds as asked.
@@ -183,7 +187,7 @@ func (l *Listener) routes() (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	builtin := map[string]http.Handler{
 		"/debug/pprof/":         http.HandlerFunc(pprof.Index), // named profiles too: goroutine, heap, block, mutex, …
-		"/debug/pprof/cmdline":  http.HandlerFunc(pprof.Cmdline),
+		"/debug/pprof/cmdline":  http.HandlerFunc(l.serveCmdline),
 		"/debug/pprof/profile":  http.HandlerFunc(pprof.Profile),
 		"/debug/pprof/symbol":   http.HandlerFunc(pprof.Symbol),
 		"/debug/pprof/trace":    http.HandlerFunc(pprof.Trace),
