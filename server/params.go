@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -34,7 +35,7 @@ func (a args) str(k string, required bool) (string, error) {
 	case float64, bool:
 		return fmt.Sprint(x), nil
 	}
-	return "", fmt.Errorf("parameter %q must be a string, got %T", k, v)
+	return "", fmt.Errorf("parameter %q must be a string, got %s", k, jsonKind(v))
 }
 
 // strs accepts a list of strings, a single string, or a string holding a JSON list.
@@ -52,7 +53,7 @@ func (a args) strs(k string, required bool) ([]string, error) {
 		for i, e := range x {
 			s, ok := e.(string)
 			if !ok {
-				return nil, fmt.Errorf("parameter %q: item %d must be a string, got %T", k, i, e)
+				return nil, fmt.Errorf("parameter %q: item %d must be a string, got %s", k, i, jsonKind(e))
 			}
 			out = append(out, s)
 		}
@@ -73,7 +74,7 @@ func (a args) strs(k string, required bool) ([]string, error) {
 		}
 		return []string{t}, nil
 	}
-	return nil, fmt.Errorf("parameter %q must be a list of strings, got %T", k, v)
+	return nil, fmt.Errorf("parameter %q must be a list of strings, got %s", k, jsonKind(v))
 }
 
 func (a args) boolean(k string, def bool) (bool, error) {
@@ -93,7 +94,7 @@ func (a args) boolean(k string, def bool) (bool, error) {
 	case float64:
 		return x != 0, nil
 	}
-	return def, fmt.Errorf("parameter %q must be a boolean, got %T", k, v)
+	return def, fmt.Errorf("parameter %q must be a boolean, got %s", k, jsonKind(v))
 }
 
 func (a args) number(k string) (*float64, error) {
@@ -101,17 +102,24 @@ func (a args) number(k string) (*float64, error) {
 	if !ok || v == nil {
 		return nil, nil
 	}
+	var f float64
 	switch x := v.(type) {
 	case float64:
-		return &x, nil
+		f = x
 	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
-		if err != nil {
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(x), 64); err != nil {
 			return nil, fmt.Errorf("parameter %q must be a number, got %q", k, x)
 		}
-		return &f, nil
+	default:
+		return nil, fmt.Errorf("parameter %q must be a number, got %s", k, jsonKind(v))
 	}
-	return nil, fmt.Errorf("parameter %q must be a number, got %T", k, v)
+	// "NaN" and "Inf" parse as numbers and pass every range check (all
+	// comparisons with NaN are false), then fail deep in a provider call.
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("parameter %q must be a finite number, got %v", k, f)
+	}
+	return &f, nil
 }
 
 func (a args) integer(k string, def int) (int, error) {
@@ -144,7 +152,7 @@ func (a args) object(k string) (map[string]any, error) {
 		}
 		return m, nil
 	}
-	return nil, fmt.Errorf("parameter %q must be an object, got %T", k, v)
+	return nil, fmt.Errorf("parameter %q must be an object, got %s", k, jsonKind(v))
 }
 
 func oneOf(k, v string, allowed ...string) error {
@@ -157,4 +165,42 @@ func oneOf(k, v string, allowed ...string) error {
 		}
 	}
 	return fmt.Errorf("parameter %q must be one of %s, got %q", k, strings.Join(allowed, ", "), v)
+}
+
+// jsonKind names the JSON type of a decoded value, for error messages
+// (a Go type such as map[string]interface {} means nothing to a client).
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case float64, json.Number, int, int64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("a %T", v)
+}
+
+// MaxSessionIDLen bounds a session_id: it is a key in the session store and
+// is written into every log line of its call.
+const MaxSessionIDLen = 256
+
+// checkSessionID refuses a session_id that is too long or holds control
+// characters.
+func checkSessionID(id string) error {
+	if len(id) > MaxSessionIDLen {
+		return fmt.Errorf("parameter \"session_id\" is %d bytes long; at most %d are allowed", len(id), MaxSessionIDLen)
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("parameter \"session_id\" must not contain control characters (found %U)", r)
+		}
+	}
+	return nil
 }

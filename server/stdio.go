@@ -308,12 +308,28 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 		c.enqueueError(ctx, nil, codeInvalidRequest, "JSON-RPC batches are not supported")
 		return
 	}
-	if err := json.Unmarshal(line, &msg); err != nil {
+	if line[0] != '{' {
 		c.t.malformed.Add(1)
-		c.enqueueError(ctx, nil, codeParseError, "parse error: "+err.Error())
+		if json.Valid(line) {
+			c.enqueueError(ctx, nil, codeInvalidRequest, "invalid request: a JSON-RPC message is a JSON object")
+		} else {
+			c.enqueueError(ctx, nil, codeParseError, "parse error: the line is not JSON")
+		}
 		return
 	}
-	hasID := len(msg.ID) > 0 && !bytes.Equal(msg.ID, []byte("null"))
+	if err := json.Unmarshal(line, &msg); err != nil {
+		c.t.malformed.Add(1)
+		c.enqueueError(ctx, nil, decodeErrorCode(err), decodeErrorText(err))
+		return
+	}
+	if bytes.Equal(msg.ID, []byte("null")) {
+		// A request needs an id to be answered; a notification has none.
+		// Treating null as "none" would leave the client waiting forever.
+		c.t.malformed.Add(1)
+		c.enqueueError(ctx, nil, codeInvalidRequest, "invalid request: id must not be null (a request has a string or number id; a notification has no id member)")
+		return
+	}
+	hasID := len(msg.ID) > 0
 	if msg.Method == "" {
 		if msg.Result != nil || msg.Error != nil {
 			return // a response to a server→client request; this server sends none that wait

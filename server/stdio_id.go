@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 
@@ -158,4 +160,32 @@ func tidyError(resp mcp.JSONRPCMessage) mcp.JSONRPCMessage {
 		return e
 	}
 	return resp
+}
+
+// decodeErrorCode is the JSON-RPC code for a line that did not decode as a
+// message: a wrong member type is an invalid request, anything else a
+// parse error.
+func decodeErrorCode(err error) int {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return codeInvalidRequest
+	}
+	return codeParseError
+}
+
+// decodeErrorText says what was wrong in the client's terms, without the
+// Go types encoding/json names.
+func decodeErrorText(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field != "" {
+			return fmt.Sprintf("invalid request: member %q must not be a JSON %s", te.Field, te.Value)
+		}
+		return fmt.Sprintf("invalid request: unexpected JSON %s", te.Value)
+	}
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("parse error at byte %d: %v", se.Offset, se)
+	}
+	return "parse error: the line is not a complete JSON object"
 }

@@ -345,6 +345,11 @@ func TestStdio_BadInputKeepsServing(t *testing.T) {
 		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, -32600},
 		{"object id", `{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}`, -32600},
 		{"no method", `{"jsonrpc":"2.0","id":9}`, -32600},
+		// A null id was taken for a notification and never answered.
+		{"null id", `{"jsonrpc":"2.0","id":null,"method":"tools/list"}`, -32600},
+		{"bare number", `42`, -32600},
+		{"bare string", `"ping"`, -32600},
+		{"method of the wrong type", `{"jsonrpc":"2.0","id":5,"method":5}`, -32600},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -368,8 +373,21 @@ func TestStdio_BadInputKeepsServing(t *testing.T) {
 			if len(codes) != 1 || codes[0] != tc.code {
 				t.Errorf("error codes %v, want [%d]", codes, tc.code)
 			}
+			if msg := c.lastNullMessage(); strings.Contains(msg, "Go ") || strings.Contains(msg, "struct") {
+				t.Errorf("error message %q shows Go internals", msg)
+			}
 		})
 	}
+}
+
+// lastNullMessage is the message of the last error response with a null id.
+func (c *rawClient) lastNullMessage() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.resps["null"]; ok && m.Error != nil {
+		return m.Error.Message
+	}
+	return ""
 }
 
 // nullErrors lists the codes of error responses with a null id, in order.

@@ -130,6 +130,9 @@ func parseChatParams(m Model, a args) (*chatParams, error) {
 	add(err)
 	p.sessionID, err = a.str("session_id", true)
 	add(err)
+	if err == nil {
+		add(checkSessionID(p.sessionID))
+	}
 	p.context, err = a.strs("context", true)
 	add(err)
 	p.priority, err = a.strs("priority_context", false)
@@ -722,6 +725,9 @@ func (s *Server) listSessions(ctx context.Context, req mcp.CallToolRequest) (*mc
 func (s *Server) describeSession(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	a := args(req.GetArguments())
 	id, err := a.str("session_id", true)
+	if err == nil {
+		err = checkSessionID(id)
+	}
 	if err != nil {
 		return toolError("invalid arguments for describe_session: %v", err), nil
 	}

@@ -337,11 +337,19 @@ func TestTools_BadInputIsAToolErrorAndServerKeepsServing(t *testing.T) {
 		{"50 MB file", with("x", 1, big), "too large"},
 		{"invalid schema", with("structured_output_schema", `{"type": 12}`), "structured_output_schema"},
 		{"bad temperature", map[string]any{"instructions": "x", "output_format": "y", "context": []string{}, "session_id": "s", "temperature": "hot"}, "temperature"},
+		// NaN passed the range check (every comparison with NaN is false)
+		// and failed later inside the provider call.
+		{"NaN temperature", map[string]any{"instructions": "x", "output_format": "y", "context": []string{}, "session_id": "s", "temperature": "NaN"}, "finite"},
+		{"Inf temperature", map[string]any{"instructions": "x", "output_format": "y", "context": []string{}, "session_id": "s", "temperature": "+Inf"}, "finite"},
+		// A 100 KB session id was accepted and logged in full on every line.
+		{"100 KB session id", with("session_id", strings.Repeat("s", 100<<10)), "at most 256"},
+		{"session id with a newline", with("session_id", "a\nb"), "control characters"},
+		{"object for a string", with("instructions", map[string]any{"a": 1}), "got an object"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			tool := "chat_with_o3"
-			if tc.name == "bad temperature" {
+			if strings.HasSuffix(tc.name, "temperature") {
 				tool = "chat_with_gpt4_1"
 			}
 			r := e.call(tool, tc.args)
