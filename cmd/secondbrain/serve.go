@@ -111,12 +111,18 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 				retErr = &exitError{code: exitFail, err: err}
 			}
 		}
-		// Logs get what is left of the deadline, but at least a moment to
-		// write the lines above.
-		cctx, cancel := context.WithDeadline(context.Background(), later(deadline, time.Now().Add(500*time.Millisecond)))
+		cctx, cancel := context.WithDeadline(context.Background(), logFlushDeadline(time.Now(), deadline))
 		defer cancel()
 		if err := logs.Close(cctx); err != nil {
-			fmt.Fprintln(stderr, "secondbrain: log shipping:", err)
+			// The sink is down or hung: what it did not take is counted in
+			// err, and the exit is not held up for it.
+			fmt.Fprintln(stderr, "secondbrain: shutdown: log shipping:", err)
+		}
+		if over := time.Since(shutdownStart); over > shutdownDeadline {
+			fmt.Fprintf(stderr, "secondbrain: shutdown deadline passed: took %v\n", over.Round(time.Millisecond))
+			if retErr == nil {
+				retErr = &exitError{code: exitFail, err: fmt.Errorf("shutdown took %v, past its %v deadline", over.Round(time.Millisecond), shutdownDeadline)}
+			}
 		}
 	}()
 	if mode != logship.ModeAsync {
@@ -360,11 +366,24 @@ func stopAll(log *slog.Logger, stops []namedStop, t0, deadline time.Time) error 
 	return nil
 }
 
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+// logFlushMax bounds the last flush of the logs: a sink that is down or
+// hung costs the exit this long at most (its records are then counted as
+// undelivered), never the rest of the shutdown deadline.
+const logFlushMax = 3 * time.Second
+
+// logFlushDeadline is when the last log flush, starting at now, gives up:
+// logFlushMax later, and early enough to exit before the shutdown
+// deadline — but always a moment to write the last lines to stderr.
+func logFlushDeadline(now, shutdown time.Time) time.Time {
+	const margin, least = 250 * time.Millisecond, 100 * time.Millisecond
+	d := now.Add(logFlushMax)
+	if end := shutdown.Add(-margin); end.Before(d) {
+		d = end
 	}
-	return b
+	if d.Before(now.Add(least)) {
+		d = now.Add(least)
+	}
+	return d
 }
 
 type namedStop struct {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"strings"
@@ -353,5 +354,57 @@ func TestShutdown_HTTPCancelsBeforeGrace(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Error("the client's call did not end after the server stopped")
+	}
+}
+
+func TestLogFlushDeadline(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tests := []struct {
+		name     string
+		shutdown time.Time
+		want     time.Duration // after now
+	}{
+		{"plenty of time left: the flush bound", now.Add(10 * time.Second), logFlushMax},
+		{"little left: stop short of the deadline", now.Add(time.Second), 750 * time.Millisecond},
+		{"deadline passed: a moment for stderr", now.Add(-time.Second), 100 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := logFlushDeadline(now, tt.shutdown).Sub(now); got != tt.want {
+			t.Errorf("%s: flush gets %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// A log sink that accepts connections and never answers held the exit for
+// the whole 10 s shutdown deadline, with exit status 0 and no word of it.
+func TestShutdown_HungLogSink(t *testing.T) {
+	release := make(chan struct{})
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release); sink.Close() })
+	e := newE2E(t, false)
+	p, in, out := startServe(t, e, true, "--victorialogs-url", sink.URL)
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	_, _ = io.WriteString(in, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+mcp.LATEST_LEGACY_PROTOCOL_VERSION+`","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}`+"\n")
+	time.Sleep(500 * time.Millisecond) // records queue up for the sink
+	t0 := time.Now()
+	in.Close() // the host left
+	select {
+	case <-p.exited:
+	case <-time.After(shutdownBound):
+		t.Fatalf("serve did not exit within %v with a hung sink:\n%s", shutdownBound, p.stderr.String())
+	}
+	took := time.Since(t0)
+	t.Logf("exit %v after stdin closed, with a hung sink", took)
+	// logFlushMax plus the other stops; far below the 10 s deadline.
+	if took > logFlushMax+3*time.Second {
+		t.Errorf("serve took %v to exit with a hung sink; the flush is bounded by %v", took, logFlushMax)
+	}
+	if !strings.Contains(p.stderr.String(), "log shipping") {
+		t.Errorf("stderr does not report the undelivered records:\n%s", p.stderr.String())
 	}
 }
