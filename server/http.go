@@ -34,6 +34,14 @@ type HTTPOptions struct {
 	// long to return before the connections are closed under them; 0 means
 	// DefaultShutdownGrace.
 	ShutdownGrace time.Duration
+	// MaxSessions bounds the live MCP sessions (0: DefaultMaxSessions); a
+	// new session past it evicts the longest idle. SessionIdleTTL ends a
+	// session unused that long (0: DefaultSessionIdleTTL). A request body
+	// over MaxBodyBytes (0: DefaultMaxLineBytes, the stdio line cap) is
+	// refused with 413.
+	MaxSessions    int
+	SessionIdleTTL time.Duration
+	MaxBodyBytes   int64
 
 	anyHost bool // non-loopback bind with a token: any Host is fine
 }
@@ -61,17 +69,29 @@ func IsLoopbackAddr(addr string) bool {
 }
 
 // HTTPHandler returns the MCP streamable-HTTP handler wrapped in the bearer
-// token and DNS-rebinding (Origin and Host) guard.
+// token and DNS-rebinding (Origin and Host) guard. Its background work
+// (the idle-session sweeper) ends with [Server.Close].
 func (s *Server) HTTPHandler(opt HTTPOptions) http.Handler {
 	if opt.Path == "" {
 		opt.Path = "/mcp"
 	}
+	if opt.MaxBodyBytes <= 0 {
+		opt.MaxBodyBytes = DefaultMaxLineBytes
+	}
+	ids := newSessionIDs(opt.MaxSessions, opt.SessionIdleTTL, nil)
 	mcpH := mcpserver.NewStreamableHTTPServer(s.mcp,
 		mcpserver.WithEndpointPath(opt.Path),
 		mcpserver.WithStreamableHTTPLogger(s.opt.Logger.With("component", "http")),
+		mcpserver.WithSessionIdManager(ids),
+		// mcp-go's per-session state (tools, log levels, request ids) is
+		// swept on the same idle time as the ids.
+		mcpserver.WithSessionIdleTTL(ids.ttl),
 	)
+	s.httpMu.Lock()
+	s.httpServers = append(s.httpServers, mcpH)
+	s.httpMu.Unlock()
 	mux := http.NewServeMux()
-	mux.Handle(opt.Path, mcpH)
+	mux.Handle(opt.Path, sessionChecks(ids, opt.MaxBodyBytes, mcpH))
 	return guard(opt, mux)
 }
 

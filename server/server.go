@@ -116,6 +116,9 @@ type Server struct {
 	canaryCalls   atomic.Int64  // model calls so far (canary cpu-hot-path)
 	canaryLock    bool          // canary held-lock only
 	canaryHistory sync.Mutex    // canary held-lock: held by the compaction
+
+	httpMu      sync.Mutex
+	httpServers []*mcpserver.StreamableHTTPServer // from HTTPHandler, shut down by Close
 }
 
 // New builds the server and registers its tools. It starts the session
@@ -236,6 +239,16 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 func (s *Server) Close() {
 	s.bgCancel()
 	s.bg.Wait()
+	s.httpMu.Lock()
+	hs := s.httpServers
+	s.httpServers = nil
+	s.httpMu.Unlock()
+	for _, h := range hs {
+		// Stops its session sweeper; the connections are the caller's.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = h.Shutdown(ctx)
+		cancel()
+	}
 	for _, c := range s.clients {
 		c.Close()
 	}

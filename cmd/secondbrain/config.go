@@ -38,6 +38,8 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.c.HTTP.Addr, "http", "", "serve streamable HTTP on this address (e.g. 127.0.0.1:8765) instead of stdio")
 	fs.StringVar(&f.httpToken, "http-token", "", "bearer token required on HTTP (mandatory for a non-loopback --http)")
 	fs.StringVar(&f.origins, "http-allowed-origins", "", "comma-separated browser origins allowed besides loopback")
+	fs.IntVar(&f.c.HTTP.MaxSessions, "http-max-sessions", 0, "live HTTP sessions kept at most; a new one evicts the longest idle (default 1000)")
+	fs.DurationVar(&f.c.HTTP.SessionIdleTTL, "http-session-idle-ttl", 0, "end an HTTP session unused this long (default 30m)")
 	fs.StringVar(&f.c.Log.Level, "log-level", d.Log.Level, "debug, info, warn or error")
 	fs.StringVar(&f.c.Log.Format, "log-format", d.Log.Format, "stderr log format: text or json")
 	fs.StringVar(&f.c.Log.Shipping, "log-shipping", d.Log.Shipping, "async (default); sync, sync-log, sync-stderr are DELIBERATELY BLOCKING canary modes")
@@ -92,27 +94,29 @@ func (f *configFlags) merge(fs *pflag.FlagSet) (config.Config, string, error) {
 		return c, file, fmt.Errorf("cannot read the environment: %w", err)
 	}
 	set := map[string]func(){
-		"roots":                func() { c.Roots = config.SplitList(f.roots) },
-		"db":                   func() { c.DB = f.c.DB },
-		"session-ttl":          func() { c.SessionTTL = f.c.SessionTTL },
-		"provider":             func() { c.Provider = f.c.Provider },
-		"base-url":             func() { c.BaseURL = f.c.BaseURL },
-		"http":                 func() { c.HTTP.Addr = f.c.HTTP.Addr },
-		"http-token":           func() { c.HTTP.Token = f.httpToken },
-		"http-allowed-origins": func() { c.HTTP.AllowedOrigins = config.SplitList(f.origins) },
-		"log-level":            func() { c.Log.Level = f.c.Log.Level },
-		"log-format":           func() { c.Log.Format = f.c.Log.Format },
-		"log-shipping":         func() { c.Log.Shipping = f.c.Log.Shipping },
-		"victorialogs-url":     func() { c.Log.VictoriaLogsURL = f.c.Log.VictoriaLogsURL },
-		"debug-addr":           func() { c.Debug.Addr = f.c.Debug.Addr },
-		"debug-addr-file":      func() { c.Debug.AddrFile = f.c.Debug.AddrFile },
-		"debug-profiling":      func() { c.Debug.Profiling = f.c.Debug.Profiling },
-		"developer-mode":       func() { c.DeveloperMode = f.c.DeveloperMode },
-		"time-scale":           func() { c.TimeScale = f.c.TimeScale },
-		"canary":               func() { c.Canary = config.SplitList(f.canary) },
-		"max-file-bytes":       func() { c.MaxFileBytes = f.c.MaxFileBytes },
-		"max-total-bytes":      func() { c.MaxTotalBytes = f.c.MaxTotalBytes },
-		"vector-store":         func() { c.VectorStore = f.c.VectorStore },
+		"roots":                 func() { c.Roots = config.SplitList(f.roots) },
+		"db":                    func() { c.DB = f.c.DB },
+		"session-ttl":           func() { c.SessionTTL = f.c.SessionTTL },
+		"provider":              func() { c.Provider = f.c.Provider },
+		"base-url":              func() { c.BaseURL = f.c.BaseURL },
+		"http":                  func() { c.HTTP.Addr = f.c.HTTP.Addr },
+		"http-token":            func() { c.HTTP.Token = f.httpToken },
+		"http-allowed-origins":  func() { c.HTTP.AllowedOrigins = config.SplitList(f.origins) },
+		"http-max-sessions":     func() { c.HTTP.MaxSessions = f.c.HTTP.MaxSessions },
+		"http-session-idle-ttl": func() { c.HTTP.SessionIdleTTL = f.c.HTTP.SessionIdleTTL },
+		"log-level":             func() { c.Log.Level = f.c.Log.Level },
+		"log-format":            func() { c.Log.Format = f.c.Log.Format },
+		"log-shipping":          func() { c.Log.Shipping = f.c.Log.Shipping },
+		"victorialogs-url":      func() { c.Log.VictoriaLogsURL = f.c.Log.VictoriaLogsURL },
+		"debug-addr":            func() { c.Debug.Addr = f.c.Debug.Addr },
+		"debug-addr-file":       func() { c.Debug.AddrFile = f.c.Debug.AddrFile },
+		"debug-profiling":       func() { c.Debug.Profiling = f.c.Debug.Profiling },
+		"developer-mode":        func() { c.DeveloperMode = f.c.DeveloperMode },
+		"time-scale":            func() { c.TimeScale = f.c.TimeScale },
+		"canary":                func() { c.Canary = config.SplitList(f.canary) },
+		"max-file-bytes":        func() { c.MaxFileBytes = f.c.MaxFileBytes },
+		"max-total-bytes":       func() { c.MaxTotalBytes = f.c.MaxTotalBytes },
+		"vector-store":          func() { c.VectorStore = f.c.VectorStore },
 	}
 	set["vector-store-ttl"] = func() { c.VectorStoreTTL = f.c.VectorStoreTTL }
 	set["vector-store-evict-idle"] = func() { c.VectorStoreEvictIdle = f.c.VectorStoreEvictIdle }

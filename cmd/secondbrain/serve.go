@@ -295,7 +295,8 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		go func() {
 			// Logged once bound: a refused address (non-loopback without a
 			// token) must not first claim to be serving.
-			transportDone <- srv.ListenHTTP(ctx, server.HTTPOptions{Addr: c.HTTP.Addr, Token: c.HTTP.Token, AllowedOrigins: c.HTTP.AllowedOrigins},
+			transportDone <- srv.ListenHTTP(ctx, server.HTTPOptions{Addr: c.HTTP.Addr, Token: c.HTTP.Token, AllowedOrigins: c.HTTP.AllowedOrigins,
+				MaxSessions: c.HTTP.MaxSessions, SessionIdleTTL: c.HTTP.SessionIdleTTL},
 				func(addr string) {
 					log.Info("serving MCP over streamable HTTP", "addr", c.HTTP.Addr)
 					log.Info("HTTP listener bound", "addr", addr, "url", "http://"+addr+"/mcp")

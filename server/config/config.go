@@ -53,6 +53,10 @@ type Config struct {
 		Addr           string   `yaml:"addr" json:"addr"` // "" = stdio
 		Token          string   `yaml:"token" json:"token"`
 		AllowedOrigins []string `yaml:"allowed_origins" json:"allowed_origins"`
+		// MaxSessions and SessionIdleTTL bound the live MCP sessions (0:
+		// the server's defaults, 1000 and 30m).
+		MaxSessions    int           `yaml:"max_sessions" json:"max_sessions"`
+		SessionIdleTTL time.Duration `yaml:"session_idle_ttl" json:"session_idle_ttl"`
 	} `yaml:"http" json:"http"`
 
 	Log struct {
@@ -252,6 +256,12 @@ func (c *Config) Validate() error {
 	}
 	if c.VectorStoreEvictIdle < 0 {
 		errs = append(errs, fmt.Errorf("vector_store_evict_idle must be >= 0 (0 = the default, 10m), got %v", c.VectorStoreEvictIdle))
+	}
+	if c.HTTP.MaxSessions < 0 {
+		errs = append(errs, fmt.Errorf("http.max_sessions must be >= 0 (0 = the default, 1000), got %d", c.HTTP.MaxSessions))
+	}
+	if c.HTTP.SessionIdleTTL < 0 {
+		errs = append(errs, fmt.Errorf("http.session_idle_ttl must be >= 0 (0 = the default, 30m), got %v", c.HTTP.SessionIdleTTL))
 	}
 	if c.MaxFileBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_file_bytes must be >= 0 (0 = the default, 2 MB), got %d", c.MaxFileBytes))

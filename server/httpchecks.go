@@ -1,0 +1,84 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/mark3labs/mcp-go/mcp"
+	mcpserver "github.com/mark3labs/mcp-go/server"
+)
+
+// sessionChecks applies, before mcp-go sees a request, what the
+// streamable-HTTP transport requires and mcp-go does not do: a body cap
+// (the stdio line cap: one message of either transport has the same
+// bound), 400 for a request of a session-based protocol version without
+// its Mcp-Session-Id header (mcp-go answers 404 as for an unknown id), and
+// 404 for a DELETE of a session that is not live (mcp-go answers 200).
+func sessionChecks(ids *sessionIDs, maxBody int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost:
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+			if err != nil {
+				var tooBig *http.MaxBytesError
+				if errors.As(err, &tooBig) {
+					writeRPCError(w, http.StatusRequestEntityTooLarge, mcp.INVALID_REQUEST,
+						fmt.Sprintf("request body over %d bytes", maxBody))
+					return
+				}
+				http.Error(w, "Bad Request: cannot read the body", http.StatusBadRequest)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if r.Header.Get(mcpserver.HeaderKeySessionID) == "" && needsSession(r.Header, body) {
+				writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST,
+					"Bad Request: the Mcp-Session-Id header is required (initialize first)")
+				return
+			}
+		case http.MethodDelete:
+			if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
+				break // no sessions in this version: mcp-go answers
+			}
+			id := r.Header.Get(mcpserver.HeaderKeySessionID)
+			if id == "" {
+				http.Error(w, "Bad Request: the Mcp-Session-Id header is required", http.StatusBadRequest)
+				return
+			}
+			if !ids.Live(id) {
+				http.Error(w, "Not Found: no such session", http.StatusNotFound)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// needsSession reports whether a POST body is a request of a session-based
+// protocol version other than initialize (a batch, or a body that does not
+// decode, is left to mcp-go).
+func needsSession(h http.Header, body []byte) bool {
+	var msg struct {
+		Method string `json:"method"`
+		Params struct {
+			Meta *mcp.Meta `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &msg) != nil || msg.Method == "" || msg.Method == string(mcp.MethodInitialize) {
+		return false
+	}
+	if mcp.IsModernProtocol(h.Get(mcp.HeaderProtocolVersion)) || mcp.IsModernProtocol(msg.Params.Meta.ProtocolVersion()) {
+		return false // 2026-07-28 has no sessions
+	}
+	return true
+}
+
+func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil,
+		"error": map[string]any{"code": code, "message": msg}})
+}
