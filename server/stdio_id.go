@@ -17,49 +17,48 @@ import (
 // It returns the raw id (a string or a number, as valid JSON) or nil when the
 // prefix is not an object, the id is not a string or number, or the prefix
 // ends before the id (e.g. params came first): the caller then answers with
-// a null id.
+// a null id. Of several "id" members the last one seen counts.
 func leadingID(b []byte) json.RawMessage {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil
 	}
 	i++
+	// The last "id" member counts, as it does for encoding/json.
+	var found json.RawMessage
 	for {
 		i = skipSpace(b, i)
 		if i >= len(b) || b[i] != '"' {
-			return nil // '}' (no id) or not JSON
+			return found // '}', the end of the prefix, or not JSON
 		}
 		end, ok := skipString(b, i)
 		if !ok {
-			return nil
+			return found
 		}
 		var key string
 		if json.Unmarshal(b[i:end], &key) != nil {
-			return nil
+			return found
 		}
 		i = skipSpace(b, end)
 		if i >= len(b) || b[i] != ':' {
-			return nil
+			return found
 		}
 		i = skipSpace(b, i+1)
 		vend, ok := skipValue(b, i)
 		if !ok {
-			return nil
+			return found
 		}
 		if key == "id" {
+			found = nil
 			raw := json.RawMessage(b[i:vend])
-			if _, valid := idKey(raw); !valid {
-				return nil
-			}
 			// A number cut by the end of the prefix would be a different id.
-			if raw[0] != '"' && vend >= len(b) {
-				return nil
+			if _, valid := idKey(raw); valid && (raw[0] == '"' || vend < len(b)) {
+				found = append(json.RawMessage(nil), raw...)
 			}
-			return append(json.RawMessage(nil), raw...)
 		}
 		i = skipSpace(b, vend)
 		if i >= len(b) || b[i] != ',' {
-			return nil
+			return found
 		}
 		i++
 	}
