@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -68,11 +69,18 @@ var migrations = []string{
 	`CREATE TABLE IF NOT EXISTS vs_owners(
 		owner TEXT PRIMARY KEY,
 		heartbeat INTEGER NOT NULL)`,
+	// The owner's process on this host (processID): a restarted server
+	// knows at once that a killed run is gone, without waiting for its
+	// heartbeat to go stale.
+	`ALTER TABLE vs_owners ADD COLUMN process TEXT NOT NULL DEFAULT ''`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
 	for _, q := range migrations {
 		if _, err := db.ExecContext(ctx, q); err != nil {
+			if strings.HasPrefix(q, "ALTER TABLE") && strings.Contains(err.Error(), "duplicate column") {
+				continue // added by an earlier run
+			}
 			return fmt.Errorf("cannot migrate vector-store tables: %w", err)
 		}
 	}

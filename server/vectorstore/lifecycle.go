@@ -76,6 +76,22 @@ func (m *Manager) sweepOnce(ctx context.Context, startup bool) error {
 		m.evict(ctx, r.Nonce)
 	}
 
+	// Empty stores a dead run created (killed before its files were
+	// attached): nothing in them to keep; a session that continues gets a
+	// new one. Only while no other server runs on this database: another
+	// one may be filling such a store for a session it continues.
+	empty, err := m.queryStores(ctx, `state=? AND owner<>? AND NOT EXISTS (SELECT 1 FROM vs_store_files f WHERE f.nonce=vs_stores.nonce)`,
+		stateLive, m.owner)
+	if err != nil {
+		return err
+	}
+	for _, r := range empty {
+		if len(live) == 1 && !live[r.Owner] && !m.isInUse(r.Nonce) {
+			m.log.Info("deleting an empty vector store a stopped run left", "store", r.StoreID, "owner", r.Owner)
+			m.evict(ctx, r.Nonce)
+		}
+	}
+
 	// "creating" records whose creator is gone: the store may exist at the
 	// provider without us knowing its id.
 	creating, err := m.queryStores(ctx, `state=?`, stateCreating)
@@ -96,19 +112,24 @@ func (m *Manager) sweepOnce(ctx context.Context, startup bool) error {
 	return m.sweepFiles(ctx, now, live)
 }
 
-// liveOwners returns the managers (this one included) whose heartbeat is recent.
+// liveOwners returns the managers (this one included) whose heartbeat is
+// recent and whose process, when it is known, still runs: a killed run's
+// records are leftovers at once, not after its heartbeat goes stale.
 func (m *Manager) liveOwners(ctx context.Context, now int64) (map[string]bool, error) {
 	stale := now - 3*int64(m.o.SweepInterval)
-	rows, err := m.db.QueryContext(ctx, `SELECT owner FROM vs_owners WHERE heartbeat>=? OR owner=?`, stale, m.owner)
+	rows, err := m.db.QueryContext(ctx, `SELECT owner, process FROM vs_owners WHERE heartbeat>=? OR owner=?`, stale, m.owner)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read manager heartbeats: %w", err)
 	}
 	defer rows.Close()
 	live := map[string]bool{}
 	for rows.Next() {
-		var o string
-		if err := rows.Scan(&o); err != nil {
+		var o, proc string
+		if err := rows.Scan(&o, &proc); err != nil {
 			return nil, fmt.Errorf("cannot read manager heartbeats: %w", err)
+		}
+		if o != m.owner && processGone(proc) {
+			continue
 		}
 		live[o] = true
 	}
@@ -188,22 +209,27 @@ func (m *Manager) reconcileStores(ctx context.Context, left []storeRow) error {
 // a changed version, or uploaded by a call that never attached them) and
 // resolves "uploading" records of crashed runs.
 func (m *Manager) sweepFiles(ctx context.Context, now int64, live map[string]bool) error {
+	// A live run's upload may wait a while between upload and attach: only
+	// old ones of a live run are leftovers. A dead run's are, whatever age.
 	old := now - int64(m.o.CreateGrace)
-	rows, err := m.db.QueryContext(ctx, `SELECT f.id, f.file_id, f.upload_name, f.state, f.owner FROM vs_files f
-		WHERE f.created_at<? AND NOT EXISTS (SELECT 1 FROM vs_store_files s WHERE s.file_id=f.file_id AND f.file_id<>'')`, old)
+	rows, err := m.db.QueryContext(ctx, `SELECT f.id, f.file_id, f.upload_name, f.state, f.owner, f.created_at FROM vs_files f
+		WHERE NOT EXISTS (SELECT 1 FROM vs_store_files s WHERE s.file_id=f.file_id AND f.file_id<>'')`)
 	if err != nil {
 		return fmt.Errorf("cannot query unattached files: %w", err)
 	}
 	type fileRec struct {
-		id                         int64
+		id, created                int64
 		fileID, name, state, owner string
 	}
 	var recs []fileRec
 	for rows.Next() {
 		var r fileRec
-		if err := rows.Scan(&r.id, &r.fileID, &r.name, &r.state, &r.owner); err != nil {
+		if err := rows.Scan(&r.id, &r.fileID, &r.name, &r.state, &r.owner, &r.created); err != nil {
 			rows.Close()
 			return fmt.Errorf("cannot scan unattached files: %w", err)
+		}
+		if r.created >= old && (r.owner == m.owner || live[r.owner]) {
+			continue
 		}
 		recs = append(recs, r)
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -287,5 +289,78 @@ func TestLifecycle_SweepSparesReservedStore(t *testing.T) {
 	}
 	if rs, err := m.queryStores(ctx, `nonce=?`, nonce); err != nil || len(rs) != 1 || rs[0].State != stateLive {
 		t.Fatalf("record after create: %+v, %v; want live", rs, err)
+	}
+}
+
+// A server killed mid-upload left its uploads for 10 minutes plus 3 of
+// heartbeat silence. Its process is recorded: a restarted server sees it
+// gone and cleans up at once, with the clock standing still. (A live
+// server's fresh uploads are left alone: TestLifecycle_CrashRecovery's
+// first manager shares this process and is cleaned only once its heartbeat
+// is stale.)
+func TestLifecycle_KilledRunCleanedAtOnce(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	e := newEnv(t, clk, fakeai.Faults{Stall: fakeai.Rule{Every: 3, Paths: []string{"POST /v1/files"}}})
+	killed := e.manager(t, Options{})
+	dir, files := project(t, 30)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := killed.Attach(ctx, AttachRequest{Project: dir, Tool: "t", SessionID: "s", Files: files})
+		done <- err
+	}()
+	waitFor(t, "uploads under way", func() bool { return e.fake.Stats()["files_uploaded"] >= 15 })
+	cancel()
+	<-done
+	killed.abandon()
+	// Its process: this pid, started at another time — a pid the kernel
+	// has since given to another process.
+	boot, _, _ := strings.Cut(processID(os.Getpid()), ":")
+	if boot == "" {
+		t.Skip("no /proc: liveness rests on the heartbeat here")
+	}
+	gone := fmt.Sprintf("%s:%d:1", boot, os.Getpid())
+	if _, err := killed.db.Exec(`UPDATE vs_owners SET process=? WHERE owner=?`, gone, killed.owner); err != nil {
+		t.Fatal(err)
+	}
+	left := e.fake.Stats()["files_alive"]
+	if left == 0 {
+		t.Fatal("the killed run left no files to clean")
+	}
+
+	e.fake.SetFaults(fakeai.Faults{})
+	restarted := e.manager(t, Options{})
+	waitFor(t, "the killed run's uploads and empty store deleted", func() bool {
+		st := e.fake.Stats()
+		return st["files_alive"] == int64(restarted.attachedFiles(t)) && st["vector_stores_alive"] == int64(restarted.liveStores(t))
+	})
+	// What stays is the session's recorded store with the files it got
+	// (the session may continue on it; its TTL ends it otherwise).
+	if st := e.fake.Stats(); st["files_deleted"] == 0 || st["vector_stores_alive"] > 1 {
+		t.Errorf("after the restart, with no time passed: %v; want the unattached uploads deleted", st)
+	}
+}
+
+func TestProcessGone(t *testing.T) {
+	me := processID(os.Getpid())
+	if me == "" {
+		t.Skip("no /proc")
+	}
+	boot, _, _ := strings.Cut(me, ":")
+	tests := []struct {
+		id   string
+		gone bool
+	}{
+		{me, false},
+		{"", false},
+		{"garbage", false},
+		{fmt.Sprintf("%s:%d:1", boot, os.Getpid()), true},  // pid reused by a later process
+		{"00000000-0000-0000-0000-000000000000:1:1", true}, // another boot
+		{fmt.Sprintf("%s:%d:5", boot, 1<<30), true},        // no such pid
+	}
+	for _, tt := range tests {
+		if got := processGone(tt.id); got != tt.gone {
+			t.Errorf("processGone(%q) = %v, want %v", tt.id, got, tt.gone)
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime/pprof"
 	"slices"
 	"sync"
@@ -85,7 +86,8 @@ func NewManager(ctx context.Context, client openai.Client, db *sql.DB, opts Opti
 		sessions: map[string]chan struct{}{}, deletes: map[string]chan struct{}{},
 		pinned: map[string]int{}, fileDeletes: map[string]bool{},
 	}
-	if _, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO vs_owners(owner, heartbeat) VALUES(?, ?)`, m.owner, m.nowNanos()); err != nil {
+	if _, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO vs_owners(owner, heartbeat, process) VALUES(?, ?, ?)`,
+		m.owner, m.nowNanos(), processID(os.Getpid())); err != nil {
 		cancel()
 		return nil, fmt.Errorf("cannot register vector-store manager: %w", err)
 	}

@@ -1,0 +1,71 @@
+package vectorstore
+
+import (
+	"os"
+	"strconv"
+	"strings"
+)
+
+// processID names the running process on this host so that another
+// process can tell later whether it is still alive: "boot-id:pid:start",
+// with the kernel's boot id and the process's start time in clock ticks
+// since boot (/proc/PID/stat field 22) — a pid reused by a later process,
+// or the same pid after a reboot, reads as dead. "" where /proc is missing:
+// liveness then rests on the heartbeat alone.
+func processID(pid int) string {
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	start, ok := processStart(pid)
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(string(boot)) + ":" + strconv.Itoa(pid) + ":" + start
+}
+
+// processStart reads a process's start time from /proc/PID/stat.
+func processStart(pid int) (string, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return "", false
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// count fields after its closing parenthesis (field 3 onwards).
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return "", false
+	}
+	f := strings.Fields(s[i+1:])
+	const starttime = 22 - 3 // field 22, counted from field 3
+	if len(f) <= starttime {
+		return "", false
+	}
+	return f[starttime], true
+}
+
+// processGone reports whether the process named by id (see [processID])
+// has certainly ended: it ran on this boot and its pid is gone or now
+// belongs to a process started at another time, or it ran before the last
+// reboot. An empty or unreadable id is never gone (unknown).
+func processGone(id string) bool {
+	boot, rest, ok := strings.Cut(id, ":")
+	if !ok {
+		return false
+	}
+	pidText, start, ok := strings.Cut(rest, ":")
+	pid, err := strconv.Atoi(pidText)
+	if !ok || err != nil || pid <= 0 {
+		return false
+	}
+	cur, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return false
+	}
+	if strings.TrimSpace(string(cur)) != boot {
+		return true // rebooted since
+	}
+	now, alive := processStart(pid)
+	return !alive || now != start
+}
