@@ -132,6 +132,17 @@ type conn struct {
 	otherSem chan struct{}
 	handlers sync.WaitGroup
 	pool     *workerPool // canary worker-pool only
+
+	// dispatchMu is held by the reader while it dispatches a line;
+	// shutdown takes it to set stopped, after which nothing is dispatched
+	// (and handlers.Wait cannot race a new handler's Add).
+	dispatchMu sync.Mutex
+	stopped    bool
+
+	// outMu is held by whoever writes to stdout: the writer, or the reader
+	// answering a ping inline (direct, when stdout is a pipe).
+	outMu  sync.Mutex
+	direct *pipeOut
 }
 
 // Serve reads requests from in and writes responses to out until in reaches
@@ -156,6 +167,7 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		inflight: make(map[string]*inflight),
 		callSem:  make(chan struct{}, t.opt.MaxInFlightCalls),
 		otherSem: make(chan struct{}, t.opt.MaxInFlightOther),
+		direct:   newPipeOut(out),
 	}
 
 	if t.opt.CanaryWorkerPool {
@@ -174,35 +186,40 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		c.writeLoop(out, stopWriter)
 	}()
 
-	lines := make(chan line)
+	// The reader dispatches each line itself: a ping is answered on the
+	// goroutine that read it, with one hand-off (to the writer). dispatch
+	// never waits on a handler.
+	deliver := func(l line) bool {
+		c.dispatchMu.Lock()
+		defer c.dispatchMu.Unlock()
+		if c.stopped {
+			return false
+		}
+		c.dispatch(ctx, reqCtx, l)
+		return true
+	}
 	readErr := make(chan error, 1)
 	readerDone := make(chan struct{})
-	quit := make(chan struct{})
 	go func() {
 		defer close(readerDone)
-		readErr <- c.readLoop(in, lines, quit)
+		readErr <- c.readLoop(in, deliver)
 	}()
 
 	var err error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-			break loop
-		case line, ok := <-lines:
-			if !ok {
-				if rerr := <-readErr; rerr != nil && !errors.Is(rerr, io.EOF) {
-					err = fmt.Errorf("cannot read stdin: %w", rerr)
-				}
-				break loop
-			}
-			c.dispatch(ctx, reqCtx, line)
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-readerDone:
+		if rerr := <-readErr; rerr != nil && !errors.Is(rerr, io.EOF) {
+			err = fmt.Errorf("cannot read stdin: %w", rerr)
 		}
 	}
 
-	// Shutdown: stop the calls, wait for them, flush their output, stop the writer.
-	close(quit)
+	// Shutdown: dispatch no more, stop the calls, wait for them, flush
+	// their output, stop the writer.
+	c.dispatchMu.Lock()
+	c.stopped = true
+	c.dispatchMu.Unlock()
 	stopRequests(errShutdown)
 	c.handlers.Wait()
 	close(stopWriter)
@@ -225,12 +242,12 @@ type line struct {
 	tooLong bool
 }
 
-// readLoop sends each line of in (without its newline) to lines. A line
-// longer than MaxLineBytes is sent with tooLong set and only its first
-// maxKeptPrefix bytes (enough to find an "id" written before the params), and
-// skipped up to the next newline, so the stream resyncs.
-func (c *conn) readLoop(in io.Reader, lines chan<- line, quit <-chan struct{}) error {
-	defer close(lines)
+// readLoop hands each line of in (without its newline) to deliver, until
+// deliver reports false (shutdown) or in ends. A line longer than
+// MaxLineBytes is delivered with tooLong set and only its first
+// maxKeptPrefix bytes (enough to find an "id" written before the params),
+// and skipped up to the next newline, so the stream resyncs.
+func (c *conn) readLoop(in io.Reader, deliver func(line) bool) error {
 	r := bufio.NewReaderSize(in, 64<<10)
 	limit := c.t.opt.MaxLineBytes
 	var buf []byte
@@ -269,9 +286,7 @@ func (c *conn) readLoop(in io.Reader, lines chan<- line, quit <-chan struct{}) e
 				buf = buf[:0]
 			}
 			tooLong = false
-			select {
-			case lines <- l:
-			case <-quit:
+			if !deliver(l) {
 				return nil
 			}
 		}
@@ -354,7 +369,7 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 		// through mcp-go. Each hand-off waits for a free P, and while a
 		// context query keeps both of a 2-vCPU machine's Ps busy that wait
 		// was most of a ping's p99.
-		c.enqueue(ctx, encodePong(msg.ID))
+		c.answerNow(ctx, encodePong(msg.ID))
 		return
 	}
 	isCall := msg.Method == string(mcp.MethodToolsCall)
@@ -484,7 +499,20 @@ func (c *conn) enqueue(_ context.Context, b []byte) {
 	c.out <- b
 }
 
-// writeLoop owns out. Before each response it writes every notification
+// answerNow writes a short response from the reader itself when the
+// writer has nothing waiting and stdout (a pipe) has room; else it hands it
+// to the writer. It never blocks on output.
+func (c *conn) answerNow(ctx context.Context, b []byte) {
+	c.outMu.Lock()
+	written := len(c.out) == 0 && len(c.session.notifications) == 0 &&
+		c.direct.tryWrite(append(b, '\n'))
+	c.outMu.Unlock()
+	if !written {
+		c.enqueue(ctx, b)
+	}
+}
+
+// writeLoop owns out (sharing it with answerNow under outMu). Before each response it writes every notification
 // already sent, so a call's progress and log notifications precede its result.
 func (c *conn) writeLoop(out io.Writer, stop <-chan struct{}) {
 	w := bufio.NewWriterSize(out, 64<<10)
@@ -493,6 +521,8 @@ func (c *conn) writeLoop(out io.Writer, stop <-chan struct{}) {
 		if broken {
 			return
 		}
+		c.outMu.Lock()
+		defer c.outMu.Unlock()
 		if _, err := w.Write(b); err == nil {
 			_ = w.WriteByte('\n')
 		}
