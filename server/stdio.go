@@ -143,6 +143,10 @@ type conn struct {
 	// answering a ping inline (direct, when stdout is a pipe).
 	outMu  sync.Mutex
 	direct *pipeOut
+	// queued counts responses handed to the writer and not yet written: an
+	// inline answer waits its turn behind them, so a client sees the
+	// answers to its requests in the order it sent them.
+	queued atomic.Int64
 }
 
 // Serve reads requests from in and writes responses to out until in reaches
@@ -496,6 +500,7 @@ func (c *conn) enqueueError(ctx context.Context, id json.RawMessage, code int, m
 // consuming until every handler has returned, so it cannot block forever
 // unless the client never reads again.
 func (c *conn) enqueue(_ context.Context, b []byte) {
+	c.queued.Add(1)
 	c.out <- b
 }
 
@@ -504,7 +509,7 @@ func (c *conn) enqueue(_ context.Context, b []byte) {
 // to the writer. It never blocks on output.
 func (c *conn) answerNow(ctx context.Context, b []byte) {
 	c.outMu.Lock()
-	written := len(c.out) == 0 && len(c.session.notifications) == 0 &&
+	written := c.queued.Load() == 0 && len(c.session.notifications) == 0 &&
 		c.direct.tryWrite(append(b, '\n'))
 	c.outMu.Unlock()
 	if !written {
@@ -556,12 +561,14 @@ func (c *conn) writeLoop(out io.Writer, stop <-chan struct{}) {
 		case b := <-c.out:
 			drainNotifications()
 			write(b)
+			c.queued.Add(-1)
 		case <-stop:
 			for {
 				drainNotifications()
 				select {
 				case b := <-c.out:
 					write(b)
+					c.queued.Add(-1)
 				default:
 					return
 				}
