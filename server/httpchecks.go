@@ -76,9 +76,9 @@ func needsSession(h http.Header, body []byte) bool {
 	return true
 }
 
+// writeRPCError answers with a JSON-RPC error (null id) and an HTTP status.
 func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": nil,
-		"error": map[string]any{"code": code, "message": msg}})
+	_, _ = w.Write(encodeError(nil, code, msg)) // the client went away: nothing to do
 }
