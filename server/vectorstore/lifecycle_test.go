@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -315,8 +314,8 @@ func TestLifecycle_KilledRunCleanedAtOnce(t *testing.T) {
 	killed.abandon()
 	// Its process: this pid, started at another time — a pid the kernel
 	// has since given to another process.
-	boot, _, _ := strings.Cut(processID(os.Getpid()), ":")
-	if boot == "" {
+	boot, ok := bootID()
+	if !ok {
 		t.Skip("no /proc: liveness rests on the heartbeat here")
 	}
 	gone := fmt.Sprintf("%s:%d:1", boot, os.Getpid())
@@ -343,10 +342,10 @@ func TestLifecycle_KilledRunCleanedAtOnce(t *testing.T) {
 
 func TestProcessGone(t *testing.T) {
 	me := processID(os.Getpid())
-	if me == "" {
+	boot, ok := bootID()
+	if me == "" || !ok {
 		t.Skip("no /proc")
 	}
-	boot, _, _ := strings.Cut(me, ":")
 	tests := []struct {
 		id   string
 		gone bool

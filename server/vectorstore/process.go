@@ -13,15 +13,24 @@ import (
 // or the same pid after a reboot, reads as dead. "" where /proc is missing:
 // liveness then rests on the heartbeat alone.
 func processID(pid int) string {
-	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
+	boot, ok := bootID()
+	if !ok {
 		return ""
 	}
 	start, ok := processStart(pid)
 	if !ok {
 		return ""
 	}
-	return strings.TrimSpace(string(boot)) + ":" + strconv.Itoa(pid) + ":" + start
+	return boot + ":" + strconv.Itoa(pid) + ":" + start
+}
+
+// bootID is the kernel's id of the current boot.
+func bootID() (string, bool) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", false
+	}
+	return strings.TrimSpace(string(b)), true
 }
 
 // processStart reads a process's start time from /proc/PID/stat.
@@ -59,11 +68,11 @@ func processGone(id string) bool {
 	if !ok || err != nil || pid <= 0 {
 		return false
 	}
-	cur, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
-	if err != nil {
+	cur, ok := bootID()
+	if !ok {
 		return false
 	}
-	if strings.TrimSpace(string(cur)) != boot {
+	if cur != boot {
 		return true // rebooted since
 	}
 	now, alive := processStart(pid)
