@@ -210,10 +210,12 @@ func (m *Manager) reconcileStores(ctx context.Context, left []storeRow) error {
 // resolves "uploading" records of crashed runs.
 func (m *Manager) sweepFiles(ctx context.Context, now int64, live map[string]bool) error {
 	// A live run's upload may wait a while between upload and attach: only
-	// old ones of a live run are leftovers. A dead run's are, whatever age.
+	// old ones of a live run are leftovers. A dead run's are, whatever age:
+	// other runs' fresh ones are read too, and those of live runs skipped.
 	old := now - int64(m.o.CreateGrace)
 	rows, err := m.db.QueryContext(ctx, `SELECT f.id, f.file_id, f.upload_name, f.state, f.owner, f.created_at FROM vs_files f
-		WHERE NOT EXISTS (SELECT 1 FROM vs_store_files s WHERE s.file_id=f.file_id AND f.file_id<>'')`)
+		WHERE (f.created_at<? OR f.owner<>?) AND NOT EXISTS (SELECT 1 FROM vs_store_files s WHERE s.file_id=f.file_id AND f.file_id<>'')`,
+		old, m.owner)
 	if err != nil {
 		return fmt.Errorf("cannot query unattached files: %w", err)
 	}
@@ -228,7 +230,7 @@ func (m *Manager) sweepFiles(ctx context.Context, now int64, live map[string]boo
 			rows.Close()
 			return fmt.Errorf("cannot scan unattached files: %w", err)
 		}
-		if r.created >= old && (r.owner == m.owner || live[r.owner]) {
+		if r.created >= old && live[r.owner] {
 			continue
 		}
 		recs = append(recs, r)
