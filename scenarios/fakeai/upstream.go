@@ -34,7 +34,10 @@ type traceLog struct {
 	spans map[string][]span
 	n     int
 	open  map[string]int       // requests being served
-	last  map[string]time.Time // latest end of a served request's span
+	// last is the latest end of a served request's span, kept apart from
+	// spans so that it stays true once the span log is full (a stale one
+	// would read as a stalled call).
+	last map[string]time.Time
 }
 
 // begin notes a request of the trace arriving.
