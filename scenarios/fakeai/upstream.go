@@ -33,7 +33,7 @@ type traceLog struct {
 	mu    sync.Mutex
 	spans map[string][]span
 	n     int
-	open  map[string]int       // requests being served
+	open  map[string]int // requests being served
 	// last is the latest end of a served request's span, kept apart from
 	// spans so that it stays true once the span log is full (a stale one
 	// would read as a stalled call).
