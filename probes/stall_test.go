@@ -7,15 +7,30 @@ import (
 	"time"
 )
 
-func TestStallDiagnosis(t *testing.T) {
-	text, err := os.ReadFile("testdata/stall-held-lock.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
+// parseDump parses a debug=2 goroutine dump or fails the test.
+func parseDump(t *testing.T, text []byte) []Goroutine {
+	t.Helper()
 	gs, err := ParseGoroutines(text)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return gs
+}
+
+// heldLockDump is testdata/stall-held-lock.txt: a call waiting on a mutex,
+// a co-waiter, an upload of another call in flight, the goroutine an ended
+// call left holding the lock, and a transport read loop.
+func heldLockDump(t *testing.T) []Goroutine {
+	t.Helper()
+	text, err := os.ReadFile("testdata/stall-held-lock.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseDump(t, text)
+}
+
+func TestStallDiagnosis(t *testing.T) {
+	gs := heldLockDump(t)
 	endedFirst := func(id string) bool { return id == "aaaa0000000000000000000000000001" }
 	opts := DiagnoseOptions{ModulePrefix: "example.com/app/"}
 	tests := []struct {
@@ -66,8 +81,7 @@ func TestStallDiagnosis(t *testing.T) {
 }
 
 func TestHolderOf_CoWaitersAndAddress(t *testing.T) {
-	text, _ := os.ReadFile("testdata/stall-held-lock.txt")
-	gs, _ := ParseGoroutines(text)
+	gs := heldLockDump(t)
 	var w Goroutine
 	for _, g := range gs {
 		if g.ID == 1011 {
@@ -159,10 +173,7 @@ example.com/app/store.(*Manager).loop(0x4780)
 created by example.com/app/store.(*Manager).Start in goroutine 1
 	/src/store/manager.go:115 +0x1
 `
-	gs, err := ParseGoroutines([]byte(dump))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gs := parseDump(t, []byte(dump))
 	d := StallDiagnosis(gs, "cccc0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
 	if d == nil {
 		t.Fatal("StallDiagnosis = nil")
@@ -184,10 +195,7 @@ example.com/app/server.(*Server).dedupe(0x4780)
 created by example.com/app/server.(*conn).handle in goroutine 9
 	/src/server/stdio.go:412 +0x1
 `
-	gs, err := ParseGoroutines([]byte(dump))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gs := parseDump(t, []byte(dump))
 	d := StallDiagnosis(gs, "dddd0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
 	if d == nil || d.Cause != CauseRequestCPU || !strings.Contains(d.Culprit, "server.(*Server).dedupe") || d.Holder != nil {
 		t.Fatalf("StallDiagnosis = %+v; want %s at server.(*Server).dedupe, no holder", d, CauseRequestCPU)
@@ -217,10 +225,7 @@ example.com/app/server.normalizePrompt({0x1, 0x2})
 created by example.com/app/server.(*conn).handle in goroutine 9
 	/src/server/stdio.go:412 +0x1
 `
-	gs, err := ParseGoroutines([]byte(dump))
-	if err != nil {
-		t.Fatal(err)
-	}
+	gs := parseDump(t, []byte(dump))
 	d := StallDiagnosis(gs, "eeee0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
 	if d == nil || d.Cause != CauseRequestCPU || !strings.Contains(d.Culprit, "normalizePrompt") {
 		t.Fatalf("StallDiagnosis = %+v; want %s at normalizePrompt", d, CauseRequestCPU)
