@@ -26,14 +26,7 @@ func startPeer(b *testing.B, name string, argv ...string) *stdioPeer {
 	b.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "OPENAI_API_KEY=k")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
+	in, out := stdioPipes(b, cmd)
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("start %s: %v", name, err)
 	}

@@ -33,14 +33,7 @@ func startRawServer(t *testing.T, e *e2e) *rawServer {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], e.args()...)
 	cmd.Env = append(os.Environ(), e.env()...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	stdin, stdout := stdioPipes(t, cmd)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -478,3 +478,17 @@ func TestE2E_OverflowToVectorStore(t *testing.T) {
 		t.Errorf("describe_session: %s", resultText(d))
 	}
 }
+
+// stdioPipes connects the test to cmd's stdin and stdout (before Start).
+func stdioPipes(tb testing.TB, cmd *exec.Cmd) (io.WriteCloser, io.ReadCloser) {
+	tb.Helper()
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return in, out
+}

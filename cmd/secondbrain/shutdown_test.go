@@ -97,13 +97,7 @@ func startServe(t *testing.T, e *e2e, stdio bool, extra ...string) (*serveProc, 
 	var in io.WriteCloser
 	var out io.Reader
 	if stdio {
-		var err error
-		if in, err = cmd.StdinPipe(); err != nil {
-			t.Fatal(err)
-		}
-		if out, err = cmd.StdoutPipe(); err != nil {
-			t.Fatal(err)
-		}
+		in, out = stdioPipes(t, cmd)
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
