@@ -34,30 +34,30 @@ func StallDiagnosis(gs []Goroutine, traceID string, stalledFor time.Duration, en
 	if i < 0 {
 		return nil
 	}
+	var h Goroutine
+	j, why, held := -1, "", false
+	if cause != CauseRequestCPU {
+		h, j, why, held = HolderOf(gs, w, opts.ModulePrefix, ended)
+	}
+	if held && isMutexWait(w) {
+		cause = CauseLockHeld
+	}
 	waiter := reports.Culprit{Frame: w.Stack[i].Short(), Cause: cause, Goroutines: 1, WaitMS: ms(stalledFor),
 		Source: "goroutine", Stack: formatStack(w.Stack, opts.StackDepth)}
 	d := &reports.Diagnosis{Cause: cause, Culprit: waiter.Frame, Frames: []reports.Culprit{waiter}}
-	d.Summary = fmt.Sprintf("%s: the call made no progress for %s; goroutine %d waits at %s [%s]",
-		cause, fmtMS(stalledFor), w.ID, waiter.Frame, w.State)
+	where, note := "waits at", ""
 	if cause == CauseRequestCPU {
-		d.Summary = fmt.Sprintf("%s: the call made no progress for %s; goroutine %d was on CPU at %s [%s] (one sample: the step's CPU profile says more)",
-			cause, fmtMS(stalledFor), w.ID, waiter.Frame, w.State)
-		return d
+		where, note = "was on CPU at", " (one sample: the step's CPU profile says more)"
 	}
-	h, j, why, ok := HolderOf(gs, w, opts.ModulePrefix, ended)
-	if !ok {
-		return d
+	d.Summary = fmt.Sprintf("%s: the call made no progress for %s; goroutine %d %s %s [%s]%s",
+		cause, fmtMS(stalledFor), w.ID, where, waiter.Frame, w.State, note)
+	if held {
+		holder := reports.Culprit{Frame: h.Stack[j].Short(), Cause: cause, Goroutines: 1, Source: "goroutine",
+			Stack: formatStack(h.Stack, opts.StackDepth)}
+		d.Holder = &holder
+		d.Frames = append(d.Frames, holder)
+		d.Summary += fmt.Sprintf(", held by goroutine %d at %s [%s] (%s)", h.ID, holder.Frame, h.State, why)
 	}
-	holder := reports.Culprit{Frame: h.Stack[j].Short(), Cause: cause, Goroutines: 1, Source: "goroutine",
-		Stack: formatStack(h.Stack, opts.StackDepth)}
-	if isMutexWait(w) {
-		d.Cause, waiter.Cause, holder.Cause = CauseLockHeld, CauseLockHeld, CauseLockHeld
-		d.Frames[0] = waiter
-	}
-	d.Holder = &holder
-	d.Frames = append(d.Frames, holder)
-	d.Summary = fmt.Sprintf("%s: the call made no progress for %s; goroutine %d waits at %s [%s], held by goroutine %d at %s [%s] (%s)",
-		d.Cause, fmtMS(stalledFor), w.ID, waiter.Frame, w.State, h.ID, holder.Frame, h.State, why)
 	return d
 }
 
