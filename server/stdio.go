@@ -338,7 +338,8 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 	}
 	if err := json.Unmarshal(line, &msg); err != nil {
 		c.t.malformed.Add(1)
-		c.enqueueError(ctx, nil, decodeErrorCode(err), decodeErrorText(err))
+		code, msg := decodeError(err)
+		c.enqueueError(ctx, nil, code, msg)
 		return
 	}
 	if bytes.Equal(msg.ID, []byte("null")) {

@@ -161,30 +161,21 @@ func tidyError(resp mcp.JSONRPCMessage) mcp.JSONRPCMessage {
 	return resp
 }
 
-// decodeErrorCode is the JSON-RPC code for a line that did not decode as a
-// message: a wrong member type is an invalid request, anything else a
+// decodeError is the JSON-RPC error for a line that did not decode as a
+// message, in the client's terms (no Go types as encoding/json names
+// them): a member of the wrong type is an invalid request, anything else a
 // parse error.
-func decodeErrorCode(err error) int {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return codeInvalidRequest
-	}
-	return codeParseError
-}
-
-// decodeErrorText says what was wrong in the client's terms, without the
-// Go types encoding/json names.
-func decodeErrorText(err error) string {
+func decodeError(err error) (code int, msg string) {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		if te.Field != "" {
-			return fmt.Sprintf("invalid request: member %q must not be a JSON %s", te.Field, te.Value)
+			return codeInvalidRequest, fmt.Sprintf("invalid request: member %q must not be a JSON %s", te.Field, te.Value)
 		}
-		return fmt.Sprintf("invalid request: unexpected JSON %s", te.Value)
+		return codeInvalidRequest, fmt.Sprintf("invalid request: unexpected JSON %s", te.Value)
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("parse error at byte %d: %v", se.Offset, se)
+		return codeParseError, fmt.Sprintf("parse error at byte %d: %v", se.Offset, se)
 	}
-	return "parse error: the line is not a complete JSON object"
+	return codeParseError, "parse error: the line is not a complete JSON object"
 }
