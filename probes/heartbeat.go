@@ -183,12 +183,7 @@ type kindStats struct {
 
 // NewHeartbeat returns a heartbeat probing t. It starts nothing.
 func NewHeartbeat(t Target, opts HeartbeatOptions) *Heartbeat {
-	if opts.Interval == 0 {
-		opts.Interval = DefaultInterval
-	}
-	if opts.NoopInterval == 0 {
-		opts.NoopInterval = opts.Interval
-	}
+	opts.Interval, opts.NoopInterval = opts.intervals()
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultProbeTimeout
 	}
@@ -336,19 +331,26 @@ func (h *Heartbeat) enterPhaseLocked(name string, now time.Time) *phaseStats {
 // ping's, so the two clocks never wake together: with every 4th ping tick
 // on a no-op tick, the no-op's send lag p99 was 0.43–0.57 ms against the
 // ping's 0.24–0.32 (2-vCPU VM, one context query).
-// WakeSpacing is how often the heartbeat's clocks wake up together: the
-// shortest gap between two probes of its schedules. A clock's lateness
-// grows with how long it slept (on a 2-vCPU VM, p99 0.08–0.10 ms on a
-// 2 ms schedule and 0.12–0.16 ms on a 10 ms one), so the calibration that
-// the prober is compared with runs on this spacing.
-func (o HeartbeatOptions) WakeSpacing() time.Duration {
-	ping, noop := o.Interval, o.NoopInterval
+// intervals are the ping and no-op intervals with their defaults: 0 means
+// DefaultInterval for pings and the ping interval for no-ops.
+func (o HeartbeatOptions) intervals() (ping, noop time.Duration) {
+	ping, noop = o.Interval, o.NoopInterval
 	if ping == 0 {
 		ping = DefaultInterval
 	}
 	if noop == 0 {
 		noop = ping
 	}
+	return ping, noop
+}
+
+// WakeSpacing is how often the heartbeat's clocks wake up together: the
+// shortest gap between two probes of its schedules. A clock's lateness
+// grows with how long it slept (on a 2-vCPU VM, p99 0.08–0.10 ms on a
+// 2 ms schedule and 0.12–0.16 ms on a 10 ms one), so the calibration that
+// the prober is compared with runs on this spacing.
+func (o HeartbeatOptions) WakeSpacing() time.Duration {
+	ping, noop := o.intervals()
 	switch {
 	case ping < 0 && noop < 0:
 		return 0
