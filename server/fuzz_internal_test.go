@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -74,10 +75,7 @@ func FuzzSessionChecks(f *testing.F) {
 		reached := false
 		h := sessionChecks(ids, limit, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			reached = true
-			seen = make([]byte, 0, len(body))
-			buf := new(bytes.Buffer)
-			_, _ = buf.ReadFrom(r.Body)
-			seen = buf.Bytes()
+			seen, _ = io.ReadAll(r.Body)
 		}))
 		req := httptest.NewRequest(method, "/mcp", bytes.NewReader(body))
 		if session != "" && validHeaderValue(session) {
