@@ -67,6 +67,25 @@ func waitFor(t *testing.T, n int, fn string, states ...string) *GoroutineDump {
 	}
 }
 
+// idleBaseline waits until a goroutine in fn is parked receiving, and
+// returns the process's goroutines then: a baseline with an idle worker.
+func idleBaseline(t *testing.T, fn string) []Goroutine {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := captureDump(t)
+		for _, g := range d.Goroutines {
+			if baseState(g.State) == "chan receive" && anyFrame(g.Stack, fn) {
+				return d.Goroutines
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for an idle %s", fn)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // asRequest runs f on a new goroutine labelled like the server's request
 // path.
 func asRequest(wg *sync.WaitGroup, tool string, f func(ctx context.Context)) {
@@ -82,8 +101,9 @@ type canaryCase struct {
 	wantCause   string
 	wantCulprit string // substring of the culprit frame
 	// setup starts the blocked goroutines, returns the function name to
-	// wait for, how many, in which states, and a release func.
-	setup func(t *testing.T, wg *sync.WaitGroup) (fn string, n int, states []string, release func())
+	// wait for, how many, in which states, and a release func. It may set
+	// the baseline (the goroutines while "the server" was idle).
+	setup func(t *testing.T, wg *sync.WaitGroup, base *[]Goroutine) (fn string, n int, states []string, release func())
 }
 
 // syncStderrHandler is the sync-stderr canary: every record written inline,
@@ -193,7 +213,7 @@ func canaryCases() []canaryCase {
 	return []canaryCase{
 		{
 			name: "sync-stderr", wantCause: CauseStderrWrite, wantCulprit: "syncStderrHandler).Handle",
-			setup: func(t *testing.T, wg *sync.WaitGroup) (string, int, []string, func()) {
+			setup: func(t *testing.T, wg *sync.WaitGroup, _ *[]Goroutine) (string, int, []string, func()) {
 				r, w, err := os.Pipe()
 				if err != nil {
 					t.Fatal(err)
@@ -213,7 +233,7 @@ func canaryCases() []canaryCase {
 		},
 		{
 			name: "sync-log", wantCause: CauseLogShippingIO, wantCulprit: "syncPostHandler).Handle",
-			setup: func(t *testing.T, wg *sync.WaitGroup) (string, int, []string, func()) {
+			setup: func(t *testing.T, wg *sync.WaitGroup, _ *[]Goroutine) (string, int, []string, func()) {
 				srv, stop := stalledServer(t)
 				tr := &http.Transport{}
 				h := &syncPostHandler{client: &http.Client{Transport: tr}, url: srv.URL + "/insert/jsonline"}
@@ -230,7 +250,7 @@ func canaryCases() []canaryCase {
 		},
 		{
 			name: "held-semaphore", wantCause: CauseSemaphoreHeld, wantCulprit: "probes.acquireSem",
-			setup: func(t *testing.T, wg *sync.WaitGroup) (string, int, []string, func()) {
+			setup: func(t *testing.T, wg *sync.WaitGroup, _ *[]Goroutine) (string, int, []string, func()) {
 				sem := make(chan struct{}, 1)
 				sem <- struct{}{} // left held by a cancelled call that never released it
 				ctx, cancel := context.WithCancel(context.Background())
@@ -242,7 +262,7 @@ func canaryCases() []canaryCase {
 		},
 		{
 			name: "held-mutex", wantCause: CauseSemaphoreHeld, wantCulprit: "probes.lockStore",
-			setup: func(t *testing.T, wg *sync.WaitGroup) (string, int, []string, func()) {
+			setup: func(t *testing.T, wg *sync.WaitGroup, _ *[]Goroutine) (string, int, []string, func()) {
 				var mu sync.Mutex
 				mu.Lock()
 				for range 3 {
@@ -253,13 +273,18 @@ func canaryCases() []canaryCase {
 		},
 		{
 			name: "worker-pool", wantCause: CauseWorkerPool, wantCulprit: "probes.submitToPool",
-			setup: func(t *testing.T, wg *sync.WaitGroup) (string, int, []string, func()) {
+			setup: func(t *testing.T, wg *sync.WaitGroup, base *[]Goroutine) (string, int, []string, func()) {
 				jobs := make(chan func()) // unbuffered: a pool of one worker, no queue
 				busy := make(chan struct{})
 				var pool sync.WaitGroup
 				pool.Add(1)
 				go func() { defer pool.Done(); poolWorker(jobs) }()
-				jobs <- func() { <-busy } // the one worker is taken by a long call
+				*base = idleBaseline(t, "probes.poolWorker")
+				// the one worker is taken by a long call: request work
+				jobs <- func() {
+					pprof.Do(context.Background(), pprof.Labels(LabelPath, "request", LabelTool, "second_brain"),
+						func(context.Context) { <-busy })
+				}
 				for range 3 {
 					asRequest(wg, "noop", func(context.Context) { submitToPool(jobs, func() {}) })
 				}
@@ -273,7 +298,7 @@ func canaryCases() []canaryCase {
 		},
 		{
 			name: "conn-pool", wantCause: CauseConnPool, wantCulprit: "probes.uploadFile",
-			setup: func(t *testing.T, wg *sync.WaitGroup) (string, int, []string, func()) {
+			setup: func(t *testing.T, wg *sync.WaitGroup, _ *[]Goroutine) (string, int, []string, func()) {
 				srv, stop := stalledServer(t)
 				tr := &http.Transport{MaxConnsPerHost: 1}
 				c := &http.Client{Transport: tr} // no timeout: the canary's bug
@@ -291,7 +316,7 @@ func canaryCases() []canaryCase {
 		},
 		{
 			name: "blocking-file-io", wantCause: CauseBlockingFile, wantCulprit: "probes.readConfigFile",
-			setup: func(t *testing.T, wg *sync.WaitGroup) (string, int, []string, func()) {
+			setup: func(t *testing.T, wg *sync.WaitGroup, _ *[]Goroutine) (string, int, []string, func()) {
 				fifo := filepath.Join(t.TempDir(), "context.fifo")
 				if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 					t.Skipf("mkfifo: %v", err)
@@ -310,7 +335,7 @@ func canaryCases() []canaryCase {
 		},
 		{
 			name: "slow-upstream", wantCause: CauseSlowUpstream, wantCulprit: "probes.callModel",
-			setup: func(t *testing.T, wg *sync.WaitGroup) (string, int, []string, func()) {
+			setup: func(t *testing.T, wg *sync.WaitGroup, _ *[]Goroutine) (string, int, []string, func()) {
 				srv, stop, arrived := stalledServerArrivals(t)
 				tr := &http.Transport{}
 				c := &http.Client{Transport: tr}
@@ -339,13 +364,15 @@ func TestDiagnose_realCanaries(t *testing.T) {
 	for _, tc := range canaryCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			var wg sync.WaitGroup
-			fn, n, states, release := tc.setup(t, &wg)
+			var base []Goroutine
+			fn, n, states, release := tc.setup(t, &wg, &base)
 			d1 := waitFor(t, n, fn, states...)
 			time.Sleep(50 * time.Millisecond)
 			d2 := captureDump(t)
 			release()
 
-			diag := Diagnose(Evidence{Dumps: []*GoroutineDump{d1, d2}}, DiagnoseOptions{})
+			dumps := DropIdle([]*GoroutineDump{d1, d2}, base)
+			diag := Diagnose(Evidence{Dumps: dumps, Baseline: base}, DiagnoseOptions{})
 			if diag == nil {
 				t.Fatal("no diagnosis")
 			}
@@ -396,7 +423,7 @@ func TestLongWaits_logShipping(t *testing.T) {
 	for _, tc := range canaryCases()[:2] {
 		t.Run(tc.name, func(t *testing.T) {
 			var wg sync.WaitGroup
-			fn, n, states, release := tc.setup(t, &wg)
+			fn, n, states, release := tc.setup(t, &wg, new([]Goroutine))
 			d1 := waitFor(t, n, fn, states...)
 			time.Sleep(120 * time.Millisecond)
 			d2 := captureDump(t)

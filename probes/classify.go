@@ -1,9 +1,6 @@
 package probes
 
-import (
-	"regexp"
-	"strings"
-)
+import "strings"
 
 // Path says which part of the server a goroutine serves.
 type Path string
@@ -194,6 +191,10 @@ const (
 	// log handler. [Diagnose] resolves it to stderr-write or
 	// log-shipping-io from the goroutine that holds the handler up.
 	causeLogWait = "log-wait"
+	// causeSendWait is provisional: a request-path goroutine waiting to
+	// send on a channel. It is worker-pool-exhausted when the dump shows
+	// the pool behind the channel busy, else semaphore-held.
+	causeSendWait = "send-wait"
 )
 
 // ExpectedCause maps a canary server flag to the cause the diagnosis must
@@ -258,14 +259,6 @@ var (
 	plumbingFrames = []string{".readLoop", "readNextLine", "net/http.(*conn).readRequest",
 		"net/http.(*connReader).", "net.(*TCPListener).Accept", "net.(*UnixListener).Accept",
 		"os/signal.", ".writeLoop", "net/http.(*Server).Serve", "net/http.(*conn).serve"}
-
-	poolName = regexp.MustCompile(`(?i)pool|worker|enqueue|submit|mcp-go/server\.\(\*StdioServer\)`)
-	// semName matches a word of a function name: "acquireSlot", "semSlot",
-	// "tryLock", "(*limiter)" — but not "clock" or "unlock".
-	semName = regexp.MustCompile(`(^|[^A-Za-z])(sem|acquire|lock|token|limit|permit)|Sem|Acquire|Lock|Token|Limit|Permit`)
-	// sleepFuncs are deliberate sleeps (a poll loop's pause, the server's
-	// scaled clock): a goroutine in one waits for time, not for anyone.
-	sleepFuncs = regexp.MustCompile(`(^|/)(clock|time)\.(\(\*?[A-Za-z]+\)\.)?Sleep$`)
 )
 
 // syncStates are the wait reasons of a goroutine parked on a lock, a
@@ -313,13 +306,31 @@ func baseState(s string) string {
 //  4. net/http Transport getConn / queueForIdleConn / wantConn → conn-pool-exhausted
 //  5. other HTTP client frames (roundTrip, persistConn) → slow-upstream
 //  6. file open/read/stat without network frames → blocking-file-io
-//  7. a lock or channel wait whose frames name a pool (pool, worker,
-//     enqueue, submit, mcp-go's StdioServer queue) → worker-pool-exhausted
-//  8. Mutex/RWMutex Lock, semacquire, x/sync semaphore Acquire, or a
-//     channel wait whose frames name a semaphore (sem, acquire, lock,
-//     token, limit, permit) → semaphore-held
-//  9. any other wait → unknown
+//  7. Mutex/RWMutex Lock, semacquire, x/sync semaphore Acquire →
+//     semaphore-held
+//  8. a wait to send on a channel — state "chan send", or a select whose
+//     statement has a send case ([Sources]) — → semaphore-held: a slot
+//     in a full channel that nobody frees. [Diagnose] names it
+//     worker-pool-exhausted instead when the same dump shows the
+//     channel's consumers all busy (a pool's workers, found by identity:
+//     see findPools).
+//  9. any other wait — a receive, a select without a send case, a sleep
+//     on a timer channel — → unknown
+//
+// ClassifyStack reads no source: a select's cases are unknown to it, so
+// rule 8 applies to "chan send" only; [Diagnose] and [StallDiagnosis]
+// apply it to selects too.
 func ClassifyStack(state string, stack []Frame) string {
+	if c := classifyWait(state, stack, nil); c != causeSendWait {
+		return c
+	}
+	return CauseSemaphoreHeld
+}
+
+// classifyWait is ClassifyStack with a select's cases read from src
+// (nil: not read); a send wait is left provisional (causeSendWait) for
+// the caller to resolve with the dump's pools.
+func classifyWait(state string, stack []Frame, src *Sources) string {
 	state = baseState(state)
 	if notWaiting[state] {
 		// A goroutine inside a file call shows as running or runnable once
@@ -328,7 +339,7 @@ func ClassifyStack(state string, stack []Frame) string {
 		// times a loop of short reads is caught. It is still the file I/O
 		// that holds the request path.
 		if (state == "running" || state == "runnable") && inIOCall(stack) {
-			if c := ClassifyStack("syscall", stack); c == CauseBlockingFile || c == CauseStderrWrite {
+			if c := classifyWait("syscall", stack, src); c == CauseBlockingFile || c == CauseStderrWrite {
 				return c
 			}
 		}
@@ -338,15 +349,6 @@ func ClassifyStack(state string, stack []Frame) string {
 	// loop blocked in something it called (inline dispatch) is not, so
 	// only the innermost application frame is checked.
 	if apps := appFrames(stack); len(apps) > 0 {
-		if sleepFuncs.MatchString(apps[0].Func) {
-			return ""
-		}
-		// A pool's worker waiting for its next job (the goroutine's only
-		// application frame, receiving) is idle capacity: the exhaustion
-		// is where callers wait to hand it work.
-		if state == "chan receive" && len(apps) == 1 && poolName.MatchString(apps[0].Func) {
-			return ""
-		}
 		for _, p := range plumbingFrames {
 			if strings.Contains(apps[0].Func, p) {
 				return ""
@@ -384,13 +386,14 @@ func ClassifyStack(state string, stack []Frame) string {
 		return CauseSlowUpstream
 	case !isNet && anyFrame(stack, fileReadFrames...):
 		return CauseBlockingFile
-	case isSync && anyFrameMatch(stack, poolName):
-		return CauseWorkerPool
-	case isLock || (isSync && anyFrameMatch(stack, semName)):
+	case isLock:
 		return CauseSemaphoreHeld
+	case isSync && sendWait(state, stack, src):
+		return causeSendWait
 	}
-	// Any other wait (a channel nobody names, IO wait, a syscall, or a
-	// block-profile stack) is still a wait: ranked, but unexplained.
+	// Any other wait (a receive, a select that only receives — a result,
+	// a signal, a timer —, IO wait, a syscall) is still a wait: ranked,
+	// but unexplained.
 	return CauseUnknown
 }
 
@@ -400,17 +403,6 @@ func inIOCall(stack []Frame) bool {
 	wf, ok := WaitFrame(stack)
 	return ok && (strings.HasPrefix(wf.Func, "syscall.") || strings.HasPrefix(wf.Func, "internal/poll.") ||
 		strings.HasPrefix(wf.Func, "os."))
-}
-
-// anyFrameMatch reports whether an application (non-stdlib) frame of the
-// stack matches re.
-func anyFrameMatch(stack []Frame, re *regexp.Regexp) bool {
-	for _, f := range appFrames(stack) {
-		if re.MatchString(f.Func) {
-			return true
-		}
-	}
-	return false
 }
 
 func anyFrameFold(stack []Frame, sub string) bool {

@@ -26,6 +26,10 @@ type Evidence struct {
 	Trace []TraceWait
 	// Profiles are the saved raw files, copied into the diagnosis.
 	Profiles []string
+	// Baseline is the server's goroutines while it was idle, before the
+	// scenario: the workers of its pools are found among them (see
+	// findPools). Nil: no wait is put down to a pool.
+	Baseline []Goroutine
 }
 
 // DiagnoseOptions tune [Diagnose]. The zero value uses the defaults.
@@ -42,6 +46,9 @@ type DiagnoseOptions struct {
 	// request path when it has no labels (block/mutex stacks never do),
 	// e.g. the dispatch function of a server run with --server-cmd.
 	RequestMarkers []string
+	// Sources reads the server's source to tell a select's cases; nil
+	// means a cache for one call.
+	Sources *Sources
 }
 
 type culpritAgg struct {
@@ -76,6 +83,9 @@ func (a *culpritAgg) waitMax() time.Duration {
 func (o DiagnoseOptions) withDefaults() DiagnoseOptions {
 	if o.ModulePrefix == "" {
 		o.ModulePrefix = DefaultModulePrefix
+	}
+	if o.Sources == nil {
+		o.Sources = NewSources()
 	}
 	if o.MaxFrames <= 0 {
 		o.MaxFrames = 10
@@ -127,18 +137,28 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 		key string
 	}
 	first := map[int64]seen{} // goroutine id → first dump with its current stack
+	pl := findPools(ev.Baseline)
+	poolFrames := map[string]bool{} // culprit functions of waits on a busy pool
+	creators := goStatements(ev.Baseline, dumps)
 	for _, d := range dumps {
 		perKey := map[*culpritAgg]int{}
+		workers := pl.busyWorkers(d.Goroutines, idx)
 		for _, g := range d.Goroutines {
 			if p, _ := classifyPath(g.Labels, g.Stack, idx, "", opts.RequestMarkers); p != PathRequest {
 				continue
 			}
-			cause := ClassifyStack(g.State, g.Stack)
+			cause := classifyWait(g.State, g.Stack, opts.Sources)
+			if cause == causeSendWait {
+				cause = sendCause(g, d.Goroutines, workers)
+			}
 			if cause == "" {
 				delete(first, g.ID)
 				continue
 			}
 			a, sk := get(g.Stack, cause, "goroutine")
+			if cause == CauseWorkerPool {
+				poolFrames[a.frame.Func] = true
+			}
 			if a.state == "" {
 				a.state = baseState(g.State)
 			}
@@ -169,7 +189,10 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 		if p, _ := classifyPath(labels, stack, idx, "", opts.RequestMarkers); p != PathRequest {
 			return nil
 		}
-		cause := ClassifyStack(state, stack)
+		cause := classifyWait(state, stack, opts.Sources)
+		if wf, ok := WaitFrame(stack); ok && cause == causeSendWait && creators[wf.Func] {
+			return nil // a fan-out's bound: its own goroutines hold the slots
+		}
 		if cause == "" {
 			return nil
 		}
@@ -219,8 +242,14 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 	}
 	ranked := make([]*culpritAgg, 0, len(aggs))
 	for _, a := range aggs {
-		if a.cause == causeLogWait {
+		switch {
+		case a.cause == causeLogWait:
 			a.cause = logCause
+		case a.cause == causeSendWait && poolFrames[a.frame.Func]:
+			// a profile's wait where the dumps saw the pool busy
+			a.cause = CauseWorkerPool
+		case a.cause == causeSendWait:
+			a.cause = CauseSemaphoreHeld
 		}
 		ranked = append(ranked, a)
 	}
@@ -276,6 +305,64 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 			top.cause, top.delay.Round(time.Millisecond), top.contentions, top.source, top.frame.Short(), how)
 	}
 	return diag
+}
+
+// sendCause resolves g's wait to send, among the goroutines gs of its
+// dump. When the function that waits has started goroutines that are
+// still running (a fan-out that takes a slot per goroutine it starts),
+// the slots are held by its own work: that is no wait on anyone else, ""
+// — its children's own waits say what holds them. On a pool whose workers
+// the dump finds all busy, worker-pool-exhausted, unless g is one of them
+// or work of a call one of them serves (same trace). Else a slot nobody
+// frees: semaphore-held.
+func sendCause(g Goroutine, gs, workers []Goroutine) string {
+	if ownFanOut(g, gs) {
+		return ""
+	}
+	if len(workers) == 0 {
+		return CauseSemaphoreHeld
+	}
+	trace := g.Labels[LabelTrace]
+	for _, w := range workers {
+		if w.ID == g.ID || trace != "" && w.Labels[LabelTrace] == trace {
+			return CauseSemaphoreHeld
+		}
+	}
+	return CauseWorkerPool
+}
+
+// goStatements is the set of functions that started a goroutine seen in
+// the baseline or the dumps: a profile's wait to send in one of them is
+// taken for a fan-out's bound, as [ownFanOut] proves it for a dump's.
+func goStatements(base []Goroutine, dumps []*GoroutineDump) map[string]bool {
+	out := map[string]bool{}
+	add := func(gs []Goroutine) {
+		for _, g := range gs {
+			if g.CreatedBy != nil {
+				out[g.CreatedBy.Func] = true
+			}
+		}
+	}
+	add(base)
+	for _, d := range dumps {
+		add(d.Goroutines)
+	}
+	return out
+}
+
+// ownFanOut reports whether goroutines that g started from the function
+// it waits in are still in gs.
+func ownFanOut(g Goroutine, gs []Goroutine) bool {
+	wf, ok := WaitFrame(g.Stack)
+	if !ok {
+		return false
+	}
+	for _, h := range gs {
+		if h.CreatorID == g.ID && h.CreatedBy != nil && h.CreatedBy.Func == wf.Func {
+			return true
+		}
+	}
+	return false
 }
 
 // PromoteMin is the least wait a culprit with a named cause needs to rank

@@ -97,16 +97,24 @@
 //	conn-pool-exhausted    net/http Transport getConn / queueForIdleConn / wantConn       conn-pool
 //	slow-upstream          other net/http client frames (persistConn.roundTrip)           —
 //	blocking-file-io       os.Open/ReadFile/File.Read/Stat, syscall open/read, no net     blocking-file-io
-//	worker-pool-exhausted  lock/chan wait, app frame named pool|worker|enqueue|submit     worker-pool
-//	semaphore-held         Mutex/RWMutex Lock, semacquire, x/sync semaphore Acquire,
-//	                       or chan wait in a frame named sem|acquire|lock|token|limit     held-semaphore
-//	unknown                any other wait (IO wait, syscall, unnamed channel)
+//	worker-pool-exhausted  a wait to send (state "chan send", or a select whose          worker-pool
+//	                       statement has a send case, read from the source: [Sources])
+//	                       while the same dump finds every worker of a pool serving a
+//	                       request (workers: goroutines parked receiving at the
+//	                       baseline, by identity — see findPools)
+//	semaphore-held         Mutex/RWMutex Lock, semacquire, x/sync semaphore Acquire,     held-semaphore
+//	                       or a wait to send with no busy pool: a slot nobody frees
+//	unknown                any other wait (IO wait, syscall, a receive, a select that
+//	                       only receives — a result, a signal, a timer's sleep)
+//
+// No rule reads a server function's name: what a goroutine waits to do
+// comes from its wait reason and the statement it is parked in, whose pool
+// it is from the baseline's goroutines.
 //
 // Ranking: culprits with a named cause and at least [PromoteMin] of wait
 // come first, then slow-upstream (model calls wait on their provider by
 // design, and scenario fakes are slow on purpose), then unknown; by wait
-// within a tier. A goroutine sleeping in the server's clock or time.Sleep
-// (a poll loop's pause) is not waiting on anything.
+// within a tier. A goroutine in time.Sleep is not waiting on anything.
 //
 // Log frames are log/slog, log.Logger and any (*…Handler).Handle.
 // Not waits: running, runnable, sleep, GC/runtime states, and a transport's

@@ -57,8 +57,10 @@ type Goroutine struct {
 	Labels map[string]string
 	// Stack is leaf first.
 	Stack []Frame
-	// CreatedBy is the frame of the go statement that started it.
+	// CreatedBy is the frame of the go statement that started it, and
+	// CreatorID the goroutine that ran it (0 when not printed).
 	CreatedBy *Frame
+	CreatorID int64
 	// Elided is set when the runtime cut the stack ("additional frames
 	// elided").
 	Elided bool
@@ -114,6 +116,7 @@ func ParseGoroutines(text []byte) ([]Goroutine, error) {
 		case strings.HasPrefix(line, "created by "):
 			fn := strings.TrimPrefix(line, "created by ")
 			if i := strings.Index(fn, " in goroutine "); i >= 0 {
+				cur.CreatorID, _ = strconv.ParseInt(strings.TrimSpace(fn[i+len(" in goroutine "):]), 10, 64)
 				fn = fn[:i]
 			}
 			pendingFunc, pendingArgs, pendingCreated = fn, "", true

@@ -28,7 +28,7 @@ created by main.main in goroutine 1
 `,
 			want: []Goroutine{{ID: 18, State: "chan receive", Wait: 3 * time.Minute,
 				Stack:     []Frame{{Func: "main.worker", File: "/src/main.go", Line: 12, Args: "0xc000010000"}},
-				CreatedBy: &Frame{Func: "main.main", File: "/src/main.go", Line: 20}}},
+				CreatedBy: &Frame{Func: "main.main", File: "/src/main.go", Line: 20}, CreatorID: 1}},
 		},
 		{
 			name: "locked to thread, labels, gp/m fields, inlined and method frames",

@@ -23,12 +23,19 @@ const ownerSpan = 4096
 // LabelTrace=traceID. It names where the call waits and, when the dump
 // shows it, what holds the resource it waits for ([HolderOf]). It returns
 // nil when no goroutine of the call waits (the call is not in the server:
-// not dispatched yet, or its answer is on its way out).
-func StallDiagnosis(gs []Goroutine, traceID string, stalledFor time.Duration, ended func(traceID string) bool, opts DiagnoseOptions) *reports.Diagnosis {
+// not dispatched yet, or its answer is on its way out). base is the
+// server's goroutines at the baseline, where its pools' workers are found
+// (nil: none are).
+func StallDiagnosis(gs, base []Goroutine, traceID string, stalledFor time.Duration, ended func(traceID string) bool, opts DiagnoseOptions) *reports.Diagnosis {
 	opts = opts.withDefaults()
-	w, cause, ok := stalledWaiter(gs, traceID)
+	w, cause, ok := stalledWaiter(gs, traceID, opts.Sources)
 	if !ok {
 		return nil
+	}
+	var workers []Goroutine
+	if cause == causeSendWait {
+		workers = findPools(base).busyWorkers(gs, LearnPaths([]*GoroutineDump{{Goroutines: gs}}))
+		cause = sendCause(w, gs, workers)
 	}
 	i := CulpritFrame(w.Stack, opts.ModulePrefix)
 	if i < 0 {
@@ -38,6 +45,11 @@ func StallDiagnosis(gs []Goroutine, traceID string, stalledFor time.Duration, en
 	j, why, held := -1, "", false
 	if cause != CauseRequestCPU {
 		h, j, why, held = HolderOf(gs, w, opts.ModulePrefix, ended)
+	}
+	if !held && cause == CauseWorkerPool {
+		h, why, held = workers[0], "a worker of the pool, idle at the baseline, now serving a request", true
+		j = CulpritFrame(h.Stack, opts.ModulePrefix)
+		held = j >= 0
 	}
 	if held && isMutexWait(w) {
 		cause = CauseLockHeld
@@ -66,18 +78,18 @@ func StallDiagnosis(gs []Goroutine, traceID string, stalledFor time.Duration, en
 // before one they do not, then the most specific wait (a lock before a
 // channel, a channel before a select, a select before waiting for its own
 // children), and its cause.
-func stalledWaiter(gs []Goroutine, traceID string) (Goroutine, string, bool) {
+func stalledWaiter(gs []Goroutine, traceID string, src *Sources) (Goroutine, string, bool) {
 	var best Goroutine
 	bestRank, cause := -1, ""
 	for _, g := range gs {
 		if traceID == "" || g.Labels[LabelTrace] != traceID || len(g.Stack) == 0 {
 			continue
 		}
-		c := ClassifyStack(g.State, g.Stack)
+		c := classifyWait(g.State, g.Stack, src)
 		switch st := baseState(g.State); {
 		case c == "" && (st == "running" || st == "runnable"):
 			c = CauseRequestCPU // busy, not waiting: the stall is its own work
-		case c == "" && parkedOnTime(g):
+		case c == "" && st == "sleep":
 			c = CauseUnknown // a sleep on the call's path is its stall too
 		}
 		if c == "" || c == CauseSlowUpstream {
@@ -92,16 +104,6 @@ func stalledWaiter(gs []Goroutine, traceID string) (Goroutine, string, bool) {
 		}
 	}
 	return best, cause, bestRank >= 0
-}
-
-// parkedOnTime: a call that sleeps (time.Sleep, or a clock's Sleep) waits
-// for no one, but when it makes no progress that is where it stalls.
-func parkedOnTime(g Goroutine) bool {
-	if baseState(g.State) == "sleep" {
-		return true
-	}
-	apps := appFrames(g.Stack)
-	return len(apps) > 0 && sleepFuncs.MatchString(apps[0].Func)
 }
 
 // waitRank orders the kinds of wait: a lock, a channel, a goroutine on CPU

@@ -54,7 +54,7 @@ func TestStallDiagnosis(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d := StallDiagnosis(gs, tt.trace, 3*time.Second, tt.ended, opts)
+			d := StallDiagnosis(gs, nil, tt.trace, 3*time.Second, tt.ended, opts)
 			if tt.wantNil {
 				if d != nil {
 					t.Fatalf("StallDiagnosis = %+v, want nil", d)
@@ -174,7 +174,7 @@ created by example.com/app/store.(*Manager).Start in goroutine 1
 	/src/store/manager.go:115 +0x1
 `
 	gs := parseDump(t, []byte(dump))
-	d := StallDiagnosis(gs, "cccc0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
+	d := StallDiagnosis(gs, nil, "cccc0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
 	if d == nil {
 		t.Fatal("StallDiagnosis = nil")
 	}
@@ -196,7 +196,7 @@ created by example.com/app/server.(*conn).handle in goroutine 9
 	/src/server/stdio.go:412 +0x1
 `
 	gs := parseDump(t, []byte(dump))
-	d := StallDiagnosis(gs, "dddd0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
+	d := StallDiagnosis(gs, nil, "dddd0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
 	if d == nil || d.Cause != CauseRequestCPU || !strings.Contains(d.Culprit, "server.(*Server).dedupe") || d.Holder != nil {
 		t.Fatalf("StallDiagnosis = %+v; want %s at server.(*Server).dedupe, no holder", d, CauseRequestCPU)
 	}
@@ -226,12 +226,12 @@ created by example.com/app/server.(*conn).handle in goroutine 9
 	/src/server/stdio.go:412 +0x1
 `
 	gs := parseDump(t, []byte(dump))
-	d := StallDiagnosis(gs, "eeee0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
+	d := StallDiagnosis(gs, nil, "eeee0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
 	if d == nil || d.Cause != CauseRequestCPU || !strings.Contains(d.Culprit, "normalizePrompt") {
 		t.Fatalf("StallDiagnosis = %+v; want %s at normalizePrompt", d, CauseRequestCPU)
 	}
 	// Without the busy goroutine, the sleep is where the call stalls.
-	d = StallDiagnosis(gs[:2], "eeee0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
+	d = StallDiagnosis(gs[:2], nil, "eeee0000000000000000000000000001", 2*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
 	if d == nil || !strings.Contains(d.Culprit, "clock.Sleep") {
 		t.Fatalf("StallDiagnosis = %+v; want the sleep", d)
 	}

@@ -82,7 +82,7 @@ func (w *watch) watchStall(ctx context.Context, step int, traceID string, began 
 		if err != nil {
 			st.err = err
 		} else {
-			st.diag = probes.StallDiagnosis(d.Goroutines, traceID, quiet, w.callEnded, probes.DiagnoseOptions{})
+			st.diag = probes.StallDiagnosis(d.Goroutines, w.baseG, traceID, quiet, w.callEnded, probes.DiagnoseOptions{Sources: w.src})
 		}
 		w.mu.Lock()
 		w.stalls = append(w.stalls, st)

@@ -76,6 +76,9 @@ type watch struct {
 	// baseG are the server's goroutines at the baseline, for the leak
 	// check by identity; nil when the dump could not be read.
 	baseG []probes.Goroutine
+	// src reads the server's source for the diagnosis (a select's cases),
+	// cached for the run.
+	src *probes.Sources
 	// leaked are the goroutine kinds the leak check found in surplus.
 	leaked []probes.LeakedGoroutine
 	// baseFDs are the server's descriptors by target at the baseline.
@@ -114,7 +117,8 @@ type stepWatch struct {
 // (defaults with the file's block decoded over them). With judge false it
 // only runs the heartbeat (Options.NoVerdicts).
 func newWatch(opts Options, th probes.Thresholds, judge bool) *watch {
-	return &watch{opts: opts, th: th, judge: judge, calls: map[uint64]probes.CallInfo{}, ended: map[string]bool{}}
+	return &watch{opts: opts, th: th, judge: judge, calls: map[uint64]probes.CallInfo{}, ended: map[string]bool{},
+		src: probes.NewSources()}
 }
 
 // ScenarioThresholds returns the default thresholds with the scenario
@@ -865,11 +869,11 @@ func (w *watch) diagnose(res *reports.Scenario) {
 		}
 	}
 	ev.Profiles = saved
-	ev.Dumps = probes.DropIdle(ev.Dumps, w.baseG)
-	res.Diagnosis = probes.Diagnose(ev, probes.DiagnoseOptions{})
+	ev.Dumps, ev.Baseline = probes.DropIdle(ev.Dumps, w.baseG), w.baseG
+	res.Diagnosis = probes.Diagnose(ev, probes.DiagnoseOptions{Sources: w.src})
 	explainCheck(res)
 	explainLeak(res, w.leaked)
-	explainBudget(res, steps, w.baseG)
+	explainBudget(res, steps, w.baseG, w.src)
 	w.explainStall(res)
 	if res.Diagnosis == nil && len(saved) > 0 {
 		res.Diagnosis = &reports.Diagnosis{Cause: probes.CauseUnknown,
@@ -884,7 +888,7 @@ func (w *watch) diagnose(res *reports.Scenario) {
 // culprit is the server function that burned most of it), else the waits
 // of that step, with the holder of a lock it waited on
 // ([probes.OwnShareDiagnosis]).
-func explainBudget(res *reports.Scenario, steps []*stepWatch, base []probes.Goroutine) {
+func explainBudget(res *reports.Scenario, steps []*stepWatch, base []probes.Goroutine, src *probes.Sources) {
 	for _, c := range res.Checks {
 		if c.Pass || !strings.HasPrefix(c.Name, "call.") {
 			continue
@@ -903,8 +907,8 @@ func explainBudget(res *reports.Scenario, steps []*stepWatch, base []probes.Goro
 			if d == nil {
 				// Not on CPU: the call waited; its step's waits say where.
 				ev := sw.ps.Evidence()
-				ev.Dumps = probes.DropIdle(ev.Dumps, base)
-				d = probes.OwnShareDiagnosis(ev, probes.DiagnoseOptions{})
+				ev.Dumps, ev.Baseline = probes.DropIdle(ev.Dumps, base), base
+				d = probes.OwnShareDiagnosis(ev, probes.DiagnoseOptions{Sources: src})
 			}
 			if d == nil {
 				continue

@@ -1,0 +1,66 @@
+package probes
+
+import "testing"
+
+func TestPools_busyWorkers(t *testing.T) {
+	creator := &Frame{Func: sb + "server.start", File: "/x/s.go", Line: 3}
+	idle := func(id int64) Goroutine {
+		return Goroutine{ID: id, State: "chan receive", CreatedBy: creator, Stack: stack(sb + "server.work")}
+	}
+	req := map[string]string{LabelPath: "request", LabelTool: "t"}
+	bg := map[string]string{LabelPath: "background", LabelComponent: "shipper"}
+	busy := func(id int64, labels map[string]string) Goroutine {
+		return Goroutine{ID: id, State: "select", Labels: labels, CreatedBy: creator,
+			Stack: stack("net/http.(*persistConn).roundTrip", sb+"server.call", sb+"server.work")}
+	}
+	base := []Goroutine{idle(1), idle(2),
+		{ID: 3, State: "IO wait", Stack: stack("internal/poll.(*FD).Read", sb+"server.readLoop")}}
+	tests := []struct {
+		name string
+		now  []Goroutine
+		want int
+	}{
+		{"both workers serve requests: exhausted", []Goroutine{busy(1, req), busy(2, req)}, 2},
+		{"one idle: not exhausted", []Goroutine{busy(1, req), idle(2)}, 0},
+		{"one gone: not exhausted", []Goroutine{busy(1, req)}, 0},
+		{"busy with background work: no pool of requests", []Goroutine{busy(1, bg), busy(2, bg)}, 0},
+		{"idle at the baseline but not receiving: no worker", []Goroutine{busy(1, req), busy(2, req), busy(3, req)}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := findPools(base).busyWorkers(tt.now, nil); len(got) != tt.want {
+				t.Errorf("busy workers = %d; want %d", len(got), tt.want)
+			}
+		})
+	}
+	if got := findPools(nil).busyWorkers([]Goroutine{busy(1, req)}, nil); got != nil {
+		t.Errorf("no baseline: busy workers %v", got)
+	}
+}
+
+func TestSendCause(t *testing.T) {
+	w := Goroutine{ID: 7, Labels: map[string]string{LabelTrace: "t1"}}
+	fanOut := Goroutine{ID: 9, State: "select", Stack: stack(sb + "server.(*M).uploadAll")}
+	child := Goroutine{ID: 10, State: "select", CreatorID: 9, CreatedBy: &Frame{Func: sb + "server.(*M).uploadAll"},
+		Stack: stack("net/http.(*persistConn).roundTrip", sb+"server.(*M).uploadAll.func1")}
+	other := Goroutine{ID: 11, CreatorID: 9, CreatedBy: &Frame{Func: sb + "server.(*M).progress"}}
+	tests := []struct {
+		name    string
+		g       Goroutine
+		gs      []Goroutine
+		workers []Goroutine
+		want    string
+	}{
+		{"waiter beside a busy pool", Goroutine{ID: 9}, nil, []Goroutine{w}, CauseWorkerPool},
+		{"a worker's own send", w, nil, []Goroutine{w}, CauseSemaphoreHeld},
+		{"work of the call a worker serves", Goroutine{ID: 12, Labels: map[string]string{LabelTrace: "t1"}}, nil, []Goroutine{w}, CauseSemaphoreHeld},
+		{"no pool", Goroutine{ID: 9}, nil, nil, CauseSemaphoreHeld},
+		{"slots held by its own fan-out", fanOut, []Goroutine{fanOut, child}, []Goroutine{w}, ""},
+		{"children of another function hold nothing", fanOut, []Goroutine{fanOut, other}, nil, CauseSemaphoreHeld},
+	}
+	for _, tt := range tests {
+		if got := sendCause(tt.g, tt.gs, tt.workers); got != tt.want {
+			t.Errorf("%s: sendCause = %q; want %q", tt.name, got, tt.want)
+		}
+	}
+}
