@@ -254,11 +254,14 @@ var (
 		"syscall.Read", "syscall.read", "syscall.Pread", "syscall.pread", "syscall.Stat", "syscall.fstatat"}
 	lockFrames = []string{"sync.(*Mutex).Lock", "sync.(*RWMutex).Lock", "sync.(*RWMutex).RLock",
 		"golang.org/x/sync/semaphore.(*Weighted).Acquire", "internal/sync.(*Mutex).Lock"}
-	// plumbingFrames wait for input by design (a transport's read loop):
-	// never a culprit.
-	plumbingFrames = []string{".readLoop", "readNextLine", "net/http.(*conn).readRequest",
+	// plumbingFrames wait for input by design (the standard library's
+	// connection loops): never a culprit. The server's own loops at rest
+	// are told by identity instead (DropIdle: where they were at the
+	// baseline), a stdio read loop by its wait (a pipe read parked in the
+	// poller).
+	plumbingFrames = []string{"net/http.(*persistConn).readLoop", "net/http.(*conn).readRequest",
 		"net/http.(*connReader).", "net.(*TCPListener).Accept", "net.(*UnixListener).Accept",
-		"os/signal.", ".writeLoop", "net/http.(*Server).Serve", "net/http.(*conn).serve"}
+		"os/signal.", "net/http.(*persistConn).writeLoop", "net/http.(*Server).Serve", "net/http.(*conn).serve"}
 )
 
 // syncStates are the wait reasons of a goroutine parked on a lock, a
@@ -301,8 +304,7 @@ func baseState(s string) string {
 //     file write (os.(*File).Write, poll.FD.Write, syscall write) → stderr-write
 //  2. a log frame and network/HTTP client frames → log-shipping-io
 //  3. a log frame and a lock/channel wait → the log handler's lock, resolved
-//     later to 1 or 2 (by the frames below it: "stderr" → stderr-write,
-//     else by the goroutine holding the handler)
+//     later to 1 or 2 by what the other stacks show the handler doing
 //  4. net/http Transport getConn / queueForIdleConn / wantConn → conn-pool-exhausted
 //  5. other HTTP client frames (roundTrip, persistConn) → slow-upstream
 //  6. file open/read/stat without network frames → blocking-file-io
@@ -376,9 +378,6 @@ func classifyWait(state string, stack []Frame, src *Sources) string {
 	case isLog && isNet:
 		return CauseLogShippingIO
 	case isLog && isSync:
-		if anyFrameFold(stack, "stderr") {
-			return CauseStderrWrite
-		}
 		return causeLogWait
 	case anyFrame(stack, connPoolFrames...):
 		return CauseConnPool
@@ -403,15 +402,6 @@ func inIOCall(stack []Frame) bool {
 	wf, ok := WaitFrame(stack)
 	return ok && (strings.HasPrefix(wf.Func, "syscall.") || strings.HasPrefix(wf.Func, "internal/poll.") ||
 		strings.HasPrefix(wf.Func, "os."))
-}
-
-func anyFrameFold(stack []Frame, sub string) bool {
-	for _, f := range stack {
-		if strings.Contains(strings.ToLower(f.Func), sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // appFrames returns the non-stdlib frames of a stack (leaf first).

@@ -92,8 +92,8 @@
 //	cause                  matches                                                       canary flag
 //	stderr-write           log frame + os.(*File).Write / poll.FD.Write / syscall write   sync-stderr
 //	log-shipping-io        log frame + net/http client or net conn frames                 sync-log
-//	(log lock waiters)     log frame + lock/chan wait → "stderr" in stack: stderr-write,
-//	                       else whichever of the two the other stacks show
+//	(log lock waiters)     log frame + lock/chan wait → whichever of the two the other
+//	                       stacks show
 //	conn-pool-exhausted    net/http Transport getConn / queueForIdleConn / wantConn       conn-pool
 //	slow-upstream          other net/http client frames (persistConn.roundTrip)           —
 //	blocking-file-io       os.Open/ReadFile/File.Read/Stat, syscall open/read, no net     blocking-file-io
@@ -118,6 +118,7 @@
 //
 // Log frames are log/slog, log.Logger and any (*…Handler).Handle.
 // Not waits: running, runnable, sleep, GC/runtime states, and a transport's
-// own idle loop (the innermost application frame is a readLoop, writeLoop,
-// readNextLine, net/http conn serve, Accept, os/signal).
+// own idle loop: the standard library's connection loops (net/http conn
+// serve and persistConn loops, Accept, os/signal), a pipe read parked in the
+// poller, and any goroutine where it was at the baseline ([DropIdle]).
 package probes
