@@ -37,6 +37,27 @@ func TestCallBudgets(t *testing.T) {
 		{"over the cap", []CallShare{
 			{Step: 3, Name: "q", Query: "a", Server: 6 * time.Second},
 		}, []string{"call.server_ms[step 3]"}},
+		{"a fault lifted a new query's share 5-fold", []CallShare{
+			{Step: 1, Name: "before", Query: "a", Class: "chat+context", Server: ms(200)},
+			{Step: 3, Name: "during", Query: "b", Class: "chat+context", Faulted: true, Server: ms(1000)},
+		}, []string{"call.server_ms[step 3]"}},
+		{"under a fault within 3 × the unfaulted calls", []CallShare{
+			{Step: 1, Name: "before", Query: "a", Class: "chat+context", Server: ms(200)},
+			{Step: 3, Name: "during", Query: "b", Class: "chat+context", Faulted: true, Server: ms(550)},
+		}, nil},
+		{"the largest unfaulted share of the class is the reference", []CallShare{
+			{Step: 1, Name: "cold", Query: "a", Class: "chat+context", Server: ms(400)},
+			{Step: 2, Name: "warm", Query: "b", Class: "chat+context", Server: ms(100)},
+			{Step: 3, Name: "during", Query: "c", Class: "chat+context", Faulted: true, Server: ms(1100)},
+		}, nil},
+		{"no unfaulted call of the class: the cap only", []CallShare{
+			{Step: 1, Name: "no-context", Query: "a", Class: "chat", Server: ms(100)},
+			{Step: 3, Name: "during", Query: "b", Class: "chat+context", Faulted: true, Server: ms(2000)},
+		}, nil},
+		{"unfaulted calls are not judged against each other", []CallShare{
+			{Step: 1, Name: "warm", Query: "a", Class: "chat", Server: ms(100)},
+			{Step: 2, Name: "other", Query: "b", Class: "chat", Server: ms(1500)},
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c checker
@@ -63,5 +84,12 @@ func TestCallBudgets(t *testing.T) {
 	th.callBudgets(&c, []CallShare{{Step: 1, Name: "q1", Query: "a", Server: ms(100)}, {Step: 4, Name: "q2", Query: "a", Server: ms(900)}})
 	if d := c.out[len(c.out)-1].Detail; !strings.Contains(d, `the same query in step 1 ("q1")`) {
 		t.Errorf("detail %q", d)
+	}
+	// ... and so does the budget under a fault.
+	c = checker{}
+	th.callBudgets(&c, []CallShare{{Step: 1, Name: "q1", Query: "a", Class: "t", Server: ms(100)},
+		{Step: 4, Name: "q2", Query: "b", Class: "t", Faulted: true, Server: ms(900)}})
+	if d := c.out[len(c.out)-1].Detail; !strings.Contains(d, `unfaulted t calls (step 1, "q1")`) || c.out[len(c.out)-1].Threshold != 350 {
+		t.Errorf("detail %q, threshold %v", d, c.out[len(c.out)-1].Threshold)
 	}
 }

@@ -41,12 +41,17 @@ type Thresholds struct {
 
 	// A successful call's own share — its latency minus the fake API's time
 	// on its requests, in real time (the server's work is not scaled) —
-	// is at most CallServerMax; a query asked before in the scenario (the
-	// seeds' "second query") at most max(RepeatFactor × its first run's
-	// share, first + RepeatSlack).
-	CallServerMax time.Duration `yaml:"call_server_max"`
-	RepeatFactor  float64       `yaml:"repeat_factor"`
-	RepeatSlack   time.Duration `yaml:"repeat_slack"`
+	// is at most CallServerMax; under a fault, also at most
+	// max(CallServerFactor × the largest share of the run's unfaulted calls
+	// of its class, that + CallServerSlack) — a fault must not lift the
+	// server's own share; a query asked before in the scenario (the seeds'
+	// "second query") at most max(RepeatFactor × its first run's share,
+	// first + RepeatSlack).
+	CallServerMax    time.Duration `yaml:"call_server_max"`
+	CallServerFactor float64       `yaml:"call_server_factor"`
+	CallServerSlack  time.Duration `yaml:"call_server_slack"`
+	RepeatFactor     float64       `yaml:"repeat_factor"`
+	RepeatSlack      time.Duration `yaml:"repeat_slack"`
 	// A call in flight that makes no progress — no answer and no request
 	// at the provider, none in flight and none asking to be waited for —
 	// for CallStallMax (real time) is a breach: its goroutines are dumped
@@ -97,6 +102,8 @@ func DefaultThresholds() Thresholds {
 		CancelNextOKMax:         time.Second,
 		ResponsesAfterCancelMax: 0,
 		CallServerMax:           2500 * time.Millisecond,
+		CallServerFactor:        3,
+		CallServerSlack:         250 * time.Millisecond,
 		RepeatFactor:            3,
 		RepeatSlack:             250 * time.Millisecond,
 		CallStallMax:            2 * time.Second,
@@ -157,9 +164,13 @@ type Measurements struct {
 // CallShare is one call's latency split into the server's own share and
 // the upstream's (the fake API's time on the call's requests).
 type CallShare struct {
-	Step             int
-	Name             string
-	Query            string // calls with one Query ask the same thing
+	Step  int
+	Name  string
+	Query string // calls with one Query ask the same thing
+	// Class groups calls that cost the server alike (tool, with or
+	// without context); Faulted: a fault was set while the call ran.
+	Class            string
+	Faulted          bool
 	Server, Upstream time.Duration
 }
 

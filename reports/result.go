@@ -146,6 +146,10 @@ type Step struct {
 	UpstreamMS       float64 `json:"upstream_ms,omitempty"`
 	UpstreamRequests int     `json:"upstream_requests,omitempty"`
 	Query            string  `json:"query,omitempty"`
+	// CallClass groups calls that cost the server alike: the tool, and
+	// "+context" when the call sends files. A call made under a fault is
+	// judged against the run's unfaulted calls of its class.
+	CallClass string `json:"call_class,omitempty"`
 }
 
 // Check is one verdict check: a measured value against a threshold.

@@ -224,6 +224,10 @@ func (ru *run) shares(rs *reports.Step, c *Call, traceID string) {
 	rs.UpstreamMS = min(ms(busy), rs.LatencyMS)
 	rs.ServerMS = rs.LatencyMS - rs.UpstreamMS
 	rs.Query = c.querySignature()
+	rs.CallClass = c.Tool
+	if c.Context != nil && len(*c.Context) > 0 {
+		rs.CallClass += "+context"
+	}
 }
 
 // newTraceParent makes a W3C traceparent with a fresh trace id; it

@@ -434,6 +434,7 @@ func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probe
 		}
 		if st.Kind == KindCall && st.Outcome == OutcomeOK && st.Query != "" {
 			m.Calls = append(m.Calls, probes.CallShare{Step: st.Index, Name: st.Name, Query: st.Query,
+				Class: st.CallClass, Faulted: underFault(st, res.Faults),
 				Server: msDur(st.ServerMS), Upstream: msDur(st.UpstreamMS)})
 		}
 	}
@@ -452,6 +453,20 @@ func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probe
 	if reports.Failed(res) && w.dc != nil {
 		w.diagnose(res)
 	}
+}
+
+// underFault reports whether a step ran, in part, while a fault was set
+// (a window still open at the end has EndMS < 0).
+func underFault(st reports.Step, faults []reports.FaultWindow) bool {
+	end := st.StartMS + st.LatencyMS
+	for _, f := range faults {
+		if st.StartMS < f.EndMS || f.EndMS < 0 {
+			if end > f.StartMS {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // judgeValidity marks the run invalid when the harness could not judge it:

@@ -347,3 +347,24 @@ func TestReadFDTargets(t *testing.T) {
 		t.Fatal("no pid: want an error")
 	}
 }
+
+func TestUnderFault(t *testing.T) {
+	faults := []reports.FaultWindow{{Name: "sink", StartMS: 100, EndMS: 200}, {Name: "api", StartMS: 500, EndMS: -1}}
+	for _, tc := range []struct {
+		start, latency float64
+		want           bool
+	}{
+		{0, 50, false},    // before
+		{50, 100, true},   // into the window
+		{150, 10, true},   // inside
+		{190, 200, true},  // out of it
+		{200, 100, false}, // after it closed
+		{300, 100, false}, // between
+		{450, 100, true},  // into the window still open
+		{900, 10, true},   // inside it
+	} {
+		if got := underFault(reports.Step{StartMS: tc.start, LatencyMS: tc.latency}, faults); got != tc.want {
+			t.Errorf("step %v+%v: under a fault = %v; want %v", tc.start, tc.latency, got, tc.want)
+		}
+	}
+}
