@@ -386,6 +386,9 @@ func TestDiagnose_realCanaries(t *testing.T) {
 			if !strings.Contains(diag.Culprit, tc.wantCulprit) || !strings.Contains(diag.Culprit, "canary_test.go:") {
 				t.Errorf("culprit = %q; want %q (canary_test.go:N)", diag.Culprit, tc.wantCulprit)
 			}
+			if tc.wantCause == CauseWorkerPool && (diag.Holder == nil || !strings.Contains(diag.Holder.Frame, "canary_test.go:")) {
+				t.Errorf("holder = %+v; want the busy worker", diag.Holder)
+			}
 			if diag.Frames[0].WaitMS < 40 {
 				t.Errorf("top wait = %.1f ms; the goroutines were seen in two dumps 50 ms apart", diag.Frames[0].WaitMS)
 			}

@@ -139,6 +139,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 	first := map[int64]seen{} // goroutine id → first dump with its current stack
 	pl := findPools(ev.Baseline)
 	poolFrames := map[string]bool{} // culprit functions of waits on a busy pool
+	var poolWorker *Goroutine       // a busy worker of that pool, seen first
 	creators := goStatements(ev.Baseline, dumps)
 	for _, d := range dumps {
 		perKey := map[*culpritAgg]int{}
@@ -158,6 +159,9 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 			a, sk := get(g.Stack, cause, "goroutine")
 			if cause == CauseWorkerPool {
 				poolFrames[a.frame.Func] = true
+				if poolWorker == nil {
+					poolWorker = &workers[0]
+				}
 			}
 			if a.state == "" {
 				a.state = baseState(g.State)
@@ -304,7 +308,21 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 		diag.Summary = fmt.Sprintf("%s: request-path goroutines waited %s in total (%d contentions, %s profile) at %s, %s",
 			top.cause, top.delay.Round(time.Millisecond), top.contentions, top.source, top.frame.Short(), how)
 	}
+	if top.cause == CauseWorkerPool && poolWorker != nil {
+		diag.Holder = workerCulprit(*poolWorker, opts)
+		diag.Summary += fmt.Sprintf("; the pool's workers all served requests, e.g. goroutine %d at %s", poolWorker.ID, diag.Holder.Frame)
+	}
 	return diag
+}
+
+// workerCulprit names a busy pool worker: the holder of what a
+// worker-pool wait waited for.
+func workerCulprit(w Goroutine, opts DiagnoseOptions) *reports.Culprit {
+	c := &reports.Culprit{Cause: CauseWorkerPool, Goroutines: 1, Source: "goroutine", Stack: formatStack(w.Stack, opts.StackDepth)}
+	if i := CulpritFrame(w.Stack, opts.ModulePrefix); i >= 0 {
+		c.Frame = w.Stack[i].Short()
+	}
+	return c
 }
 
 // sendCause resolves g's wait to send, among the goroutines gs of its
