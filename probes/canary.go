@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/secondbrain-dev/secondbrain/reports"
+	"github.com/secondbrain-dev/secondbrain/server/faults"
 )
 
 // CanaryResult is one canary's outcome for `replay --canaries`.
@@ -22,17 +23,16 @@ type CanaryResult struct {
 // Pass reports whether the canary was both caught and named.
 func (r CanaryResult) Pass() bool { return r.Caught && r.Named }
 
-// JudgeCanary checks one canary run: its verdict must have failed and its
-// diagnosis must name the expected cause; when culpritSubstr is not empty
-// the culprit frame must contain it too.
-func JudgeCanary(canary string, verdict string, d *reports.Diagnosis, culpritSubstr string) CanaryResult {
-	r := CanaryResult{Canary: canary, Caught: verdict == reports.VerdictFail}
-	r.Expected, _ = ExpectedCause(canary)
+// JudgeCanary checks the run of one fault of the server's registry: its
+// verdict must have failed and its diagnosis must name the fault's cause,
+// with a culprit frame in the fault's culprit (a function, or a package
+// prefix such as "logship.").
+func JudgeCanary(f faults.Fault, verdict string, d *reports.Diagnosis) CanaryResult {
+	r := CanaryResult{Canary: f.Name, Expected: f.Cause, Caught: verdict == reports.VerdictFail}
 	if d != nil {
 		r.Got, r.Culprit = d.Cause, d.Culprit
 	}
-	r.Named = r.Expected != "" && r.Got == r.Expected &&
-		(culpritSubstr == "" || strings.Contains(r.Culprit, culpritSubstr))
+	r.Named = r.Expected != "" && r.Got == r.Expected && strings.HasPrefix(r.Culprit, f.Culprit)
 	return r
 }
 

@@ -197,37 +197,6 @@ const (
 	causeSendWait = "send-wait"
 )
 
-// ExpectedCause maps a canary server flag to the cause the diagnosis must
-// name for it.
-func ExpectedCause(canary string) (string, bool) {
-	switch canary {
-	case "sync-log":
-		return CauseLogShippingIO, true
-	case "sync-stderr":
-		return CauseStderrWrite, true
-	case "held-semaphore":
-		return CauseSemaphoreHeld, true
-	case "worker-pool":
-		return CauseWorkerPool, true
-	case "conn-pool":
-		return CauseConnPool, true
-	case "blocking-file-io":
-		return CauseBlockingFile, true
-	case "goroutine-leak":
-		return CauseGoroutineLeak, true
-	case "cpu-hot-path":
-		return CauseRequestCPU, true
-	case "held-lock":
-		return CauseLockHeld, true
-	}
-	return "", false
-}
-
-// Canaries lists the canary flags in the documented order.
-func Canaries() []string {
-	return []string{"sync-log", "sync-stderr", "held-semaphore", "worker-pool", "conn-pool", "blocking-file-io", "goroutine-leak", "cpu-hot-path", "held-lock"}
-}
-
 func anyFrame(stack []Frame, subs ...string) bool {
 	for _, f := range stack {
 		for _, s := range subs {

@@ -193,20 +193,6 @@ func TestCulpritFrame(t *testing.T) {
 	}
 }
 
-func TestExpectedCause(t *testing.T) {
-	seen := map[string]bool{}
-	for _, c := range Canaries() {
-		cause, ok := ExpectedCause(c)
-		if !ok || seen[cause] {
-			t.Errorf("canary %s → %q, %v (duplicate %v)", c, cause, ok, seen[cause])
-		}
-		seen[cause] = true
-	}
-	if _, ok := ExpectedCause("nope"); ok {
-		t.Error("unknown canary mapped")
-	}
-}
-
 func contendedLock(mu *sync.Mutex, hold time.Duration) {
 	mu.Lock()
 	time.Sleep(hold)

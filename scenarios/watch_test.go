@@ -293,7 +293,7 @@ func TestExplainCheck_heartbeat(t *testing.T) {
 		return &reports.Diagnosis{Cause: probes.CauseConnPool, Culprit: "vectorstore.(*Manager).upload.func2 (upload.go:479)",
 			Frames: []reports.Culprit{
 				{Frame: "vectorstore.(*Manager).upload.func2 (upload.go:479)", Cause: probes.CauseConnPool, WaitMS: 900},
-				{Frame: "server.(*workerPool).submit (canary.go:94)", Cause: probes.CauseWorkerPool, WaitMS: 300},
+				{Frame: "faults.(*workerPool).submit (dispatch.go:54)", Cause: probes.CauseWorkerPool, WaitMS: 300},
 			}}
 	}
 	hb := []reports.Check{{Name: "heartbeat.ping.p99", Pass: false}}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -75,18 +74,9 @@ type Options struct {
 	HTTPClient             *http.Client // for provider calls; nil: provider.DefaultHTTPClient()
 	MaxRetries             int          // provider SDK retries; 0: 2
 
-	// CanaryHeldSemaphore serialises model calls through one slot that a
-	// cancelled call never releases (canary held-semaphore; harness only).
-	CanaryHeldSemaphore bool
-	// CanaryGoroutineLeak leaves a goroutine behind per model call (canary
-	// goroutine-leak; harness only).
-	CanaryGoroutineLeak bool
-	// CanaryCPUHotPath makes each model call burn CPU in proportion to the
-	// calls before it (canary cpu-hot-path; harness only).
-	CanaryCPUHotPath bool
-	// CanaryHeldLock makes a background compaction after each model call
-	// hold a lock the next model call needs (canary held-lock; harness only).
-	CanaryHeldLock bool
+	// ModelCallHook, when set, is called before each model request (see
+	// [ModelCallHook]); nil: none.
+	ModelCallHook ModelCallHook
 
 	Logger     *slog.Logger          // nil: discard
 	Registerer prometheus.Registerer // nil: metrics not registered
@@ -109,13 +99,6 @@ type Server struct {
 	bgCtx    context.Context // ends at Close: background work stops
 	bgCancel context.CancelFunc
 	bg       sync.WaitGroup
-
-	canarySem     chan struct{} // canary held-semaphore only
-	canaryLeak    bool          // canary goroutine-leak only
-	canaryCPU     bool          // canary cpu-hot-path only
-	canaryCalls   atomic.Int64  // model calls so far (canary cpu-hot-path)
-	canaryLock    bool          // canary held-lock only
-	canaryHistory sync.Mutex    // canary held-lock: held by the compaction
 
 	httpMu      sync.Mutex
 	httpServers []*mcpserver.StreamableHTTPServer // from HTTPHandler, shut down by Close
@@ -178,10 +161,6 @@ func New(opt Options) (*Server, error) {
 	s := &Server{
 		opt: opt, calls: calls, log: opt.Logger.With("component", "server"), clk: opt.Clock, scale: opt.TimeScale,
 		models: map[string]Model{}, clients: map[string]*provider.Client{}, project: opt.Roots[0],
-	}
-	s.canaryLeak, s.canaryCPU, s.canaryLock = opt.CanaryGoroutineLeak, opt.CanaryCPUHotPath, opt.CanaryHeldLock
-	if opt.CanaryHeldSemaphore {
-		s.canarySem = make(chan struct{}, 1)
 	}
 	for name, ep := range opt.Endpoints {
 		s.clients[name] = provider.New(ep, provider.Options{

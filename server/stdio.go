@@ -76,10 +76,9 @@ type StdioOptions struct {
 	MaxInFlightCalls int // 0: DefaultMaxInFlightCalls
 	MaxInFlightOther int // 0: DefaultMaxInFlightOther
 
-	// CanaryWorkerPool and CanaryBlockingFileIO re-create seed root causes
-	// on purpose (see canary.go). Never set them outside the harness.
-	CanaryWorkerPool     bool
-	CanaryBlockingFileIO bool
+	// Dispatch, when set, is called on the read loop for each tools/call
+	// (see [DispatchHook]); nil: none.
+	Dispatch DispatchHook
 }
 
 // StdioStats counts what the loop refused or suppressed.
@@ -131,7 +130,6 @@ type conn struct {
 	callSem  chan struct{}
 	otherSem chan struct{}
 	handlers sync.WaitGroup
-	pool     *workerPool // canary worker-pool only
 
 	// dispatchMu is held by the reader while it dispatches a line;
 	// shutdown takes it to set stopped, after which nothing is dispatched
@@ -172,11 +170,6 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		callSem:  make(chan struct{}, t.opt.MaxInFlightCalls),
 		otherSem: make(chan struct{}, t.opt.MaxInFlightOther),
 		direct:   newPipeOut(out),
-	}
-
-	if t.opt.CanaryWorkerPool {
-		c.pool = startWorkerPool()
-		defer c.pool.stop() // after handlers.Wait below: no job is left
 	}
 
 	// Requests run on reqCtx: it ends on shutdown, not when a single call is cancelled.
@@ -406,9 +399,6 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 		hctx = withCallMeta(hctx, callMeta{transport: "stdio", requestID: key, cancelAt: fl.cancelAt})
 	}
 
-	if isCall && c.t.opt.CanaryBlockingFileIO {
-		readContextOnDispatch(msg.Params) // CANARY: file I/O on the read loop
-	}
 	c.handlers.Add(1)
 	run := func() {
 		defer c.handlers.Done()
@@ -430,7 +420,7 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 			c.enqueue(ctx, resp)
 		}
 	}
-	if isCall && c.pool != nil && c.pool.submit(ctx, run) { // CANARY: blocks the read loop while the one worker is busy
+	if isCall && c.t.opt.Dispatch != nil && c.t.opt.Dispatch.Dispatch(ctx, msg.Params, run) {
 		return
 	}
 	go run()

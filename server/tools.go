@@ -589,21 +589,12 @@ func (s *Server) chatOnce(ctx context.Context, m Model, p *chatParams, client *p
 		}
 		pr.Extra = map[string]any{"search_parameters": sp}
 	}
-	if s.canaryLeak {
-		s.watchCall(m.Tool)
-	}
-	if s.canaryCPU {
-		s.rehashHistory()
-	}
-	if s.canaryLock {
-		s.lockHistory()
-		defer s.compactHistoryLater()
-	}
-	if s.canarySem != nil {
-		if err := s.acquireModelSlot(ctx); err != nil {
+	if h := s.opt.ModelCallHook; h != nil {
+		end, err := h.BeginModelCall(ctx)
+		if err != nil {
 			return a, err
 		}
-		defer s.releaseModelSlot(ctx)
+		defer end()
 	}
 	if m.API == APIResponses {
 		pr.PreviousResponseID = rec.PreviousResponseID

@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/secondbrain-dev/secondbrain/server"
 	"github.com/secondbrain-dev/secondbrain/server/config"
+	"github.com/secondbrain-dev/secondbrain/server/faults"
 	"github.com/secondbrain-dev/secondbrain/server/packing"
 	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
 )
@@ -125,9 +125,9 @@ func (f *configFlags) merge(fs *pflag.FlagSet) (config.Config, string, error) {
 			apply()
 		}
 	})
-	// Canaries are known to package server only; checked here so that
+	// Canaries are known to package faults only; checked here so that
 	// `config show` refuses what serve refuses.
-	_, cerr := server.ParseCanaries(c.Canary)
+	cerr := faults.Check(c.Canary)
 	if err := errors.Join(c.Validate(), cerr); err != nil {
 		return c, file, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/secondbrain-dev/secondbrain/reports"
 	"github.com/secondbrain-dev/secondbrain/scenarios"
 	"github.com/secondbrain-dev/secondbrain/scenarios/catalog"
+	"github.com/secondbrain-dev/secondbrain/server/faults"
 )
 
 // replayOpts are the flags of `secondbrain replay`.
@@ -311,13 +312,13 @@ func replayCanaries(ctx context.Context, o replayOpts, names []string, stdout, s
 	if err != nil {
 		return &exitError{code: exitUsage, err: fmt.Errorf("cannot load the scenario catalog: %w", err)}
 	}
-	canaries := catalog.Canaries
+	canaries := catalog.Canaries()
 	if len(names) > 0 {
 		canaries = nil
 		for _, n := range names {
 			c, ok := catalog.CanaryByName(n)
 			if !ok {
-				return &exitError{code: exitUsage, err: fmt.Errorf("unknown canary %q; known: %s", n, strings.Join(probes.Canaries(), ", "))}
+				return &exitError{code: exitUsage, err: fmt.Errorf("unknown canary %q; known: %s", n, strings.Join(faults.Names(), ", "))}
 			}
 			canaries = append(canaries, c)
 		}
@@ -347,7 +348,7 @@ func replayCanaries(ctx context.Context, o replayOpts, names []string, stdout, s
 			return &exitError{code: exitUsage, err: fmt.Errorf("canary %q runs scenario %q, which the catalog lacks", c.Name, c.Scenario)}
 		}
 		opts := base
-		opts.ServerArgs, opts.Canary = c.ServerArgs, c.Name
+		opts.ServerArgs, opts.Canary = c.Args, c.Name
 		n := len(result.Scenarios)
 		runScenarios(ctx, opts, []*scenarios.Scenario{sc}, p, result, o.retryInvalid)
 		verdict, diag := "", (*reports.Diagnosis)(nil)
@@ -358,7 +359,7 @@ func replayCanaries(ctx context.Context, o replayOpts, names []string, stdout, s
 				verdict = "error"
 			}
 		}
-		judged = append(judged, probes.JudgeCanary(c.Name, verdict, diag, c.Culprit))
+		judged = append(judged, probes.JudgeCanary(c.Fault, verdict, diag))
 	}
 	p.done()
 	fmt.Fprintln(progress)

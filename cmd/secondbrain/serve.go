@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/secondbrain-dev/secondbrain/server/clock"
 	"github.com/secondbrain-dev/secondbrain/server/config"
 	"github.com/secondbrain-dev/secondbrain/server/debug"
+	"github.com/secondbrain-dev/secondbrain/server/faults"
 	"github.com/secondbrain-dev/secondbrain/server/logship"
 	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
@@ -70,17 +72,17 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	canaries, err := server.ParseCanaries(c.Canary)
-	if err != nil {
+	if err := faults.Check(c.Canary); err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	canary := func(name string) bool { return slices.Contains(c.Canary, name) }
 	// The two log canaries are logship's deliberately blocking modes.
 	switch {
-	case canaries[server.CanarySyncLog] && canaries[server.CanarySyncStderr]:
+	case canary(faults.SyncLog) && canary(faults.SyncStderr):
 		c.Log.Shipping = string(logship.ModeSync)
-	case canaries[server.CanarySyncLog]:
+	case canary(faults.SyncLog):
 		c.Log.Shipping = string(logship.ModeSyncLog)
-	case canaries[server.CanarySyncStderr]:
+	case canary(faults.SyncStderr):
 		c.Log.Shipping = string(logship.ModeSyncStderr)
 	}
 	mode, err := logship.ParseMode(c.Log.Shipping)
@@ -128,17 +130,24 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	if mode != logship.ModeAsync {
 		log.Warn("DELIBERATELY BLOCKING log shipping mode (canary); never use in production", "mode", mode)
 	}
-	if len(canaries) > 0 {
+	if len(c.Canary) > 0 {
 		log.Warn("CANARIES ON: deliberately re-creating the seeds' root causes (harness only)", "canary", strings.Join(c.Canary, ","))
 	}
 	httpClient := provider.DefaultHTTPClient()
-	if canaries[server.CanaryConnPool] {
+	if canary(faults.ConnPool) {
 		// CANARY: one connection per host and no timeouts, as the seeds suspected.
 		httpClient = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
 	}
 
 	scale := c.TimeScale
 	clk := clock.NewScaled(scale)
+	faultSet, err := faults.New(c.Canary, clk)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if faultSet != nil {
+		stops = append(stops, namedStop{"faults", faultSet.Close}) // stopped after the server
+	}
 
 	// 2. The fake API, if asked.
 	oa, gm, xa := c.Endpoints()
@@ -240,14 +249,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		Roots: roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
 		Sessions: st, Attacher: attacher, Memory: mem, DebugLogs: debugLogs, DeveloperMode: c.DeveloperMode,
 		TimeScale: scale, Clock: clk, Logger: logs.Logger(), Registerer: reg, HTTPClient: httpClient,
-		CanaryHeldSemaphore: canaries[server.CanaryHeldSemaphore],
-		CanaryGoroutineLeak: canaries[server.CanaryGoroutineLeak],
-		CanaryCPUHotPath:    canaries[server.CanaryCPUHotPath],
-		CanaryHeldLock:      canaries[server.CanaryHeldLock],
-		Stdio: server.StdioOptions{
-			CanaryWorkerPool:     canaries[server.CanaryWorkerPool],
-			CanaryBlockingFileIO: canaries[server.CanaryBlockingFileIO],
-		},
+		ModelCallHook: modelCallHook(faultSet), Stdio: server.StdioOptions{Dispatch: dispatchHook(faultSet)},
 	})
 	if err != nil {
 		return err
@@ -385,6 +387,22 @@ func logFlushDeadline(now, shutdown time.Time) time.Time {
 		d = now.Add(least)
 	}
 	return d
+}
+
+// modelCallHook and dispatchHook are the fault set's hooks, nil when no
+// fault is on (a nil *faults.Set in the interface would still be called).
+func modelCallHook(s *faults.Set) server.ModelCallHook {
+	if s == nil {
+		return nil
+	}
+	return s
+}
+
+func dispatchHook(s *faults.Set) server.DispatchHook {
+	if s == nil {
+		return nil
+	}
+	return s
 }
 
 type namedStop struct {

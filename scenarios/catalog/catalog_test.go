@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/secondbrain-dev/secondbrain/probes"
 	"github.com/secondbrain-dev/secondbrain/scenarios"
+	"github.com/secondbrain-dev/secondbrain/server/faults"
 )
 
 // The scenarios DESIGN.md's incident catalog asks for.
@@ -118,26 +118,21 @@ func TestCanaries(t *testing.T) {
 	for _, sc := range scs {
 		names[sc.Name] = true
 	}
-	if len(Canaries) != len(probes.Canaries()) {
-		t.Errorf("%d canaries in the table; probes knows %d", len(Canaries), len(probes.Canaries()))
+	cs := Canaries()
+	if len(cs) != len(faults.All()) {
+		t.Errorf("%d canaries; the server's registry has %d faults", len(cs), len(faults.All()))
 	}
-	for i, want := range probes.Canaries() {
-		c, ok := CanaryByName(want)
-		if !ok {
-			t.Errorf("canary %q missing from the table", want)
-			continue
-		}
-		if Canaries[i].Name != want {
-			t.Errorf("canary %d is %q; want %q (probes order)", i, Canaries[i].Name, want)
-		}
+	for _, c := range cs {
 		if !names[c.Scenario] {
 			t.Errorf("canary %q runs unknown scenario %q", c.Name, c.Scenario)
 		}
-		if _, ok := probes.ExpectedCause(c.Name); !ok {
-			t.Errorf("canary %q has no expected cause", c.Name)
+		if c.Cause == "" || c.Culprit == "" || len(c.Args) == 0 {
+			t.Errorf("canary %q: cause %q, culprit %q, args %v", c.Name, c.Cause, c.Culprit, c.Args)
 		}
-		if len(c.ServerArgs) == 0 {
-			t.Errorf("canary %q injects nothing", c.Name)
+	}
+	for name := range canaryScenario {
+		if _, ok := faults.Lookup(name); !ok {
+			t.Errorf("a scenario for %q, which is no fault", name)
 		}
 	}
 	if _, ok := CanaryByName("no-such"); ok {

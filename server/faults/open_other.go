@@ -1,11 +1,11 @@
 //go:build !linux
 
-package server
+package faults
 
 import "os"
 
 // openUncached is a plain open where O_DIRECT is not available: the
-// blocking-file-io canary still reads on the read loop, from the cache.
+// blocking-file-io fault still reads on the read loop, from the cache.
 func openUncached(path string) (*os.File, error) {
 	return os.Open(path)
 }

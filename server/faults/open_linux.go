@@ -1,4 +1,4 @@
-package server
+package faults
 
 import (
 	"os"
@@ -6,9 +6,9 @@ import (
 )
 
 // openUncached opens path for reading with O_DIRECT, so every read of the
-// blocking-file-io canary goes to the device instead of the page cache. A
+// blocking-file-io fault goes to the device instead of the page cache. A
 // filesystem without O_DIRECT (tmpfs refuses it with EINVAL) gets a plain
-// open: the canary still reads on the read loop, only faster.
+// open: the fault still reads on the read loop, only faster.
 func openUncached(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_DIRECT, 0)
 	if err == nil {

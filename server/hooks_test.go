@@ -10,12 +10,28 @@ import (
 
 	"github.com/secondbrain-dev/secondbrain/scenarios/fakeai"
 	"github.com/secondbrain-dev/secondbrain/server"
+	"github.com/secondbrain-dev/secondbrain/server/clock"
+	"github.com/secondbrain-dev/secondbrain/server/faults"
 )
 
-// The canaries must really reproduce their bug, or the harness proves nothing.
-func TestCanary_WorkerPoolBlocksPings(t *testing.T) {
+// newFaults switches faults on for one test; they stop when it ends (after
+// the server, which the test's earlier cleanups stop).
+func newFaults(t *testing.T, names ...string) *faults.Set {
+	t.Helper()
+	set, err := faults.New(names, clock.NewScaled(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(set.Close)
+	return set
+}
+
+// The faults must really reproduce their bug through the server's hooks,
+// or the harness proves nothing: a dispatch hook that keeps the read loop
+// waiting holds up pings.
+func TestDispatchHook_WorkerPoolBlocksPings(t *testing.T) {
 	ss := newSlowServer()
-	c := startRaw(t, ss.s, server.StdioOptions{CanaryWorkerPool: true})
+	c := startRaw(t, ss.s, server.StdioOptions{Dispatch: newFaults(t, faults.WorkerPool)})
 	c.initialize()
 	c.request(1, "tools/call", map[string]any{"name": "slow", "arguments": map[string]any{"tag": "a"}})
 	ss.waitStarted(t, 1)
@@ -30,11 +46,14 @@ func TestCanary_WorkerPoolBlocksPings(t *testing.T) {
 	}
 }
 
-func TestCanary_HeldSemaphoreBlocksNextCall(t *testing.T) {
+// A model-call hook runs on every model call: one that never gives back a
+// cancelled call's slot holds up the next call.
+func TestModelCallHook_HeldSemaphoreBlocksNextCall(t *testing.T) {
 	project := newProject(t)
 	fake, base := startFake(t)
 	fake.SetFaults(fakeai.Faults{ResponseDuration: fakeai.Duration(time.Hour)})
-	e := startEnv(t, project, filepath.Join(t.TempDir(), "sb.db"), base, "k", func(o *server.Options) { o.CanaryHeldSemaphore = true })
+	set := newFaults(t, faults.HeldSemaphore)
+	e := startEnv(t, project, filepath.Join(t.TempDir(), "sb.db"), base, "k", func(o *server.Options) { o.ModelCallHook = set })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

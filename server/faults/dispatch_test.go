@@ -1,4 +1,4 @@
-package server
+package faults
 
 import (
 	"encoding/json"
@@ -7,10 +7,10 @@ import (
 	"testing"
 )
 
-// The blocking-file-io canary must really read every byte of every context
+// The blocking-file-io fault must really read every byte of every context
 // file (uncached, sector by sector), or its stall is not a file read; sizes
 // straddle the 512-byte and 4 KiB read blocks to catch short final reads.
-func TestReadContextOnDispatch(t *testing.T) {
+func TestReadContext(t *testing.T) {
 	dir := t.TempDir()
 	sizes := map[string]int{
 		"a/empty.go": 0, "a/one.go": 1, "a/b/sector.md": 511, "a/b/exact.md": 512,
@@ -56,7 +56,7 @@ func TestReadContextOnDispatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := readContextOnDispatch(tt.params); got != tt.want {
+			if got := readContext(tt.params); got != tt.want {
 				t.Errorf("read %d bytes, want %d", got, tt.want)
 			}
 		})
