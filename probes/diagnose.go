@@ -388,8 +388,8 @@ func ownFanOut(g Goroutine, gs []Goroutine) bool {
 // milliseconds must not outrank a real stall at the provider.
 const PromoteMin = 20 * time.Millisecond
 
-// tier orders culprits before their wait: named causes (what the seeds
-// suspected and the canaries inject) first, then slow-upstream — a model
+// tier orders culprits before their wait: named causes (the root causes
+// the faults package injects) first, then slow-upstream — a model
 // call waits on its provider by design, and the scenarios' fakes are slow
 // on purpose, so those waits are large in every run and only the culprit
 // when nothing else is — then unknown.

@@ -44,8 +44,8 @@ type Thresholds struct {
 	// is at most CallServerMax; under a fault, also at most
 	// max(CallServerFactor × the largest share of the run's unfaulted calls
 	// of its class, that + CallServerSlack) — a fault must not lift the
-	// server's own share; a query asked before in the scenario (the seeds'
-	// "second query") at most max(RepeatFactor × its first run's share,
+	// server's own share; a query asked before in the scenario ("the second
+	// query hangs") at most max(RepeatFactor × its first run's share,
 	// first + RepeatSlack).
 	CallServerMax    time.Duration `yaml:"call_server_max"`
 	CallServerFactor float64       `yaml:"call_server_factor"`
@@ -81,7 +81,7 @@ type Thresholds struct {
 	ForeignCPUMax float64 `yaml:"foreign_cpu_max"`
 }
 
-// DefaultThresholds returns the DESIGN.md CI profile (2 cores, stdio, 60×).
+// DefaultThresholds returns the CI profile: a 2-core machine, stdio, --time-scale 60.
 func DefaultThresholds() Thresholds {
 	return Thresholds{
 		BaselinePhase: DefaultPhase,

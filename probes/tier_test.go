@@ -55,7 +55,7 @@ func TestLongBlockWaits(t *testing.T) {
 			t.Errorf("LongBlockWaits = %d; want %d", got, want)
 		}
 	}
-	// five 83 ms waits on a slow sink (the seeds' 5 s stall at 60×)
+	// five 83 ms waits on a slow sink (a 5 s stall at 60×)
 	f([]StackSample{{Count: 5, Delay: 415 * time.Millisecond, Labels: req, Stack: logStack}}, 1)
 	// many short waits adding up to more than the bound
 	f([]StackSample{{Count: 100, Delay: 415 * time.Millisecond, Labels: req, Stack: logStack}}, 1)

@@ -1,4 +1,4 @@
-// Package scenarios replays the seeds' incidents against an MCP server: the
+// Package scenarios replays the incidents that once made an MCP server like ours hang against an MCP server: the
 // scenario file format (strict YAML), the project trees a scenario sends as
 // context, and the runner that starts the fakes and the server, plays the
 // host's part over stdio or streamable HTTP, injects faults at the right

@@ -138,7 +138,8 @@ func apiFaults(a *APIFaults) fakeai.Faults {
 }
 
 // prefillStores creates n idle vector stores at the fake API, so a
-// scenario starts at (or near) the store limit, like the seeds' 99/100.
+// scenario starts at (or near) the store limit, as the original server's
+// account did at 99 of 100.
 func prefillStores(ctx context.Context, apiURL string, n int) error {
 	hc := &http.Client{Timeout: 10 * time.Second}
 	for i := range n {

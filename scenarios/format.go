@@ -136,7 +136,7 @@ func (m *StderrMode) UnmarshalYAML(node ast.Node) error {
 }
 
 // Project is the context tree a scenario's calls send: either a generated
-// tree (the default, like the seeds' runs: ~90 overflow files plus files
+// tree (the default, like the incidents' runs: ~90 overflow files plus files
 // that inline) or an existing directory.
 type Project struct {
 	// Path is an existing directory to use instead of a generated tree.
@@ -320,7 +320,7 @@ type Call struct {
 
 // querySignature identifies what a call asks, whatever its session or
 // name: the tool, its context and arguments. Calls with one signature ask
-// the same query (the seeds' "second query").
+// the same query ("the second query hangs").
 func (c *Call) querySignature() string {
 	ctx := "."
 	if c.Context != nil {
@@ -400,12 +400,12 @@ type APIFaults struct {
 	DeleteLatency      Duration `yaml:"delete_latency"`       // DELETE of anything
 	VectorStoreLatency Duration `yaml:"vector_store_latency"` // POST on /v1/vector_stores/…
 	// ResponseDuration keeps a background response queued/in_progress this
-	// long before it completes (the seeds' ~340 s long poll).
+	// long before it completes (a deep-research answer took ~340 s of polling).
 	ResponseDuration Duration `yaml:"response_duration"`
 	// BatchDuration keeps vector-store files and batches in_progress.
 	BatchDuration Duration `yaml:"batch_duration"`
 	// Throttle degrades uploads after heavy use and recovers after a window
-	// (the seeds' 6–7× slowdown with a 3–5 minute recovery).
+	// (uploads 6–7× slower, recovering after 3–5 minutes).
 	Throttle *Throttle `yaml:"throttle"`
 	// RateLimit answers 429 with Retry-After to the requests it hits.
 	RateLimit *Rule `yaml:"rate_limit"`

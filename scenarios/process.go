@@ -124,7 +124,8 @@ func startProcess(argv, env []string, dir string, mode StderrMode) (*process, er
 
 // readStderr plays the host's part on the stderr pipe. In "none" mode it
 // reads nothing until stop, so the 64 KiB pipe buffer fills and every
-// further write by the server blocks — the seeds' real root cause.
+// further write by the server blocks — what froze the original
+// server.
 func (p *process) readStderr(mode StderrMode) {
 	defer p.readers.Done()
 	defer close(p.stderrEOF)

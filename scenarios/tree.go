@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// Default generated tree: the seeds' runs sent 80–96 overflow files plus
-// files that inlined.
+// Default generated tree: the incidents' runs sent 80–96 overflow files
+// plus files that inlined.
 const (
 	DefaultDirs = 6
 )

@@ -9,8 +9,8 @@ import (
 )
 
 // args reads tool arguments leniently: booleans and numbers that arrive as
-// strings ("true", "0.2") are coerced, not rejected — the seeds' FastMCP bug
-// rejected them. Every problem names the parameter.
+// strings ("true", "0.2") are coerced, not rejected — the original server's FastMCP
+// layer rejected them, failing calls that hosts send that way. Every problem names the parameter.
 type args map[string]any
 
 func (a args) has(k string) bool {

@@ -43,7 +43,7 @@ var errShutdown = errors.New("server shutting down")
 //
 // It replaces mcp-go's StdioServer and keeps its MCPServer.HandleMessage as
 // the protocol core, because mcp-go's loop has traps that reproduce the
-// seeds' "cancel does nothing" symptom: a tool call runs on the read loop
+// original server's "cancel does nothing" symptom: a tool call runs on the read loop
 // when its worker queue is full (head-of-line blocking of ping and of
 // notifications/cancelled), a cancel for a queued call is lost, a cancelled
 // call still gets a response, ids 1 and "1" collide, and its session is a

@@ -156,7 +156,7 @@ func statsJSON(s map[string]int64, keys ...string) string {
 	return string(b)
 }
 
-// issue 4: SIGKILL the server while a 90-file overflow is on its way to the
+// SIGKILL the server while a 90-file overflow is on its way to the
 // vector store, start a new server on the same database, and the lifecycle
 // manager leaves nothing at the provider: the crashed run's store expires
 // (TTL 5 min of scenario time = 3 s at --time-scale 100) and every file it

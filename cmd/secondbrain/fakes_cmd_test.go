@@ -136,7 +136,7 @@ func verifyNoLeaks(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t, opts...) })
 }
 
-// issue 2: `secondbrain fakeai` standalone — base URL on the first line, the
+// `secondbrain fakeai` standalone — base URL on the first line, the
 // real SDK against it, the store limit, the control API, a clean SIGINT stop.
 func TestFakeAICommand(t *testing.T) {
 	verifyNoLeaks(t)
@@ -201,7 +201,7 @@ func TestFakeAICommand(t *testing.T) {
 	p.interrupt()
 }
 
-// issue 2: `secondbrain fakesink` standalone — base URL first, JSON-lines
+// `secondbrain fakesink` standalone — base URL first, JSON-lines
 // ingestion counted, a clean SIGINT stop.
 func TestFakeSinkCommand(t *testing.T) {
 	verifyNoLeaks(t)

@@ -53,7 +53,7 @@ type replayOpts struct {
 // Heartbeat defaults of replay. Pings every 5 ms give every scenario's
 // baseline the 1,000 samples a p99 needs in a 5.5 s hold, so the whole
 // catalog stays within CI's 3 minutes at 60×; the no-op tool call (a real
-// tool dispatch, logged like any call) every 20 ms, as DESIGN.md says.
+// tool dispatch, logged like any call) every 20 ms.
 const (
 	defaultPingInterval = 5 * time.Millisecond
 	defaultNoopInterval = 20 * time.Millisecond

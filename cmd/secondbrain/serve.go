@@ -131,11 +131,11 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		log.Warn("DELIBERATELY BLOCKING log shipping mode (canary); never use in production", "mode", mode)
 	}
 	if len(c.Canary) > 0 {
-		log.Warn("CANARIES ON: deliberately re-creating the seeds' root causes (harness only)", "canary", strings.Join(c.Canary, ","))
+		log.Warn("CANARIES ON: deliberately re-creating known root causes of hangs (harness only)", "canary", strings.Join(c.Canary, ","))
 	}
 	httpClient := provider.DefaultHTTPClient()
 	if canary(faults.ConnPool) {
-		// CANARY: one connection per host and no timeouts, as the seeds suspected.
+		// CANARY: one connection per host and no timeouts, a suspected root cause of hangs.
 		httpClient = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
 	}
 

@@ -182,7 +182,7 @@ func TestE2E_UploadsThrottled_PingsAndCancel(t *testing.T) {
 	}
 }
 
-// issue 4: the same files in a new session of the same project are not
+// The same files in a new session of the same project are not
 // uploaded again (the fake's files_uploaded moves only by the project-memory
 // documents the server writes after each call), and after a restart on the
 // same database likewise.
@@ -231,7 +231,7 @@ func TestE2E_UploadDedup_NewSessionAndRestart(t *testing.T) {
 	check("after a restart", s2, "d-3", map[string]int64{"Written": 0}, 1)
 }
 
-// issue 4: at the fake's store limit (3: two session stores and the
+// At the fake's store limit (3: two session stores and the
 // project's memory store), a new session's call gets a clear, immediate
 // error while every store was used within --vector-store-evict-idle; once
 // the least recently used session store has been idle that long, the call

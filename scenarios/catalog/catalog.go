@@ -1,5 +1,5 @@
 // Package catalog embeds the incident catalog: one scenario file per
-// incident of the seeds (the table in DESIGN.md), so `secondbrain replay`
+// incident of the original server, each quoting the report it replays, so `secondbrain replay`
 // runs on a fresh machine with nothing but the binary. The files live here,
 // beside the embed directive (go:embed cannot reach testdata/ of another
 // directory, and Go ignores testdata/ for packages); testdata/scenarios at

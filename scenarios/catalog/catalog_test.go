@@ -11,7 +11,7 @@ import (
 	"github.com/secondbrain-dev/secondbrain/server/faults"
 )
 
-// The scenarios DESIGN.md's incident catalog asks for.
+// The incident catalog: one scenario per incident of the original server.
 var want = []string{"back-to-back", "gap-3min", "gap-5min", "no-context-interleave", "cancel-mid-upload",
 	"log-storm", "slow-uploads", "session-continue", "long-poll", "store-limit", "cancel-delete",
 	"stderr-backpressure", "gap-sweep"}

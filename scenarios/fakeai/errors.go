@@ -74,7 +74,7 @@ func closedError() *apiError {
 }
 
 // storeLimitError models the project-level cap on vector stores that the
-// original server hit (seed 001, "Vector Store Limit Reached"). OpenAI does
+// original server hit ("Vector Store Limit Reached"). OpenAI does
 // not document the exact text; this keeps the documented shape and status.
 func storeLimitError(limit int) *apiError {
 	return &apiError{Status: http.StatusBadRequest, Type: "invalid_request_error", Code: "vector_store_limit_exceeded",

@@ -13,7 +13,7 @@ import (
 const (
 	DefaultThrottleFactor = 7.0
 	DefaultRecovery       = 4 * time.Minute
-	MinRecovery           = 3 * time.Minute // the seeds saw recovery after 3–5 minutes
+	MinRecovery           = 3 * time.Minute // throttling was seen to recover after 3–5 minutes
 	MaxRecovery           = 5 * time.Minute
 	DefaultThrottleBase   = 100 * time.Millisecond
 	DefaultStoreLimit     = 100
@@ -114,7 +114,7 @@ type Faults struct {
 	DeleteLatency      Duration `json:"delete_latency,omitempty"`       // DELETE of anything
 	VectorStoreLatency Duration `json:"vector_store_latency,omitempty"` // POST on /v1/vector_stores/… (create, attach, batch, search)
 
-	// The upload throttle (seeds: uploads 6–7× slower, 15 s → 104–123 s,
+	// The upload throttle (seen: uploads 6–7× slower, 15 s → 104–123 s,
 	// with a 3–5 minute recovery window). It engages once ThrottleAfterUploads
 	// uploads (or ThrottleAfterBytes bytes) arrived within one Recovery
 	// window; while engaged every upload waits ThrottleFactor × max(

@@ -205,7 +205,7 @@ func TestSDK_VectorStores(t *testing.T) {
 	}
 }
 
-// TestSDK_FileBatch90 is the seeds' 90-overflow-file upload: SDK
+// TestSDK_FileBatch90 is the incidents' 90-overflow-file upload: SDK
 // UploadAndPoll uploads concurrently, creates the batch and polls it while
 // batch processing takes 30 s of scenario time (30 ms at 1000×). Two files
 // match fail_files and end failed.

@@ -1,7 +1,7 @@
 // Package fakesink is a fake VictoriaLogs ingestion endpoint with fault
 // controls: the slow, stalled, failing or absent log sink of the incident
-// that froze the original server (seed 000: synchronous log shipping to
-// VictoriaLogs blocked the event loop on the second query).
+// that froze the original server (synchronous log shipping to
+// VictoriaLogs blocked its event loop on the second query).
 //
 // It accepts what VictoriaLogs accepts on POST /insert/jsonline: one JSON
 // object per line, the message in _msg (or the field named by the

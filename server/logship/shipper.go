@@ -126,7 +126,7 @@ func (o *ShipperOptions) fill() error {
 	}
 	if o.HTTPClient == nil {
 		// Our own transport: the shipper must not compete with the provider
-		// calls for a shared connection pool (one of the seeds' suspects).
+		// calls for a shared connection pool (a shared pool was suspected of stalling the original server).
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.MaxIdleConnsPerHost = 2
 		o.HTTPClient = &http.Client{Transport: t}

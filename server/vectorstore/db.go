@@ -13,8 +13,9 @@ import (
 
 // Store and file states kept in SQLite. A record is written *before* the
 // provider call that creates the object, so a crash between the two leaves a
-// "creating"/"uploading" record that the next run resolves (seed 001: stores
-// and 41,002 files accumulated because nothing remembered what it created).
+// "creating"/"uploading" record that the next run resolves (the original
+// server accumulated stores and 41,002 files because nothing remembered what
+// it created).
 const (
 	stateCreating  = "creating"  // provider create requested, id maybe unknown
 	stateLive      = "live"      // usable

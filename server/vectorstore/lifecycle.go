@@ -308,7 +308,8 @@ func (m *Manager) evict(ctx context.Context, nonce string) <-chan struct{} {
 // scheduleDelete starts (once) the detached delete of a store marked
 // "deleting" and returns a channel closed when that attempt ends. Deletes
 // never run on a request's context: a cancelled request must not abandon a
-// delete half-way (seed 001's suspected stuck semaphore).
+// delete half-way (a cancelled delete was suspected of leaving the original
+// server's upload semaphore held).
 func (m *Manager) scheduleDelete(nonce string) <-chan struct{} {
 	m.mu.Lock()
 	if ch, ok := m.deletes[nonce]; ok {
@@ -372,7 +373,8 @@ func (m *Manager) deleteStore(ctx context.Context, nonce string) error {
 
 // deleteFileIfUnused deletes an uploaded file that no store references and no
 // running Attach is about to reuse. Files are deleted with their last store
-// so that nothing accumulates at the provider (seed 001: 41,002 files);
+// so that nothing accumulates at the provider (the original server's account
+// once held 41,002 files nobody deleted);
 // dedup therefore spans the stores alive at a time, and survives restarts.
 func (m *Manager) deleteFileIfUnused(ctx context.Context, fileID string) error {
 	if fileID == "" {

@@ -19,7 +19,8 @@ import (
 // Errors returned by [Manager].
 var (
 	// ErrStoreLimit: the provider's vector-store cap is reached and no idle
-	// store can be evicted. Returned at once instead of waiting (seed 001).
+	// store can be evicted. Returned at once instead of waiting: a full
+	// project never frees a slot by itself.
 	ErrStoreLimit = errors.New("vectorstore: vector store limit reached and no idle store can be evicted")
 	// ErrClosed: the manager was closed.
 	ErrClosed = errors.New("vectorstore: manager closed")

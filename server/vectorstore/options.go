@@ -10,10 +10,11 @@ import (
 // Defaults applied by [NewManager] to zero-valued [Options] fields.
 const (
 	// DefaultConcurrency is how many file batches are uploaded and polled at once
-	// (the seeds' fix for 6–7× slower uploads: 10 parallel batches).
+	// (throttled uploads ran 6–7× slower in one batch; 10 parallel batches
+	// fixed that in the original server).
 	DefaultConcurrency = 10
 	// DefaultBatchMin is the largest file count sent as one batch: splitting
-	// small sets costs more round trips than it saves (seed 001).
+	// small sets costs more round trips than it saves.
 	DefaultBatchMin = 20
 	// DefaultFileConcurrency bounds the files one call reads and hashes at once.
 	DefaultFileConcurrency = 16

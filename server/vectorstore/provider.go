@@ -39,8 +39,8 @@ func (m *Manager) retry(ctx context.Context, fn func(context.Context) error) err
 }
 
 // backoff is RetryBase·2^attempt capped at RetryMax, replaced by the server's
-// Retry-After-Ms / Retry-After when it sent one (seed 001: throttling with a
-// recovery window; hammering it only prolongs it).
+// Retry-After-Ms / Retry-After when it sent one (OpenAI's upload throttling
+// recovers after a 3–5 minute window; hammering it only prolongs it).
 func (m *Manager) backoff(attempt int, err error) time.Duration {
 	if d, ok := retryAfter(err); ok {
 		return min(m.fromWall(d), m.o.RetryMax)
@@ -100,7 +100,7 @@ func isDefinite(err error) bool {
 }
 
 // isStoreLimit recognises the provider refusing a new vector store because the
-// project's cap is reached (seed 001). OpenAI does not document the exact
+// project's cap is reached (100 stores on the accounts it was seen on). OpenAI does not document the exact
 // shape; the code and the message are both checked.
 func isStoreLimit(err error) bool {
 	var apiErr *openai.Error

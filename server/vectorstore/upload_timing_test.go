@@ -12,7 +12,7 @@ import (
 // BenchmarkAttach90 uploads 90 files against the fake with per-upload
 // latency L and batch processing time P, and reports the elapsed scenario
 // time against the ideal ceil(batches/C) × (L + P): a batch's files upload
-// in parallel (L), then the batch indexes (P). Issue 4 asks for ratio ≤ 1.25.
+// in parallel (L), then the batch indexes (P). The goal is a ratio ≤ 1.25.
 // The clock runs 20× so a run takes about a second; a faster clock would
 // magnify the fixed real-time costs (hashing, SQLite commits) into scenario time.
 func BenchmarkAttach90(b *testing.B) {
