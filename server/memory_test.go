@@ -73,7 +73,7 @@ func TestMemory_SearchSkipsVanishedStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = w.Close(context.Background()) })
-		o.Memory = w
+		o.Memory, o.HistoryReports = w, w
 	})
 	for _, q := range []string{"walrus", "narwhal"} {
 		a := chatArgs("mem-"+q, filepath.Join(e.project, "a.go"))

@@ -70,7 +70,7 @@ func resetEnv(t *testing.T, tweak ...func(*server.Options, *vectorstore.Manager)
 			defer cancel()
 			_ = mgr.Close(ctx)
 		})
-		o.Attacher = mgr
+		o.Attacher, o.StoreChecker, o.SessionStores = mgr, mgr, mgr
 		for _, f := range tweak {
 			f(o, mgr)
 		}

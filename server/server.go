@@ -37,6 +37,25 @@ type HistorySearcher interface {
 	SearchHistory(ctx context.Context, project string, queries []string, maxResults int, storeTypes []string) ([]vectorstore.SearchHit, error)
 }
 
+// StoreForgetter checks with the provider whether a vector store is gone
+// and, if so, forgets it; *vectorstore.Manager is one.
+type StoreForgetter interface {
+	ForgetMissingStore(ctx context.Context, storeID string) (bool, error)
+}
+
+// SessionDescriber describes a session's vector store; *vectorstore.Manager
+// is one.
+type SessionDescriber interface {
+	DescribeSession(ctx context.Context, project, tool, sessionID string) (vectorstore.SessionInfo, bool, error)
+}
+
+// HistoryReporter searches project memory like [HistorySearcher] and also
+// names the memory stores found missing at the provider; *memory.Writer is
+// one.
+type HistoryReporter interface {
+	SearchHistoryReport(ctx context.Context, project string, queries []string, maxResults int, storeTypes []string) (memory.HistoryResult, error)
+}
+
 // DebugLogSearcher runs a LogsQL query against the server's own logs (the
 // logship layer provides it). nil means no search_mcp_debug_logs tool.
 type DebugLogSearcher func(ctx context.Context, query string, limit int) ([]map[string]any, error)
@@ -55,6 +74,18 @@ type Options struct {
 	Sessions *session.Store
 	Attacher vectorstore.Attacher // nil: overflow files are reported as not attached
 	History  HistorySearcher      // nil: no search_project_history (Memory's is used if set)
+	// Optional capabilities, each given explicitly: the server never looks
+	// for one behind another field.
+	//
+	// StoreChecker confirms that a vector store a provider answer called
+	// gone is gone, and forgets it (nil: the provider's word is trusted).
+	StoreChecker StoreForgetter
+	// SessionStores describes a session's vector store for
+	// describe_session (nil: the answer shows none).
+	SessionStores SessionDescriber
+	// HistoryReports serves search_project_history, naming the memory
+	// stores found missing (nil: History's hits alone).
+	HistoryReports HistoryReporter
 	// Memory receives every successful exchange (non-blocking; the writer
 	// stores it in the background) and, when History is nil, serves
 	// search_project_history. nil: nothing is remembered.

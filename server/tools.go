@@ -19,7 +19,6 @@ import (
 	"github.com/secondbrain-dev/secondbrain/server/packing"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
 	"github.com/secondbrain-dev/secondbrain/server/session"
-	"github.com/secondbrain-dev/secondbrain/server/vectorstore"
 )
 
 func (s *Server) registerTools() {
@@ -442,11 +441,6 @@ type chatAttempt struct {
 	resp     *providerResponse
 }
 
-// storeForgetter is implemented by *vectorstore.Manager.
-type storeForgetter interface {
-	ForgetMissingStore(ctx context.Context, storeID string) (bool, error)
-}
-
 // resetForProvider changes rec so that the next attempt no longer depends on
 // provider state that err says is gone, and returns why; "" means err is
 // not such a loss (or nothing could be changed) and the call fails with it.
@@ -465,7 +459,7 @@ func (s *Server) resetForProvider(ctx context.Context, rec *session.Record, a *c
 	if len(ids) == 0 {
 		ids = a.storeIDs // the message named none: check each store sent
 	}
-	f, _ := s.opt.Attacher.(storeForgetter)
+	f := s.opt.StoreChecker
 	var gone []string
 	for _, id := range ids {
 		if !slices.Contains(a.storeIDs, id) {
@@ -764,7 +758,7 @@ func (s *Server) describeSession(ctx context.Context, req mcp.CallToolRequest) (
 		for p := range rec.Inline {
 			v.InlineFiles = append(v.InlineFiles, p)
 		}
-		if d, ok := s.opt.Attacher.(sessionDescriber); ok {
+		if d := s.opt.SessionStores; d != nil {
 			if info, found, err := d.DescribeSession(ctx, s.project, t, id); err == nil && found {
 				v.VectorStore = info
 			}
@@ -776,11 +770,6 @@ func (s *Server) describeSession(ctx context.Context, req mcp.CallToolRequest) (
 		return toolError("no live session %q in project %s (it may have expired after %s)", id, s.project, s.opt.Sessions.TTL()), nil
 	}
 	return jsonResult(map[string]any{"sessions": found})
-}
-
-// sessionDescriber is implemented by *vectorstore.Manager.
-type sessionDescriber interface {
-	DescribeSession(ctx context.Context, project, tool, sessionID string) (vectorstore.SessionInfo, bool, error)
 }
 
 func (s *Server) searchHistory(ctx context.Context, req mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -801,7 +790,7 @@ func (s *Server) searchHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 	if err != nil {
 		return toolError("invalid arguments for search_project_history: %v", err), nil
 	}
-	if r, ok := s.opt.History.(historyReporter); ok {
+	if r := s.opt.HistoryReports; r != nil {
 		res, err := r.SearchHistoryReport(ctx, s.project, splitQueries(q), n, types)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -825,12 +814,6 @@ func (s *Server) searchHistory(ctx context.Context, req mcp.CallToolRequest) (*m
 		return toolError("cannot search project history: %v", err), nil
 	}
 	return jsonResult(map[string]any{"results": nonNil(hits)})
-}
-
-// historyReporter is implemented by *memory.Writer: a search that also names
-// the memory stores found missing at the provider.
-type historyReporter interface {
-	SearchHistoryReport(ctx context.Context, project string, queries []string, maxResults int, storeTypes []string) (memory.HistoryResult, error)
 }
 
 // nonNil makes an empty list encode as [] rather than null.

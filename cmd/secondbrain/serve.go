@@ -179,6 +179,8 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	// 5. Vector stores: overflow goes to OpenAI's vector stores (or the fake's).
 	var attacher vectorstore.Attacher
 	var mem memory.Memory
+	var stores *vectorstore.Manager
+	var history server.HistoryReporter
 	if c.VectorStore && oa.APIKey != "" {
 		vc := openai.NewClient(option.WithBaseURL(strings.TrimRight(oa.BaseURL, "/")+"/"), option.WithAPIKey(oa.APIKey),
 			option.WithHTTPClient(httpClient), option.WithMiddleware(provider.TraceMiddleware))
@@ -200,7 +202,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 			}
 			stopMgr()
 		}})
-		attacher = mgr
+		attacher, stores = mgr, mgr
 
 		// Project memory: a background writer over the same manager; the
 		// reply never waits for it.
@@ -215,7 +217,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 				log.Warn("memory writer did not drain", "err", err)
 			}
 		}})
-		mem = mw
+		mem, history = mw, mw
 	} else if c.VectorStore {
 		log.Info("no OpenAI key: overflow files will be listed, not uploaded to a vector store")
 		log.Info("search_project_history not registered: project memory needs an OpenAI key (OPENAI_API_KEY) or --provider fake")
@@ -247,7 +249,8 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 			server.ProviderXAI:    {Name: "xai", BaseURL: xa.BaseURL, APIKey: xa.APIKey, KeyEnv: "XAI_API_KEY"},
 		},
 		Roots: roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
-		Sessions: st, Attacher: attacher, Memory: mem, DebugLogs: debugLogs, DeveloperMode: c.DeveloperMode,
+		Sessions: st, Attacher: attacher, Memory: mem, HistoryReports: history,
+		StoreChecker: storeChecker(stores), SessionStores: sessionStores(stores), DebugLogs: debugLogs, DeveloperMode: c.DeveloperMode,
 		TimeScale: scale, Clock: clk, Logger: logs.Logger(), Registerer: reg, HTTPClient: httpClient,
 		ModelCallHook: modelCallHook(faultSet), Stdio: server.StdioOptions{Dispatch: dispatchHook(faultSet)},
 	})
@@ -387,6 +390,23 @@ func logFlushDeadline(now, shutdown time.Time) time.Time {
 		d = now.Add(least)
 	}
 	return d
+}
+
+// storeChecker and sessionStores are the manager's capabilities, nil
+// without a manager (a nil *vectorstore.Manager in the interface would
+// still be called).
+func storeChecker(m *vectorstore.Manager) server.StoreForgetter {
+	if m == nil {
+		return nil
+	}
+	return m
+}
+
+func sessionStores(m *vectorstore.Manager) server.SessionDescriber {
+	if m == nil {
+		return nil
+	}
+	return m
 }
 
 // modelCallHook and dispatchHook are the fault set's hooks, nil when no
