@@ -24,6 +24,9 @@ const (
 	DefaultMaxLineBytes     = 8 << 20 // a JSON-RPC line longer than this is refused
 	DefaultMaxInFlightCalls = 256     // concurrent tools/call requests
 	DefaultMaxInFlightOther = 1024    // concurrent other requests (ping, tools/list, …)
+	// DefaultFlushTimeout bounds how long shutdown waits for a client to
+	// read stdout: well inside serve's 10 s shutdown deadline.
+	DefaultFlushTimeout = 2 * time.Second
 	// notificationBuffer is the session's notification channel size; mcp-go
 	// drops a notification when it is full, so it is generous.
 	notificationBuffer = 1024
@@ -68,6 +71,7 @@ type Stdio struct {
 	dropped   atomic.Uint64 // responses suppressed because the request was cancelled
 	refused   atomic.Uint64 // requests refused because a bound was reached
 	malformed atomic.Uint64 // lines that were not valid JSON-RPC
+	unwritten atomic.Uint64 // responses and notifications never written: stdout broken or unread at shutdown
 }
 
 // StdioOptions configures [Stdio].
@@ -75,6 +79,9 @@ type StdioOptions struct {
 	MaxLineBytes     int // 0: DefaultMaxLineBytes
 	MaxInFlightCalls int // 0: DefaultMaxInFlightCalls
 	MaxInFlightOther int // 0: DefaultMaxInFlightOther
+	// FlushTimeout is how long shutdown waits for a client to read what
+	// is still queued for stdout (0: DefaultFlushTimeout).
+	FlushTimeout time.Duration
 
 	// Dispatch, when set, is called on the read loop for each tools/call
 	// (see [DispatchHook]); nil: none.
@@ -86,6 +93,9 @@ type StdioStats struct {
 	SuppressedResponses uint64 `json:"suppressed_responses"`
 	Refused             uint64 `json:"refused"`
 	Malformed           uint64 `json:"malformed"`
+	// Unwritten counts messages the loop could not write: stdout failed,
+	// or the client had stopped reading it when the server shut down.
+	Unwritten uint64 `json:"unwritten"`
 }
 
 // NewStdio returns a stdio transport for s. calls (may be nil) receives
@@ -100,6 +110,9 @@ func NewStdio(s *mcpserver.MCPServer, opt StdioOptions, calls *Calls, log *slog.
 	if opt.MaxInFlightOther <= 0 {
 		opt.MaxInFlightOther = DefaultMaxInFlightOther
 	}
+	if opt.FlushTimeout <= 0 {
+		opt.FlushTimeout = DefaultFlushTimeout
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -108,7 +121,8 @@ func NewStdio(s *mcpserver.MCPServer, opt StdioOptions, calls *Calls, log *slog.
 
 // Stats returns the loop's counters.
 func (t *Stdio) Stats() StdioStats {
-	return StdioStats{SuppressedResponses: t.dropped.Load(), Refused: t.refused.Load(), Malformed: t.malformed.Load()}
+	return StdioStats{SuppressedResponses: t.dropped.Load(), Refused: t.refused.Load(), Malformed: t.malformed.Load(),
+		Unwritten: t.unwritten.Load()}
 }
 
 // inflight is one request being handled.
@@ -145,16 +159,22 @@ type conn struct {
 	// inline answer waits its turn behind them, so a client sees the
 	// answers to its requests in the order it sent them.
 	queued atomic.Int64
+	// giveUp is closed when shutdown stops waiting for stdout: enqueue
+	// then drops (and counts) instead of waiting for room.
+	giveUp chan struct{}
 }
 
 // Serve reads requests from in and writes responses to out until in reaches
 // EOF or ctx ends. Then it cancels the calls still running, waits for them,
 // flushes what they wrote, and returns (nil on EOF, ctx's error otherwise).
+// It closes neither in nor out.
 //
-// The reader goroutine blocks in in.Read; when ctx ends Serve closes in if it
-// is an io.Closer (an *os.File made non-blocking, or a pipe, then returns
-// from Read) and waits for the reader; a reader that cannot be interrupted is
-// left to end with in.
+// Shutdown never waits on a client that stopped reading out: output still
+// unwritten after FlushTimeout is dropped and counted (Stats.Unwritten).
+// The reader blocks in in.Read and the writer in out.Write; when Serve must
+// stop them it sets an immediate deadline on in or out where they take one
+// (an *os.File in non-blocking mode: a pipe) and waits for them; one that
+// cannot be interrupted is left to end with its file.
 func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	session := newStdioSession("stdio-"+randomID(), notificationBuffer)
 	if err := t.mcp.RegisterSession(ctx, session); err != nil {
@@ -170,6 +190,7 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		callSem:  make(chan struct{}, t.opt.MaxInFlightCalls),
 		otherSem: make(chan struct{}, t.opt.MaxInFlightOther),
 		direct:   newPipeOut(out),
+		giveUp:   make(chan struct{}),
 	}
 
 	// Requests run on reqCtx: it ends on shutdown, not when a single call is cancelled.
@@ -212,22 +233,56 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		}
 	}
 
-	// Shutdown: dispatch no more, stop the calls, wait for them, flush
-	// their output, stop the writer.
+	c.shutdown(stopRequests, stopWriter, writerDone, out)
+	if err != nil && !interrupt(in, readerDone) {
+		return err // the reader ends with in
+	}
+	<-readerDone
+	return err
+}
+
+// shutdown dispatches no more, stops the calls, waits for them, flushes
+// their output and stops the writer — waiting at most FlushTimeout for a
+// client that does not read: then the rest is dropped and counted.
+func (c *conn) shutdown(stopRequests context.CancelCauseFunc, stopWriter, writerDone chan struct{}, out io.Writer) {
 	c.dispatchMu.Lock()
 	c.stopped = true
 	c.dispatchMu.Unlock()
 	stopRequests(errShutdown)
-	c.handlers.Wait()
-	close(stopWriter)
-	<-writerDone
-	if cl, ok := in.(io.Closer); ok && err != nil {
-		_ = cl.Close() // unblock the reader; an error here changes nothing
-		<-readerDone
-	} else if err == nil {
-		<-readerDone
+	flushBy := time.NewTimer(c.t.opt.FlushTimeout)
+	defer flushBy.Stop()
+	handlersDone := make(chan struct{})
+	go func() { c.handlers.Wait(); close(handlersDone) }()
+	select {
+	case <-handlersDone:
+	case <-flushBy.C:
+		close(c.giveUp) // handlers blocked on a full queue drop their answers
+		<-handlersDone
 	}
-	return err
+	close(stopWriter)
+	select {
+	case <-writerDone:
+		return
+	case <-flushBy.C:
+	}
+	c.t.log.Warn("stdout not read: dropping the output still queued", "after", c.t.opt.FlushTimeout)
+	if !interrupt(out, writerDone) {
+		return // the writer ends with out
+	}
+	<-writerDone
+}
+
+// interrupt ends a blocked Read or Write on f by an immediate deadline and
+// reports whether it could (f takes deadlines); done is closed when the
+// goroutine in it has returned.
+func interrupt(f any, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	default:
+	}
+	d, ok := f.(interface{ SetDeadline(time.Time) error })
+	return ok && d.SetDeadline(time.Now()) == nil
 }
 
 // maxKeptPrefix is how much of an over-long line is kept to recover its id.
@@ -439,12 +494,11 @@ func (c *conn) handle(ctx context.Context, id json.RawMessage, line []byte) (out
 	if resp == nil {
 		return nil
 	}
-	resp = tidyError(resp)
-	b, err := json.Marshal(resp)
+	b, err := encodeResponse(tidyError(resp), id)
 	if err != nil {
 		return encodeError(id, -32603, "cannot encode response: "+err.Error())
 	}
-	return withID(b, id)
+	return b
 }
 
 // notification handles a message without id. notifications/cancelled is
@@ -487,12 +541,28 @@ func (c *conn) enqueueError(ctx context.Context, id json.RawMessage, code int, m
 }
 
 // enqueue hands a response to the writer. It blocks only when 4096 responses
-// are waiting because the client stopped reading stdout; the writer keeps
-// consuming until every handler has returned, so it cannot block forever
-// unless the client never reads again.
-func (c *conn) enqueue(_ context.Context, b []byte) {
+// are waiting because the client stopped reading stdout, until there is
+// room, ctx ends or shutdown gives up on stdout; a response not handed over
+// is counted as unwritten.
+func (c *conn) enqueue(ctx context.Context, b []byte) {
 	c.queued.Add(1)
-	c.out <- b
+	select {
+	case c.out <- b: // room: never dropped for an ended ctx
+		return
+	default:
+	}
+	select {
+	case c.out <- b:
+	case <-ctx.Done():
+		c.drop()
+	case <-c.giveUp:
+		c.drop()
+	}
+}
+
+func (c *conn) drop() {
+	c.queued.Add(-1)
+	c.t.unwritten.Add(1)
 }
 
 // answerNow writes a short response from the reader itself when the
@@ -515,6 +585,7 @@ func (c *conn) writeLoop(out io.Writer, stop <-chan struct{}) {
 	broken := false
 	write := func(b []byte) {
 		if broken {
+			c.t.unwritten.Add(1)
 			return
 		}
 		c.outMu.Lock()
@@ -524,6 +595,7 @@ func (c *conn) writeLoop(out io.Writer, stop <-chan struct{}) {
 		}
 		if err := w.Flush(); err != nil { // flush per message: the client waits for it
 			broken = true
+			c.t.unwritten.Add(1)
 			c.t.log.Error("cannot write to stdout; discarding further output", "err", err)
 		}
 	}
@@ -629,19 +701,28 @@ func encodePong(id json.RawMessage) []byte {
 	return append(b, `,"result":{}}`...)
 }
 
-// withID replaces the "id" of an encoded response by the raw id the client
-// sent: mcp-go decodes ids into float64, which loses large integers.
-func withID(b []byte, id json.RawMessage) []byte {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(b, &m) != nil {
-		return b
+// encodeResponse encodes a response once, with the raw id the client sent
+// (mcp-go decodes ids into float64, which loses large integers).
+func encodeResponse(resp mcp.JSONRPCMessage, id json.RawMessage) ([]byte, error) {
+	switch r := resp.(type) {
+	case *mcp.JSONRPCResponse:
+		return encodeResponse(*r, id)
+	case *mcp.JSONRPCError:
+		return encodeResponse(*r, id)
+	case mcp.JSONRPCResponse:
+		return json.Marshal(struct {
+			JSONRPC string          `json:"jsonrpc"`
+			ID      json.RawMessage `json:"id"`
+			Result  any             `json:"result"`
+		}{"2.0", id, r.Result})
+	case mcp.JSONRPCError:
+		return json.Marshal(struct {
+			JSONRPC string                  `json:"jsonrpc"`
+			ID      json.RawMessage         `json:"id"`
+			Error   mcp.JSONRPCErrorDetails `json:"error"`
+		}{"2.0", id, r.Error})
 	}
-	m["id"] = id
-	out, err := json.Marshal(m)
-	if err != nil {
-		return b
-	}
-	return out
+	return nil, fmt.Errorf("unexpected response type %T", resp)
 }
 
 func randomID() string {

@@ -5,6 +5,7 @@ package server
 import (
 	"io"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,8 +17,8 @@ import (
 // splits. The writer and the reader write under conn.outMu, so lines never
 // interleave.
 type pipeOut struct {
-	fd   int
-	size int // the pipe's capacity (F_GETPIPE_SZ)
+	rc   syscall.RawConn // the file's descriptor, reached without making it blocking (as Fd would)
+	size int             // the pipe's capacity (F_GETPIPE_SZ)
 }
 
 // newPipeOut returns a pipeOut for w, or nil when w is not a pipe.
@@ -26,16 +27,22 @@ func newPipeOut(w io.Writer) *pipeOut {
 	if !ok {
 		return nil
 	}
-	fd := int(f.Fd())
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+	rc, err := f.SyscallConn()
+	if err != nil {
 		return nil
 	}
-	size, err := unix.FcntlInt(uintptr(fd), unix.F_GETPIPE_SZ, 0)
+	size := 0
+	err = rc.Control(func(fd uintptr) {
+		var st unix.Stat_t
+		if unix.Fstat(int(fd), &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFIFO {
+			return
+		}
+		size, _ = unix.FcntlInt(fd, unix.F_GETPIPE_SZ, 0)
+	})
 	if err != nil || size <= 0 {
 		return nil
 	}
-	return &pipeOut{fd: fd, size: size}
+	return &pipeOut{rc: rc, size: size}
 }
 
 // tryWrite writes line at once if it fits in the pipe's free space and in
@@ -44,12 +51,16 @@ func (p *pipeOut) tryWrite(line []byte) bool {
 	if p == nil || len(line) > pipeBuf {
 		return false
 	}
-	queued, err := unix.IoctlGetInt(p.fd, unix.TIOCINQ) // FIONREAD: bytes not yet read
-	if err != nil || queued+len(line) > p.size {
-		return false
-	}
-	n, err := unix.Write(p.fd, line)
-	return err == nil && n == len(line)
+	written := false
+	_ = p.rc.Control(func(fd uintptr) {
+		queued, err := unix.IoctlGetInt(int(fd), unix.TIOCINQ) // FIONREAD: bytes not yet read
+		if err != nil || queued+len(line) > p.size {
+			return
+		}
+		n, err := unix.Write(int(fd), line)
+		written = err == nil && n == len(line)
+	})
+	return written
 }
 
 // pipeBuf is Linux's PIPE_BUF: a pipe write of at most this many bytes is

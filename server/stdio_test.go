@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -540,5 +543,73 @@ func TestStdio_TooLargeLineAnsweredWithItsID(t *testing.T) {
 				t.Fatal("ping after the large line not answered")
 			}
 		})
+	}
+}
+
+// A client that stops reading stdout cannot hold shutdown: what is still
+// queued after FlushTimeout is dropped and counted, and Serve returns
+// without closing the files it was given.
+func TestStdio_ShutdownWithUnreadStdout(t *testing.T) {
+	ss := newSlowServer()
+	inR, inW, _ := os.Pipe()
+	outR, outW, _ := os.Pipe()
+	defer func() { inR.Close(); outR.Close(); outW.Close() }()
+	st := server.NewStdio(ss.s, server.StdioOptions{FlushTimeout: 200 * time.Millisecond}, nil, nil)
+	errc := make(chan error, 1)
+	go func() { errc <- st.Serve(context.Background(), inR, outW) }()
+	// Far more answers than a 64 KiB pipe holds; nobody reads them.
+	var b strings.Builder
+	for i := range 4000 {
+		fmt.Fprintf(&b, `{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`+"\n", i)
+	}
+	if _, err := io.WriteString(inW, b.String()); err != nil {
+		t.Fatal(err)
+	}
+	inW.Close() // EOF: shutdown begins
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Errorf("Serve = %v, want nil at EOF", err)
+		}
+	case <-time.After(8 * time.Second):
+		buf := make([]byte, 1<<20)
+		t.Logf("%s", buf[:runtime.Stack(buf, true)])
+		t.Fatal("Serve did not return: shutdown waited on a client that does not read")
+	}
+	if n := st.Stats().Unwritten; n == 0 {
+		t.Error("no answer counted as unwritten")
+	}
+	// out is still open: it takes a write once there is room again.
+	if err := outW.SetDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	if _, err := outW.Write([]byte("\n")); err != nil {
+		t.Errorf("out after Serve: %v (Serve closed it?)", err)
+	}
+}
+
+// A cancelled Serve ends its read with a deadline, not by closing in.
+func TestStdio_ServeLeavesInOpen(t *testing.T) {
+	ss := newSlowServer()
+	inR, inW, _ := os.Pipe()
+	outR, outW, _ := os.Pipe()
+	defer func() { inR.Close(); inW.Close(); outR.Close(); outW.Close() }()
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	st := server.NewStdio(ss.s, server.StdioOptions{}, nil, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- st.Serve(ctx, inR, outW) }()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("Serve = %v, want context.Canceled", err)
+	}
+	if err := inR.SetDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = inW.Write([]byte("x")) }()
+	buf := make([]byte, 1)
+	if _, err := inR.Read(buf); err != nil {
+		t.Errorf("in after Serve: %v (Serve closed it?)", err)
 	}
 }

@@ -309,7 +309,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		}()
 	} else {
 		log.Info("serving MCP over stdio", "roots", strings.Join(roots, ","), "provider", c.Provider)
-		go func() { transportDone <- srv.ServeStdio(ctx, interruptible(stdin), stdout) }()
+		go func() { transportDone <- srv.ServeStdio(ctx, interruptible(stdin), interruptibleOut(stdout)) }()
 	}
 	select {
 	case err = <-transportDone:
@@ -430,20 +430,39 @@ type namedStop struct {
 	stop func()
 }
 
-// interruptible makes stdin a non-blocking, poller-backed file when it is a
-// pipe, so closing it at shutdown unblocks the reader goroutine (a plain
-// blocking read of fd 0 cannot be interrupted).
+// interruptible makes stdin or stdout a non-blocking, poller-backed file
+// when it is a pipe, so that shutdown can end a read or write blocked on it
+// with a deadline (a plain blocking read of fd 0, or a write to a pipe the
+// host stopped reading, cannot be interrupted). Anything else is returned
+// as it is.
 func interruptible(in io.Reader) io.Reader {
-	f, ok := in.(*os.File)
+	if f := nonblockingPipe(in); f != nil {
+		return f
+	}
+	return in
+}
+
+// interruptibleOut is interruptible for stdout.
+func interruptibleOut(out io.Writer) io.Writer {
+	if f := nonblockingPipe(out); f != nil {
+		return f
+	}
+	return out
+}
+
+// nonblockingPipe is v as a non-blocking *os.File when v is an *os.File
+// other than a terminal; nil otherwise.
+func nonblockingPipe(v any) *os.File {
+	f, ok := v.(*os.File)
 	if !ok {
-		return in
+		return nil
 	}
 	fd := int(f.Fd()) // note: Fd puts the file in blocking mode; undone below
 	if term.IsTerminal(fd) {
-		return in
+		return nil
 	}
 	if err := syscall.SetNonblock(fd, true); err != nil {
-		return in
+		return nil
 	}
 	return os.NewFile(uintptr(fd), f.Name())
 }
