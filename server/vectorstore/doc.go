@@ -59,8 +59,10 @@
 // stale (a crash) are resolved: stores named with this database's prefix
 // ("<NamePrefix>-<install id>-<nonce>") are listed at the provider and
 // deleted when their record says "creating" or is missing; uploads never
-// attached are deleted. A crashed run's live session stores stay: their
-// sessions continue, or the TTL removes them.
+// attached are deleted. A crashed run's live session stores that hold files
+// stay: their sessions continue, or the TTL removes them; an empty one (the
+// run died before attaching anything) is deleted while no other server runs
+// on the database, and its session gets a new store.
 //
 // # Provider state that vanished
 //

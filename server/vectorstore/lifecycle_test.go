@@ -121,17 +121,31 @@ func TestLifecycle_ProviderLimitEvicts(t *testing.T) {
 	}
 }
 
+// TestLifecycle_CrashRecovery: a run crashes in the middle of a session's
+// second call. Its session store already holds the first call's files, so
+// it is the session's and stays; everything else the crash left is deleted
+// once the run's heartbeat is stale. (Whether the crashed call itself got a
+// batch attached depends on which uploads the fake stalled: an empty store
+// of a dead run is deleted, see TestLifecycle_CrashRecoveryEmptyStore, so the
+// store must not rest on that.)
 func TestLifecycle_CrashRecovery(t *testing.T) {
 	clk := clock.NewFake(time.Unix(1e9, 0))
-	// Every third upload stalls until its request is abandoned.
-	e := newEnv(t, clk, fakeai.Faults{Stall: fakeai.Rule{Every: 3, Paths: []string{"POST /v1/files"}}})
+	e := newEnv(t, clk, fakeai.Faults{})
 	a := e.manager(t, Options{})
 	dir, files := project(t, 30)
 	req := AttachRequest{Project: dir, Tool: "t", SessionID: "s", Files: files}
+	// The session's first call: its store is created and filled.
+	first := req
+	first.Files = files[:5]
+	if att, err := a.Attach(testCtx(t), first); err != nil || att.Uploaded != 5 {
+		t.Fatalf("first attach = %+v, %v", att, err)
+	}
+	// Its second call: every third upload stalls until its request is abandoned.
+	e.fake.SetFaults(fakeai.Faults{Stall: fakeai.Rule{Every: 3, Paths: []string{"POST /v1/files"}}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := a.Attach(ctx, req); done <- err }()
-	waitFor(t, "uploads under way", func() bool { return e.fake.Stats()["files_uploaded"] >= 15 })
+	waitFor(t, "uploads under way", func() bool { return e.fake.Stats()["files_uploaded"] >= 5+10 })
 
 	// Two more crash leftovers: a store created at the provider whose
 	// "creating" record never learnt its id, and a prefixed store with no
@@ -201,6 +215,43 @@ func TestLifecycle_CrashRecovery(t *testing.T) {
 		st := e.fake.Stats()
 		return st["vector_stores_alive"] == 0 && st["files_alive"] == 0
 	})
+}
+
+// TestLifecycle_CrashRecoveryEmptyStore: a run that crashed before any of
+// its session's files were attached left an empty store; once the run's
+// heartbeat is stale the store is deleted (nothing in it to keep) and the
+// session continues on a new one.
+func TestLifecycle_CrashRecoveryEmptyStore(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1e9, 0))
+	// Every upload stalls: no file can reach the store.
+	e := newEnv(t, clk, fakeai.Faults{Stall: fakeai.Rule{Count: -1, Paths: []string{"POST /v1/files"}}})
+	a := e.manager(t, Options{})
+	dir, files := project(t, 3)
+	req := AttachRequest{Project: dir, Tool: "t", SessionID: "s", Files: files}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := a.Attach(ctx, req); done <- err }()
+	// Uploads start once the store is created and recorded live.
+	waitFor(t, "uploads stalled", func() bool { return e.fake.Stats()["stalled"] >= 1 })
+	cancel()
+	<-done
+	a.abandon()
+	if st := e.fake.Stats(); st["vector_stores_alive"] != 1 || st["files_alive"] != 0 || a.liveStores(t) != 1 || a.attachedFiles(t) != 0 {
+		t.Fatalf("crash left %v; want one empty live store", st)
+	}
+
+	e.fake.SetFaults(fakeai.Faults{})
+	b := e.manager(t, Options{})
+	clk.Advance(15 * time.Minute)
+	b.Kick()
+	waitFor(t, "the dead run's empty store deleted", func() bool { return e.fake.Stats()["vector_stores_alive"] == 0 })
+	att, err := b.Attach(testCtx(t), req)
+	if err != nil || att.Uploaded != 3 || len(att.Failed) != 0 {
+		t.Fatalf("attach after recovery = %+v, %v", att, err)
+	}
+	if st := e.fake.Stats(); st["vector_stores_created"] != 2 || st["vector_stores_alive"] != 1 {
+		t.Fatalf("session did not get a new store: %v", st)
+	}
 }
 
 func TestLifecycle_DeleteStall(t *testing.T) {
