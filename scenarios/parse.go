@@ -93,13 +93,26 @@ func Parse(file string, data []byte) (*Scenario, error) {
 		return nil, located(file, root, "", "a scenario must be a mapping of keys (name, steps…)", body.GetToken())
 	}
 	sc := &Scenario{file: file, root: root}
-	if err := yaml.NodeToValue(body, sc, yaml.DisallowUnknownField(), yaml.Strict()); err != nil {
+	if err := decodeNode(body, sc); err != nil {
 		return nil, yamlError(file, root, err)
 	}
 	if err := sc.validate(); err != nil {
 		return nil, err
 	}
 	return sc, nil
+}
+
+// decodeNode decodes a parsed document into sc strictly. The YAML library
+// panics on some malformed input (a bare tag where a list belongs:
+// "steps:\n  ! 0" dereferences a nil list node): that is an error in the
+// file, not a crash of the replay.
+func decodeNode(body ast.Node, sc *Scenario) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("the YAML cannot be decoded (the decoder failed: %v); check the indentation and tags near the top-level keys", r)
+		}
+	}()
+	return yaml.NodeToValue(body, sc, yaml.DisallowUnknownField(), yaml.Strict())
 }
 
 // ParseFS parses every *.yaml file of dir in fsys, sorted by name, and

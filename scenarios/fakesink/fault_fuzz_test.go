@@ -1,0 +1,28 @@
+package fakesink
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// FuzzFaultControl: POST /_fault never panics, answers 200 or 400, and
+// leaves the sink with faults that validate, whatever the body.
+func FuzzFaultControl(f *testing.F) {
+	for _, s := range []string{`{}`, `{"reset":true}`, `{"latency":"5s"}`, `{"stall":true}`, `{"error_rate":0.5}`,
+		`{"error_rate":2}`, `{"nope":1}`, `null`, `[`} {
+		f.Add(s)
+	}
+	s := New()
+	f.Fuzz(func(t *testing.T, body string) {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/_fault", strings.NewReader(body)))
+		if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest {
+			t.Errorf("POST /_fault %q: status %d", body, rec.Code)
+		}
+		if err := s.Faults().Validate(); err != nil {
+			t.Errorf("after POST /_fault %q the faults do not validate: %v", body, err)
+		}
+	})
+}
