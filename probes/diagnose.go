@@ -282,7 +282,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 			Frame:      a.frame.Short(),
 			Cause:      a.cause,
 			Goroutines: a.goroutines,
-			WaitMS:     ms(a.waitMax()), // goroutine: longest seen; block/mutex: total delay
+			WaitMS:     reports.Millis(a.waitMax()), // goroutine: longest seen; block/mutex: total delay
 			Source:     a.source,
 			Stack:      formatStack(a.stack, opts.StackDepth),
 		}

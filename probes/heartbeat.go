@@ -12,6 +12,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/secondbrain-dev/secondbrain/probes/wake"
+	"github.com/secondbrain-dev/secondbrain/reports"
 )
 
 // Target is what the heartbeat probes. The runner implements it over its MCP
@@ -46,28 +47,21 @@ const (
 	DefaultPhase           = "baseline"
 )
 
-// Histogram range: every latency is recorded in nanoseconds (the .hlog
-// format assumes ns) between 1 µs and 10 minutes with 3 significant digits;
-// larger values are clamped to the maximum and still counted.
-const (
-	histLowest  = int64(time.Microsecond)
-	histHighest = int64(10 * time.Minute)
-	histSigFigs = 3
-)
+// NewHistogram returns an empty latency histogram with the one geometry of
+// the project's histograms ([reports.NewHistogram]: nanoseconds, as the
+// .hlog format assumes, 1 µs to 1 h, 3 significant digits), so they can all
+// be merged.
+func NewHistogram() *hdrhistogram.Histogram { return reports.NewHistogram() }
 
-// NewHistogram returns an empty latency histogram with the range every
-// histogram of this package uses, so they can all be merged.
-func NewHistogram() *hdrhistogram.Histogram {
-	return hdrhistogram.New(histLowest, histHighest, histSigFigs)
-}
-
+// recordClamped records d, clamped into the histograms' range: a longer
+// latency is still counted, at the maximum.
 func recordClamped(h *hdrhistogram.Histogram, d time.Duration) {
 	v := int64(d)
-	if v < histLowest {
-		v = histLowest
+	if v < reports.HistogramLowestNS {
+		v = reports.HistogramLowestNS
 	}
-	if v > histHighest {
-		v = histHighest
+	if v > reports.HistogramHighestNS {
+		v = reports.HistogramHighestNS
 	}
 	_ = h.RecordValue(v) // cannot fail: v is in range
 }
@@ -602,7 +596,7 @@ func (h *Heartbeat) Snapshot() *HeartbeatSnapshot {
 	for kind, m := range h.series {
 		pts := make([]Sample, 0, len(m))
 		for b, v := range m {
-			pts = append(pts, Sample{T: time.Duration(b) * h.opts.SeriesBucket, Value: ms(v)})
+			pts = append(pts, Sample{T: time.Duration(b) * h.opts.SeriesBucket, Value: reports.Millis(v)})
 		}
 		sort.Slice(pts, func(i, j int) bool { return pts[i].T < pts[j].T })
 		s.Series[kind] = pts
@@ -633,8 +627,6 @@ func (s *HeartbeatSnapshot) Phase(name string) (PhaseSnapshot, bool) {
 
 // Dropped is the number of ticks dropped over all phases and kinds.
 func (s *HeartbeatSnapshot) Dropped() int64 { return s.Ping.Dropped + s.Noop.Dropped }
-
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func (s *HeartbeatSnapshot) String() string {
 	return fmt.Sprintf("ping n=%d p99=%v max=%v; noop n=%d p99=%v; lag p99=%v; dropped=%d",

@@ -81,7 +81,7 @@ func CPUDiagnosis(step int, own time.Duration, samples []StackSample, opts Diagn
 			step, onCPU.Round(time.Millisecond), own.Round(time.Millisecond), hot[0].Frame.Short(), hot[0].CPU.Round(time.Millisecond))}
 	for _, h := range hot[:min(len(hot), 5)] {
 		d.Frames = append(d.Frames, reports.Culprit{Frame: h.Frame.Short(), Cause: CauseRequestCPU,
-			WaitMS: ms(h.CPU), Source: "cpu", Stack: formatStack(h.Stack, opts.StackDepth)})
+			WaitMS: reports.Millis(h.CPU), Source: "cpu", Stack: formatStack(h.Stack, opts.StackDepth)})
 	}
 	return d
 }

@@ -73,7 +73,7 @@ func holderOf(mutex []StackSample, opts DiagnoseOptions) (reports.Culprit, bool)
 		return reports.Culprit{}, false
 	}
 	return reports.Culprit{Frame: s.Stack[i].Short(), Cause: CauseLockHeld, Goroutines: 1,
-		WaitMS: ms(s.Delay), Source: "mutex", Stack: formatStack(s.Stack, opts.StackDepth)}, true
+		WaitMS: reports.Millis(s.Delay), Source: "mutex", Stack: formatStack(s.Stack, opts.StackDepth)}, true
 }
 
 func msString(v float64) string {

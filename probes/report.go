@@ -38,7 +38,7 @@ func nsToMS(v int64) float64 { return float64(v) / 1e6 }
 func Series(pts []Sample) []reports.Sample {
 	out := make([]reports.Sample, len(pts))
 	for i, p := range pts {
-		out[i] = reports.Sample{TMS: ms(p.T), Value: p.Value}
+		out[i] = reports.Sample{TMS: reports.Millis(p.T), Value: p.Value}
 	}
 	return out
 }
@@ -46,7 +46,7 @@ func Series(pts []Sample) []reports.Sample {
 // Report summarises the whole heartbeat (all phases merged) for result.json.
 func (s *HeartbeatSnapshot) Report() *reports.Heartbeat {
 	hb := &reports.Heartbeat{
-		IntervalMS:     ms(s.Interval),
+		IntervalMS:     reports.Millis(s.Interval),
 		SendLagP99MS:   nsToMS(s.SendLag.ValueAtQuantile(99)),
 		SendLagP50MS:   nsToMS(s.SendLag.ValueAtQuantile(50)),
 		Clock:          s.Clock,
@@ -54,7 +54,7 @@ func (s *HeartbeatSnapshot) Report() *reports.Heartbeat {
 		Timeouts:       s.Ping.Timeouts + s.Noop.Timeouts,
 		Series:         Series(s.Series[KindPing]),
 		NoopSeries:     Series(s.Series[KindNoop]),
-		SeriesBucketMS: ms(s.SeriesBucket),
+		SeriesBucketMS: reports.Millis(s.SeriesBucket),
 	}
 	if s.WakeLag != nil {
 		hb.WakeLagP99MS = nsToMS(s.WakeLag.ValueAtQuantile(99))
@@ -77,7 +77,7 @@ func (s *HeartbeatSnapshot) ReportPhases() []reports.Phase {
 		if end.IsZero() {
 			end = time.Now()
 		}
-		rp := reports.Phase{Name: p.Name, StartMS: ms(p.Start.Sub(s.Origin)), EndMS: ms(end.Sub(s.Origin))}
+		rp := reports.Phase{Name: p.Name, StartMS: reports.Millis(p.Start.Sub(s.Origin)), EndMS: reports.Millis(end.Sub(s.Origin))}
 		if s.Interval > 0 {
 			rp.Ping = Latencies(p.Ping)
 		}
@@ -92,7 +92,7 @@ func (s *HeartbeatSnapshot) ReportPhases() []reports.Phase {
 // ReportCalibration converts a calibration for result.json.
 func ReportCalibration(c wake.Calibration) *reports.Calibration {
 	return &reports.Calibration{
-		IntervalMS: ms(c.Interval),
+		IntervalMS: reports.Millis(c.Interval),
 		Kernel:     reportLateness(c.Kernel),
 		Prober:     reportLateness(c.Handoff),
 		GoTimer:    reportLateness(c.GoTimer),
@@ -101,5 +101,5 @@ func ReportCalibration(c wake.Calibration) *reports.Calibration {
 
 func reportLateness(l wake.Lateness) reports.Lateness {
 	return reports.Lateness{Clock: l.Clock, Samples: l.Samples,
-		P50MS: ms(l.P50), P99MS: ms(l.P99), MaxMS: ms(l.Max)}
+		P50MS: reports.Millis(l.P50), P99MS: reports.Millis(l.P99), MaxMS: reports.Millis(l.Max)}
 }

@@ -140,7 +140,7 @@ func (s *Sampler) Series() RuntimeSeries {
 	defer s.mu.Unlock()
 	var out RuntimeSeries
 	for i, r := range s.reads {
-		t := ms(r.At.Sub(s.origin))
+		t := reports.Millis(r.At.Sub(s.origin))
 		if r.Goroutines >= 0 {
 			out.Goroutines = append(out.Goroutines, reports.Sample{TMS: t, Value: float64(r.Goroutines)})
 		}
@@ -153,7 +153,7 @@ func (s *Sampler) Series() RuntimeSeries {
 		if i > 0 {
 			w := r.SchedLatency.Sub(s.reads[i-1].SchedLatency)
 			if w.Total() > 0 {
-				out.SchedP99MS = append(out.SchedP99MS, reports.Sample{TMS: t, Value: ms(w.Quantile(0.99))})
+				out.SchedP99MS = append(out.SchedP99MS, reports.Sample{TMS: t, Value: reports.Millis(w.Quantile(0.99))})
 			}
 		}
 	}

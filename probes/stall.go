@@ -54,7 +54,7 @@ func StallDiagnosis(gs, base []Goroutine, traceID string, stalledFor time.Durati
 	if held && isMutexWait(w) {
 		cause = CauseLockHeld
 	}
-	waiter := reports.Culprit{Frame: w.Stack[i].Short(), Cause: cause, Goroutines: 1, WaitMS: ms(stalledFor),
+	waiter := reports.Culprit{Frame: w.Stack[i].Short(), Cause: cause, Goroutines: 1, WaitMS: reports.Millis(stalledFor),
 		Source: "goroutine", Stack: formatStack(w.Stack, opts.StackDepth)}
 	d := &reports.Diagnosis{Cause: cause, Culprit: waiter.Frame, Frames: []reports.Culprit{waiter}}
 	where, note := "waits at", ""

@@ -193,7 +193,7 @@ func (c *checker) add(name, phase, unit, op string, value, threshold float64, de
 }
 
 func (c *checker) dur(name, phase, op string, v, limit time.Duration, detail string) {
-	c.add(name, phase, "ms", op, ms(v), ms(limit), detail)
+	c.add(name, phase, "ms", op, reports.Millis(v), reports.Millis(limit), detail)
 }
 
 func (c *checker) count(name, phase, op string, v, limit int64, detail string) {
@@ -353,7 +353,7 @@ func (t Thresholds) heartbeatChecks(c *checker, hb *HeartbeatSnapshot, p, base P
 	}
 }
 
-func fmtMS(d time.Duration) string { return fmt.Sprintf("%.2fms", ms(d)) }
+func fmtMS(d time.Duration) string { return fmt.Sprintf("%.2fms", reports.Millis(d)) }
 
 func maxDur(ds []time.Duration) time.Duration {
 	var m time.Duration

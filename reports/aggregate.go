@@ -129,7 +129,7 @@ func StepLatencies(steps []Step, keep func(Step) bool) (*Latencies, error) {
 			continue
 		}
 		n++
-		Record(h, msToDuration(s.LatencyMS))
+		Record(h, FromMillis(s.LatencyMS))
 		switch s.Outcome {
 		case OutcomeError, OutcomeTimeout:
 			errs++
@@ -329,4 +329,8 @@ func nsToMS(ns int64) float64 { return roundMS(float64(ns) / 1e6) }
 // histogram's bucket edges and only make the JSON harder to read and diff.
 func roundMS(ms float64) float64 { return math.Round(ms*1000) / 1000 }
 
-func msToDuration(ms float64) time.Duration { return time.Duration(ms * float64(time.Millisecond)) }
+// Millis is d in milliseconds, the unit of every figure in a result.
+func Millis(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// FromMillis is the duration of v milliseconds.
+func FromMillis(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }

@@ -292,7 +292,7 @@ func (r *Runner) runScenario(ctx context.Context, sc *Scenario, idx, total int, 
 	if err := ru.play(ctx); err != nil {
 		res.Error = err.Error()
 	}
-	res.DurationMS = ms(time.Since(start))
+	res.DurationMS = reports.Millis(time.Since(start))
 	// A run the harness could not judge (it fell behind) is invalid, not
 	// passed: its numbers say nothing about the server. The watcher sets
 	// Invalid only when no failure stands beyond the harness's lateness.
@@ -426,7 +426,7 @@ func (ru *run) play(ctx context.Context) (err error) {
 	ru.setPhase("baseline")
 	if r.opts.BaselineHold > 0 {
 		rs := ru.begin(KindGap, fmt.Sprintf("baseline hold %v (heartbeat baseline)", r.opts.BaselineHold))
-		err := sleepCtx(ctx, r.opts.BaselineHold)
+		err := clock.Sleep(ctx, clock.Real{}, r.opts.BaselineHold)
 		ru.finish(rs, OutcomeOK, "", err == nil)
 	}
 
@@ -596,10 +596,6 @@ func lastLines(s string, n int) string {
 	return out
 }
 
-func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func msDur(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
-
 // sweepTemp removes temp dirs left by runs whose process is gone (a replay
 // killed with SIGKILL cannot clean up after itself).
 func sweepTemp(dir string) {
@@ -633,16 +629,4 @@ func withGODEBUG(env []string, setting string) []string {
 		}
 	}
 	return append(env, "GODEBUG="+setting)
-}
-
-// sleepCtx waits d or until ctx ends.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -112,7 +112,7 @@ func (w *watch) stallChecks() []reports.Check {
 			detail = "no goroutine of the call waits in the server (not dispatched, or its answer is on its way out)"
 		}
 		out = append(out, reports.Check{Name: fmt.Sprintf("call.stall[step %d]", st.step), Unit: "ms", Op: "<=",
-			Value: ms(st.quiet), Threshold: ms(w.th.CallStallMax), Detail: detail})
+			Value: reports.Millis(st.quiet), Threshold: reports.Millis(w.th.CallStallMax), Detail: detail})
 	}
 	return out
 }

@@ -109,7 +109,7 @@ func (ru *run) endWatch(ctx context.Context) {
 // begin starts recording a step and announces it.
 func (ru *run) begin(kind, name string) *reports.Step {
 	rs := &reports.Step{Index: ru.stepIndex(), Kind: kind, Name: name, Phase: ru.phase,
-		StartMS: ms(time.Since(ru.start))}
+		StartMS: reports.Millis(time.Since(ru.start))}
 	ru.events <- Event{Kind: StepStarted, Scenario: ru.sc, Index: ru.idx, Total: ru.total, Step: rs,
 		Elapsed: time.Since(ru.start), Expected: ru.r.scaled(ru.sc.RealLength())}
 	return rs
@@ -125,7 +125,7 @@ func (ru *run) stepIndex() int {
 
 // finish completes rs with latency, outcome and pass, and records it.
 func (ru *run) finish(rs *reports.Step, outcome, errText string, pass bool) {
-	rs.LatencyMS = ms(time.Since(ru.start)) - rs.StartMS
+	rs.LatencyMS = reports.Millis(time.Since(ru.start)) - rs.StartMS
 	rs.Outcome, rs.Error, rs.Pass = outcome, errText, pass
 	ru.record(rs)
 }
@@ -172,7 +172,7 @@ func (ru *run) call(ctx context.Context, c *Call, suffix, sessionOverride string
 	returned := ru.callStarted(cctx, rs.Index, traceID)
 	began := time.Now()
 	res, err := ru.sess.CallTool(cctx, c.Tool, ru.args(c, session), token, traceParent)
-	rs.LatencyMS = ms(time.Since(began))
+	rs.LatencyMS = reports.Millis(time.Since(began))
 	returned()
 	ru.shares(rs, c, traceID)
 	switch {
@@ -221,7 +221,7 @@ func (ru *run) callStarted(ctx context.Context, step int, traceID string) (retur
 func (ru *run) shares(rs *reports.Step, c *Call, traceID string) {
 	n, busy := ru.fakes.Upstream(traceID)
 	rs.UpstreamRequests = n
-	rs.UpstreamMS = min(ms(busy), rs.LatencyMS)
+	rs.UpstreamMS = min(reports.Millis(busy), rs.LatencyMS)
 	rs.ServerMS = rs.LatencyMS - rs.UpstreamMS
 	rs.Query = c.querySignature()
 	rs.CallClass = c.Tool
@@ -263,8 +263,8 @@ func (ru *run) checkProgress(rs *reports.Step, token string, began time.Time) {
 	gap := time.Duration(float64(worst) * scale)
 	ru.bgMu.Lock()
 	ru.res.Checks = append(ru.res.Checks, reports.Check{
-		Name: fmt.Sprintf("progress_gap[step %d]", rs.Index), Phase: rs.Phase, Value: ms(gap), Unit: "ms",
-		Op: "<=", Threshold: ms(progressEvery), Pass: gap <= progressEvery,
+		Name: fmt.Sprintf("progress_gap[step %d]", rs.Index), Phase: rs.Phase, Value: reports.Millis(gap), Unit: "ms",
+		Op: "<=", Threshold: reports.Millis(progressEvery), Pass: gap <= progressEvery,
 		Detail: fmt.Sprintf("%d progress notifications; longest silence %v scenario time", len(arrivals), gap.Round(time.Millisecond)),
 	})
 	ru.bgMu.Unlock()
@@ -391,14 +391,14 @@ func (ru *run) cancelStep(ctx context.Context, c *CancelStep) error {
 		}
 		ru.record(b.step)
 	}
-	rs.CancelMS = ms(worst)
+	rs.CancelMS = reports.Millis(worst)
 	pctx, cancel := context.WithTimeout(ctx, cancelReturnBound)
 	defer cancel()
 	if err := ru.sess.Ping(pctx); err != nil {
 		pass = false
 		rs.Error = fmt.Sprintf("no answer to a ping after the cancel: %v", err)
 	}
-	rs.NextOKMS = ms(time.Since(at))
+	rs.NextOKMS = reports.Millis(time.Since(at))
 	rs.Detail = fmt.Sprintf("%d call(s) cancelled", len(bg))
 	ru.finish(rs, OutcomeOK, rs.Error, pass)
 	// The step's latency is the cancel itself, not the wait before it.
@@ -493,7 +493,7 @@ func faultName(f *FaultStep) string {
 func (ru *run) faultWindow(side string, on bool) {
 	ru.bgMu.Lock()
 	defer ru.bgMu.Unlock()
-	now := ms(time.Since(ru.start))
+	now := reports.Millis(time.Since(ru.start))
 	if i, ok := ru.faultWin[side]; ok {
 		ru.res.Faults[i].EndMS = now
 		delete(ru.faultWin, side)
@@ -507,7 +507,7 @@ func (ru *run) faultWindow(side string, on bool) {
 func (ru *run) closeFaultWindows() {
 	ru.bgMu.Lock()
 	defer ru.bgMu.Unlock()
-	now := ms(time.Since(ru.start))
+	now := reports.Millis(time.Since(ru.start))
 	for side, i := range ru.faultWin {
 		ru.res.Faults[i].EndMS = now
 		delete(ru.faultWin, side)

@@ -333,7 +333,7 @@ func (w *watch) onBreach(ctx context.Context, b probes.Breach) {
 		sw.breached = true
 	}
 	w.notes = append(w.notes, fmt.Sprintf("heartbeat breach at %.0f ms: %s outstanding %s in phase %s",
-		ms(b.Intended.Sub(time.Now().Add(-w.tgt.Elapsed()))), b.Kind, b.Elapsed.Round(time.Millisecond), b.Phase))
+		reports.Millis(b.Intended.Sub(time.Now().Add(-w.tgt.Elapsed()))), b.Kind, b.Elapsed.Round(time.Millisecond), b.Phase))
 	w.mu.Unlock()
 	if w.sick.Load() {
 		return
@@ -435,7 +435,7 @@ func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probe
 		if st.Kind == KindCall && st.Outcome == OutcomeOK && st.Query != "" {
 			m.Calls = append(m.Calls, probes.CallShare{Step: st.Index, Name: st.Name, Query: st.Query,
 				Class: st.CallClass, Faulted: underFault(st, res.Faults),
-				Server: msDur(st.ServerMS), Upstream: msDur(st.UpstreamMS)})
+				Server: reports.FromMillis(st.ServerMS), Upstream: reports.FromMillis(st.UpstreamMS)})
 		}
 	}
 	if w.dc != nil {
@@ -555,7 +555,7 @@ func latencyExplained(c reports.Check, lagMax, cpuWait time.Duration) bool {
 	if !strings.HasPrefix(c.Name, "heartbeat.") || c.Unit != "ms" {
 		return false
 	}
-	return c.Value-c.Threshold <= ms(max(lagMax, cpuWait))
+	return c.Value-c.Threshold <= reports.Millis(max(lagMax, cpuWait))
 }
 
 // foreignCPU measures how many CPUs other processes kept busy since the
