@@ -94,10 +94,9 @@ type Options struct {
 	// DeveloperMode registers the developer tools (search_mcp_debug_logs).
 	DeveloperMode bool
 
-	// TimeScale runs internal timers (poll backoff, progress, timeouts,
-	// session TTL) that many times faster; 0 or 1 is real time.
-	TimeScale float64
-	// Clock overrides the scenario clock (tests); nil: clock.NewScaled(TimeScale).
+	// Clock is the server's one time source: poll backoff, progress,
+	// tool timeouts and session TTLs run on it (clock.NewScaled(60) runs
+	// them 60 times faster). nil: real time.
 	Clock                  clock.Clock
 	ProgressInterval       time.Duration // scenario time; 0: DefaultProgressInterval
 	SessionCleanupInterval time.Duration // scenario time; 0: DefaultSessionCleanupInterval
@@ -122,7 +121,6 @@ type Server struct {
 	calls   *Calls
 	log     *slog.Logger
 	clk     clock.Clock
-	scale   float64
 	models  map[string]Model
 	clients map[string]*provider.Client
 	project string
@@ -153,11 +151,8 @@ func New(opt Options) (*Server, error) {
 	if opt.Models == nil {
 		opt.Models = DefaultModels()
 	}
-	if opt.TimeScale <= 0 {
-		opt.TimeScale = 1
-	}
 	if opt.Clock == nil {
-		opt.Clock = clock.NewScaled(opt.TimeScale)
+		opt.Clock = clock.Real{}
 	}
 	if opt.ProgressInterval <= 0 {
 		opt.ProgressInterval = DefaultProgressInterval
@@ -190,7 +185,7 @@ func New(opt Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		opt: opt, calls: calls, log: opt.Logger.With("component", "server"), clk: opt.Clock, scale: opt.TimeScale,
+		opt: opt, calls: calls, log: opt.Logger.With("component", "server"), clk: opt.Clock,
 		models: map[string]Model{}, clients: map[string]*provider.Client{}, project: opt.Roots[0],
 	}
 	for name, ep := range opt.Endpoints {
@@ -262,11 +257,6 @@ func (s *Server) Close() {
 	for _, c := range s.clients {
 		c.Close()
 	}
-}
-
-// realDuration converts scenario time to wall-clock time.
-func (s *Server) realDuration(d time.Duration) time.Duration {
-	return time.Duration(float64(d) / s.scale)
 }
 
 // sendProgress sends notifications/progress for the call in ctx, if the

@@ -15,6 +15,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
 
+	"github.com/secondbrain-dev/secondbrain/server/clock"
 	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/packing"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
@@ -186,7 +187,7 @@ func (s *Server) chatHandler(m Model) mcpserver.ToolHandlerFunc {
 		}
 
 		// The tool's own deadline, in scenario time.
-		callCtx, cancel := context.WithTimeoutCause(ctx, s.realDuration(m.Timeout), errToolTimeout)
+		callCtx, cancel := clock.WithTimeoutCause(ctx, s.clk, m.Timeout, errToolTimeout)
 		defer cancel()
 
 		var token mcp.ProgressToken

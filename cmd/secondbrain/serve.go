@@ -251,7 +251,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		Roots: roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
 		Sessions: st, Attacher: attacher, Memory: mem, HistoryReports: history,
 		StoreChecker: storeChecker(stores), SessionStores: sessionStores(stores), DebugLogs: debugLogs, DeveloperMode: c.DeveloperMode,
-		TimeScale: scale, Clock: clk, Logger: logs.Logger(), Registerer: reg, HTTPClient: httpClient,
+		Clock: clk, Logger: logs.Logger(), Registerer: reg, HTTPClient: httpClient,
 		ModelCallHook: modelCallHook(faultSet), Stdio: server.StdioOptions{Dispatch: dispatchHook(faultSet)},
 	})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/secondbrain-dev/secondbrain/server"
+	"github.com/secondbrain-dev/secondbrain/server/clock"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
 	"github.com/secondbrain-dev/secondbrain/server/session"
 )
@@ -292,7 +293,7 @@ func TestShutdown_HTTPCancelsBeforeGrace(t *testing.T) {
 		Endpoints: map[string]provider.Endpoint{
 			server.ProviderOpenAI: {Name: "openai", BaseURL: e.fakeURL, APIKey: "test-openai", KeyEnv: "OPENAI_API_KEY"},
 		},
-		Roots: []string{e.project}, Sessions: st, TimeScale: 60,
+		Roots: []string{e.project}, Sessions: st, Clock: clock.NewScaled(60),
 	})
 	if err != nil {
 		t.Fatal(err)

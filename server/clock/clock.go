@@ -33,6 +33,23 @@ type Timer interface {
 // Since returns the scenario time elapsed since t.
 func Since(c Clock, t time.Time) time.Duration { return c.Now().Sub(t) }
 
+// WithTimeoutCause is context.WithTimeoutCause on c's time: the returned
+// context ends with cause once d of c's time has passed, or when ctx ends
+// or cancel is called. Its goroutine ends with the context; call cancel.
+func WithTimeoutCause(ctx context.Context, c Clock, d time.Duration, cause error) (context.Context, context.CancelFunc) {
+	cctx, cancel := context.WithCancelCause(ctx)
+	t := c.NewTimer(d)
+	go func() {
+		defer t.Stop()
+		select {
+		case <-t.C():
+			cancel(cause)
+		case <-cctx.Done():
+		}
+	}()
+	return cctx, func() { cancel(context.Canceled) }
+}
+
 // Sleep waits d of scenario time or until ctx ends, whichever is first, and
 // returns ctx.Err() in the latter case. A d <= 0 returns at once.
 func Sleep(ctx context.Context, c Clock, d time.Duration) error {

@@ -2,6 +2,7 @@ package clock
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -59,5 +60,30 @@ func TestScaled_RealDuration(t *testing.T) {
 		if got := NewScaled(tc.scale).Real(tc.in); got != tc.want {
 			t.Errorf("scale %v: Real(%v) = %v, want %v", tc.scale, tc.in, got, tc.want)
 		}
+	}
+}
+
+func TestWithTimeoutCause(t *testing.T) {
+	f := NewFake(time.Unix(0, 0))
+	cause := errors.New("tool timeout")
+	ctx, cancel := WithTimeoutCause(context.Background(), f, time.Minute, cause)
+	defer cancel()
+	f.Advance(59 * time.Second)
+	select {
+	case <-ctx.Done():
+		t.Fatal("ended before its scenario-time deadline")
+	default:
+	}
+	f.Advance(time.Second)
+	<-ctx.Done()
+	if got := context.Cause(ctx); !errors.Is(got, cause) {
+		t.Errorf("cause %v; want %v", got, cause)
+	}
+	// cancel ends it at once, with context.Canceled.
+	ctx2, cancel2 := WithTimeoutCause(context.Background(), f, time.Hour, cause)
+	cancel2()
+	<-ctx2.Done()
+	if !errors.Is(context.Cause(ctx2), context.Canceled) {
+		t.Errorf("cause after cancel: %v", context.Cause(ctx2))
 	}
 }
