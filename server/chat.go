@@ -119,12 +119,12 @@ type chatCall struct {
 // most maxProviderResets times, when the provider lost what it points at),
 // checks the answer against the schema asked for, and saves the session.
 func (c *chatCall) run(ctx context.Context) (chatOutput, Metadata, error) {
-	s, m, p, st, log := c.s, c.m, c.p, c.st, c.log
+	s, m, p := c.s, c.m, c.p
 	if c.client == nil {
 		return chatOutput{}, newMetadata(s, m, p), fmt.Errorf("provider %q is not configured", m.Provider)
 	}
 	key := session.Key{Project: s.project, Tool: m.Tool, SessionID: p.sessionID}
-	st.set("loading the session")
+	c.st.set("loading the session")
 	rec, found, err := s.opt.Sessions.Get(ctx, key)
 	if err != nil {
 		return chatOutput{}, newMetadata(s, m, p), err
@@ -132,36 +132,7 @@ func (c *chatCall) run(ctx context.Context) (chatOutput, Metadata, error) {
 	if !found {
 		rec = &session.Record{Key: key, Model: m.Model}
 	}
-
-	// The provider may have lost what the session points at (a stored
-	// response expires after 30 days, a store is deleted out of band, the
-	// in-process fake restarted): start afresh instead of failing, and say so.
-	var resets []string
-	var a *chatAttempt
-	uploadedBefore, replaced := 0, ""
-	for attempt := 0; ; attempt++ {
-		a, err = c.once(ctx, rec)
-		a.meta.SessionReset = strings.Join(resets, "; ")
-		// Files uploaded by an earlier attempt are "reused" by this one: report
-		// what the call as a whole did.
-		a.meta.Uploaded += uploadedBefore
-		a.meta.Reused = max(0, a.meta.Reused-uploadedBefore)
-		if a.replaced != "" {
-			replaced = a.replaced
-		} else if replaced != "" && a.meta.OverflowNote == "" {
-			a.meta.OverflowNote = replacedNote(replaced)
-		}
-		if err == nil || ctx.Err() != nil || attempt >= maxProviderResets {
-			break
-		}
-		uploadedBefore = a.meta.Uploaded
-		reason := c.resetForProvider(ctx, rec, a, err)
-		if reason == "" {
-			break
-		}
-		resets = append(resets, reason)
-		log.Warn("provider lost session state; retrying afresh", "reason", reason)
-	}
+	a, err := c.attempts(ctx, rec)
 	meta := a.meta
 	if err != nil {
 		return chatOutput{}, meta, err
@@ -176,10 +147,50 @@ func (c *chatCall) run(ctx context.Context) (chatOutput, Metadata, error) {
 		}
 		meta.SchemaValid = &valid
 	}
+	c.save(ctx, rec, a, &meta)
+	return chatOutput{text: answer}, meta, nil
+}
 
-	// Persist the session. Saved on a context that survives a cancel arriving
-	// now: the model already answered, so the conversation moved on.
-	st.set("saving the session")
+// attempts makes the call, starting the session afresh when the provider
+// has lost what it points at (a stored response expires after 30 days, a
+// store is deleted out of band, the in-process fake restarted) instead of
+// failing, and says so in the metadata.
+func (c *chatCall) attempts(ctx context.Context, rec *session.Record) (*chatAttempt, error) {
+	var resets []string
+	uploadedBefore, replaced := 0, ""
+	for attempt := 0; ; attempt++ {
+		a, err := c.once(ctx, rec)
+		a.meta.SessionReset = strings.Join(resets, "; ")
+		// Files uploaded by an earlier attempt are "reused" by this one: report
+		// what the call as a whole did.
+		a.meta.Uploaded += uploadedBefore
+		a.meta.Reused = max(0, a.meta.Reused-uploadedBefore)
+		if a.replaced != "" {
+			replaced = a.replaced
+		} else if replaced != "" && a.meta.OverflowNote == "" {
+			a.meta.OverflowNote = replacedNote(replaced)
+		}
+		if err == nil || ctx.Err() != nil || attempt >= maxProviderResets {
+			return a, err
+		}
+		uploadedBefore = a.meta.Uploaded
+		reason := c.resetForProvider(ctx, rec, a, err)
+		if reason == "" {
+			return a, err
+		}
+		resets = append(resets, reason)
+		c.log.Warn("provider lost session state; retrying afresh", "reason", reason)
+	}
+}
+
+// save records the exchange in the session and in project memory. The
+// session is saved on a context that survives a cancel arriving now: the
+// model already answered, so the conversation moved on. A session that
+// cannot be saved is noted in meta.
+func (c *chatCall) save(ctx context.Context, rec *session.Record, a *chatAttempt, meta *Metadata) {
+	s, m, p := c.s, c.m, c.p
+	answer := a.resp.Text
+	c.st.set("saving the session")
 	rec.Model = m.Model
 	rec.Calls++
 	if m.API == APIResponses {
@@ -203,17 +214,16 @@ func (c *chatCall) run(ctx context.Context) (chatOutput, Metadata, error) {
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if err := s.opt.Sessions.Put(sctx, rec); err != nil {
-		log.Error("cannot save session", "err", err)
+		c.log.Error("cannot save session", "err", err)
 		meta.OverflowNote = strings.TrimSpace(meta.OverflowNote + " (warning: the session could not be saved: " + err.Error() + ")")
 	}
 	if s.opt.Memory != nil {
 		// Never waits: the writer queues it or drops and counts it.
 		if !s.opt.Memory.Remember(memory.Exchange{Project: s.project, Tool: m.Tool, SessionID: p.sessionID, Model: m.Model,
 			Question: p.instructions, Answer: answer, At: s.clk.Now()}) {
-			log.Warn("memory writer queue full: exchange not remembered")
+			c.log.Warn("memory writer queue full: exchange not remembered")
 		}
 	}
-	return chatOutput{text: answer}, meta, nil
 }
 
 func replacedNote(storeID string) string {

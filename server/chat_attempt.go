@@ -69,30 +69,38 @@ func (c *chatCall) resetForProvider(ctx context.Context, rec *session.Record, a 
 // once packs the context against rec, attaches the overflow and calls
 // the model. It never changes rec.
 func (c *chatCall) once(ctx context.Context, rec *session.Record) (*chatAttempt, error) {
-	s, m, p, st := c.s, c.m, c.p, c.st
-	a := &chatAttempt{meta: newMetadata(s, m, p), prev: map[string]packing.Stamp{}}
-	meta := &a.meta
-	meta.PreviousResponseID = rec.PreviousResponseID
+	a := &chatAttempt{meta: newMetadata(c.s, c.m, c.p), prev: map[string]packing.Stamp{}}
+	a.meta.PreviousResponseID = rec.PreviousResponseID
+	if err := c.pack(ctx, rec, a); err != nil {
+		return a, err
+	}
+	if err := c.attach(ctx, rec, a); err != nil {
+		return a, err
+	}
+	return a, c.ask(ctx, rec, a)
+}
 
-	// Pack the context.
-	st.set("packing context files")
+// pack packs the call's context into a, against the files rec says the
+// model has seen, and accounts for every file in a.meta.
+func (c *chatCall) pack(ctx context.Context, rec *session.Record, a *chatAttempt) error {
+	c.st.set("packing context files")
 	t0 := time.Now()
 	for k, v := range rec.Inline {
 		a.prev[k] = packing.Stamp{Size: v.Size, ModTime: v.ModTime}
 	}
-	var err error
-	if len(p.context)+len(p.priority) > 0 {
-		a.packed, err = packing.Pack(ctx, p.context, packing.Options{
-			Roots: s.opt.Roots, MaxFileBytes: s.opt.MaxFileBytes, MaxTotalBytes: s.opt.MaxTotalBytes,
-			BudgetTokens: m.budgetTokens(), Priority: p.priority, Previous: a.prev,
+	a.packed = &packing.Result{}
+	if len(c.p.context)+len(c.p.priority) > 0 {
+		o := c.s.opt
+		packed, err := packing.Pack(ctx, c.p.context, packing.Options{
+			Roots: o.Roots, MaxFileBytes: o.MaxFileBytes, MaxTotalBytes: o.MaxTotalBytes,
+			BudgetTokens: c.m.budgetTokens(), Priority: c.p.priority, Previous: a.prev,
 		})
 		if err != nil {
-			return a, fmt.Errorf("cannot pack the context: %w", err)
+			return fmt.Errorf("cannot pack the context: %w", err)
 		}
-	} else {
-		a.packed = &packing.Result{}
+		a.packed = packed
 	}
-	packed := a.packed
+	meta, packed := &a.meta, a.packed
 	meta.Timings.PackMS = msSince(t0, time.Now())
 	for _, f := range packed.Inline {
 		meta.Inlined = append(meta.Inlined, f.Rel)
@@ -107,56 +115,94 @@ func (c *chatCall) once(ctx context.Context, rec *session.Record) (*chatAttempt,
 		meta.Skipped = append(meta.Skipped, SkippedFile{Path: sk.Path, Reason: sk.Reason})
 	}
 	meta.InlineTokens, meta.TotalTokens = packed.InlineTokens, packed.TotalTokens
+	return nil
+}
 
-	// Overflow to the vector store.
-	storeIDs := rec.VectorStoreIDs
-	if len(packed.Overflow) > 0 {
-		if s.opt.Attacher == nil {
-			meta.OverflowNote = "no vector store configured: overflow files were not attached; the model sees them only in the file tree"
-		} else {
-			st.set(fmt.Sprintf("attaching %d overflow files to the vector store", len(packed.Overflow)))
-			t1 := time.Now()
-			att, err := s.opt.Attacher.Attach(ctx, attachRequest(s.project, m.Tool, p.sessionID, packed.Overflow))
-			meta.Timings.AttachMS = msSince(t1, time.Now())
-			if err != nil {
-				if ctx.Err() != nil {
-					return a, ctx.Err()
-				}
-				meta.OverflowNote = "vector store unavailable: " + err.Error()
-				c.log.Warn("cannot attach overflow files", "err", err, "files", len(packed.Overflow))
-			} else {
-				meta.OverflowAttached = len(att.VectorStoreIDs) > 0
-				storeIDs = att.VectorStoreIDs
-				meta.Uploaded, meta.Reused = att.Uploaded, att.Reused
-				for _, f := range att.Failed {
-					meta.FailedUploads = append(meta.FailedUploads, FailedUpload{Path: f.Path, Reason: f.Reason})
-				}
-				if att.ReplacedStore != "" {
-					a.replaced = att.ReplacedStore
-					meta.OverflowNote = replacedNote(att.ReplacedStore)
-				}
-			}
-		}
+// attach sends the overflow files to the vector store and sets the stores
+// the model will search (the session's, when nothing overflowed). A store
+// that cannot take them is noted, not fatal; only the call's end is.
+func (c *chatCall) attach(ctx context.Context, rec *session.Record, a *chatAttempt) error {
+	meta, overflow := &a.meta, a.packed.Overflow
+	a.storeIDs = rec.VectorStoreIDs
+	defer func() { meta.VectorStoreIDs = a.storeIDs }()
+	if len(overflow) == 0 {
+		return nil
 	}
-	a.storeIDs = storeIDs
-	meta.VectorStoreIDs = storeIDs
+	if c.s.opt.Attacher == nil {
+		meta.OverflowNote = "no vector store configured: overflow files were not attached; the model sees them only in the file tree"
+		return nil
+	}
+	c.st.set(fmt.Sprintf("attaching %d overflow files to the vector store", len(overflow)))
+	t1 := time.Now()
+	att, err := c.s.opt.Attacher.Attach(ctx, attachRequest(c.s.project, c.m.Tool, c.p.sessionID, overflow))
+	meta.Timings.AttachMS = msSince(t1, time.Now())
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		meta.OverflowNote = "vector store unavailable: " + err.Error()
+		c.log.Warn("cannot attach overflow files", "err", err, "files", len(overflow))
+		return nil
+	}
+	meta.OverflowAttached = len(att.VectorStoreIDs) > 0
+	a.storeIDs = att.VectorStoreIDs
+	meta.Uploaded, meta.Reused = att.Uploaded, att.Reused
+	for _, f := range att.Failed {
+		meta.FailedUploads = append(meta.FailedUploads, FailedUpload{Path: f.Path, Reason: f.Reason})
+	}
+	if att.ReplacedStore != "" {
+		a.replaced = att.ReplacedStore
+		meta.OverflowNote = replacedNote(att.ReplacedStore)
+	}
+	return nil
+}
 
-	// Build the prompt.
-	system := systemPrompt(m, p, len(storeIDs) > 0)
-	a.user = userMessage(p, packed)
+// ask builds the prompt and calls the model, through the model-call hook
+// when one is set.
+func (c *chatCall) ask(ctx context.Context, rec *session.Record, a *chatAttempt) error {
+	m, p, st := c.m, c.p, c.st
+	a.user = userMessage(p, a.packed)
+	pr := c.request(rec, a)
+	st.set("waiting for " + m.Model)
+	t2 := time.Now()
+	if h := c.s.opt.ModelCallHook; h != nil {
+		end, err := h.BeginModelCall(ctx)
+		if err != nil {
+			return err
+		}
+		defer end()
+	}
+	var err error
+	if m.API == APIResponses {
+		pr.OnPoll = func(status string, polls int) {
+			st.set(fmt.Sprintf("waiting for %s (status %s, %d polls)", m.Model, status, polls))
+		}
+		a.resp, err = c.client.Respond(ctx, pr)
+	} else {
+		a.resp, err = c.client.Chat(ctx, pr)
+	}
+	meta := &a.meta
+	meta.Timings.ModelMS = msSince(t2, time.Now())
+	if a.resp != nil {
+		meta.ResponseID, meta.Polls, meta.ToolCalls, meta.Citations = a.resp.ID, a.resp.Polls, a.resp.ToolCalls, a.resp.Citations
+	}
+	return err
+}
 
+// request is the provider request of an attempt: the prompt, the functions
+// the model may call, search settings, and the conversation so far (a
+// previous response id for the Responses API, the history otherwise).
+func (c *chatCall) request(rec *session.Record, a *chatAttempt) providerRequest {
+	s, m, p := c.s, c.m, c.p
 	var funcs []providerFunction
-	if m.API == APIChat && len(storeIDs) > 0 && s.opt.Attacher != nil {
-		funcs = append(funcs, s.searchTaskFilesFunc(storeIDs))
+	if m.API == APIChat && len(a.storeIDs) > 0 && s.opt.Attacher != nil {
+		funcs = append(funcs, s.searchTaskFilesFunc(a.storeIDs))
 	}
 	if s.opt.History != nil && !p.disableMemory {
 		funcs = append(funcs, s.historyFunc())
 	}
-
-	st.set("waiting for " + m.Model)
-	t2 := time.Now()
 	pr := providerRequest{
-		Model: m.Model, Instructions: system, Input: a.user, Temperature: p.temperature,
+		Model: m.Model, Instructions: systemPrompt(m, p, len(a.storeIDs) > 0), Input: a.user, Temperature: p.temperature,
 		ReasoningEffort: p.reasoningEffort, Functions: funcs,
 	}
 	if m.WebSearch && p.searchMode != "" && p.searchMode != "off" {
@@ -166,33 +212,17 @@ func (c *chatCall) once(ctx context.Context, rec *session.Record) (*chatAttempt,
 		}
 		pr.Extra = map[string]any{"search_parameters": sp}
 	}
-	if h := s.opt.ModelCallHook; h != nil {
-		end, err := h.BeginModelCall(ctx)
-		if err != nil {
-			return a, err
-		}
-		defer end()
-	}
 	if m.API == APIResponses {
 		pr.PreviousResponseID = rec.PreviousResponseID
-		pr.VectorStoreIDs = storeIDs
+		pr.VectorStoreIDs = a.storeIDs
 		pr.Background = m.Background
 		pr.WebSearch = m.DeepResearch
-		pr.OnPoll = func(status string, polls int) {
-			st.set(fmt.Sprintf("waiting for %s (status %s, %d polls)", m.Model, status, polls))
-		}
-		a.resp, err = c.client.Respond(ctx, pr)
-	} else {
-		for _, h := range rec.History {
-			pr.History = append(pr.History, providerMessage{Role: h.Role, Content: h.Content})
-		}
-		a.resp, err = c.client.Chat(ctx, pr)
+		return pr
 	}
-	meta.Timings.ModelMS = msSince(t2, time.Now())
-	if a.resp != nil {
-		meta.ResponseID, meta.Polls, meta.ToolCalls, meta.Citations = a.resp.ID, a.resp.Polls, a.resp.ToolCalls, a.resp.Citations
+	for _, h := range rec.History {
+		pr.History = append(pr.History, providerMessage{Role: h.Role, Content: h.Content})
 	}
-	return a, err
+	return pr
 }
 
 func systemPrompt(m Model, p *chatParams, hasStore bool) string {
