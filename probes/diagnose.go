@@ -112,65 +112,85 @@ func (o DiagnoseOptions) withDefaults() DiagnoseOptions {
 // labels). Keys rank by tier, then by that wait, then by the most
 // goroutines seen behind the frame in one dump.
 func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
-	opts = opts.withDefaults()
-	aggs := map[string]*culpritAgg{}
-	get := func(stack []Frame, cause, source string) (*culpritAgg, string) {
-		i := CulpritFrame(stack, opts.ModulePrefix)
-		var f Frame
-		if i >= 0 {
-			f = stack[i]
-		}
-		k := f.Short() + "|" + cause + "|" + source
-		a := aggs[k]
-		if a == nil {
-			a = &culpritAgg{frame: f, cause: cause, source: source, waits: map[int64]time.Duration{}, stack: stack}
-			aggs[k] = a
-		}
-		return a, f.Func + "|" + cause
-	}
-
 	dumps := append([]*GoroutineDump(nil), ev.Dumps...)
-	idx := LearnPaths(dumps)
 	sort.SliceStable(dumps, func(i, j int) bool { return dumps[i].At.Before(dumps[j].At) })
+	r := &ranker{opts: opts.withDefaults(), idx: LearnPaths(dumps), aggs: map[string]*culpritAgg{},
+		poolFrames: map[string]bool{}, creators: goStatements(ev.Baseline, dumps)}
+	r.addDumps(dumps, findPools(ev.Baseline))
+	for _, s := range ev.Block {
+		// the waiter's stack, state unknown
+		r.addDelay(s.Labels, s.Stack, "", "block", s.Delay, s.Count)
+	}
+	for _, s := range ev.Mutex {
+		// the holder's stack at Unlock: whatever it did, others queued on
+		// its lock
+		r.addDelay(s.Labels, s.Stack, "sync.Mutex.Lock", "mutex", s.Delay, s.Count)
+	}
+	// Traces carry no labels: the frames tell the request path.
+	for _, w := range ev.Trace {
+		state, ok := TraceState(w)
+		if !ok {
+			continue
+		}
+		if a := r.addDelay(nil, w.Stack, state, "trace", w.Delay, w.Count); a != nil && a.state == "" {
+			a.state = state
+		}
+	}
+	if len(r.aggs) == 0 {
+		return nil
+	}
+	return r.diagnosis(r.rank(), ev.Profiles)
+}
+
+// ranker gathers the request path's waits of one diagnosis by culprit
+// frame, cause and source.
+type ranker struct {
+	opts       DiagnoseOptions
+	idx        *PathIndex
+	aggs       map[string]*culpritAgg
+	poolFrames map[string]bool // culprit functions of waits on a busy pool
+	poolWorker *Goroutine      // a busy worker of that pool, seen first
+	creators   map[string]bool // functions that started a goroutine ([goStatements])
+}
+
+// get is the aggregate of a stack's culprit frame for cause and source,
+// and the key that follows one goroutine's wait across dumps.
+func (r *ranker) get(stack []Frame, cause, source string) (*culpritAgg, string) {
+	i := CulpritFrame(stack, r.opts.ModulePrefix)
+	var f Frame
+	if i >= 0 {
+		f = stack[i]
+	}
+	k := f.Short() + "|" + cause + "|" + source
+	a := r.aggs[k]
+	if a == nil {
+		a = &culpritAgg{frame: f, cause: cause, source: source, waits: map[int64]time.Duration{}, stack: stack}
+		r.aggs[k] = a
+	}
+	return a, f.Func + "|" + cause
+}
+
+// addDumps files the waiting request-path goroutines of dumps (oldest
+// first). A goroutine waits in its culprit function for as long as dumps
+// keep finding it there for the same cause, whatever the line and leaf: a
+// loop of short reads is caught in open, read or just out of the syscall
+// (runnable), and each blocks the same caller.
+func (r *ranker) addDumps(dumps []*GoroutineDump, pl *pools) {
 	type seen struct {
 		at  time.Time
 		key string
 	}
 	first := map[int64]seen{} // goroutine id → first dump with its current stack
-	pl := findPools(ev.Baseline)
-	poolFrames := map[string]bool{} // culprit functions of waits on a busy pool
-	var poolWorker *Goroutine       // a busy worker of that pool, seen first
-	creators := goStatements(ev.Baseline, dumps)
 	for _, d := range dumps {
 		perKey := map[*culpritAgg]int{}
-		workers := pl.busyWorkers(d.Goroutines, idx)
+		workers := pl.busyWorkers(d.Goroutines, r.idx)
 		for _, g := range d.Goroutines {
-			if p, _ := classifyPath(g.Labels, g.Stack, idx, "", opts.RequestMarkers); p != PathRequest {
-				continue
-			}
-			cause := classifyWait(g.State, g.Stack, opts.Sources)
-			if cause == causeSendWait {
-				cause = sendCause(g, d.Goroutines, workers)
-			}
-			if cause == "" {
+			a, sk := r.classify(g, d.Goroutines, workers)
+			if a == nil {
 				delete(first, g.ID)
 				continue
 			}
-			a, sk := get(g.Stack, cause, "goroutine")
-			if cause == CauseWorkerPool {
-				poolFrames[a.frame.Func] = true
-				if poolWorker == nil {
-					poolWorker = &workers[0]
-				}
-			}
-			if a.state == "" {
-				a.state = baseState(g.State)
-			}
 			perKey[a]++
-			// A goroutine waits in its culprit function for as long as dumps
-			// keep finding it there for the same cause, whatever the line and
-			// leaf: a loop of short reads is caught in open, read or just out
-			// of the syscall (runnable), and each blocks the same caller.
 			w := g.Wait
 			if s, ok := first[g.ID]; ok && s.key == sk {
 				w = max(w, d.At.Sub(s.at))
@@ -183,73 +203,67 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 			a.goroutines = max(a.goroutines, n)
 		}
 	}
-	// addDelay files a request-path wait measured as a total (block and
-	// mutex profiles, flight-recorder trace) under its culprit; nil when
-	// it is not one.
-	addDelay := func(labels map[string]string, stack []Frame, state, source string, delay time.Duration, count int64) *culpritAgg {
-		if delay <= 0 {
-			return nil
-		}
-		if p, _ := classifyPath(labels, stack, idx, "", opts.RequestMarkers); p != PathRequest {
-			return nil
-		}
-		cause := classifyWait(state, stack, opts.Sources)
-		if wf, ok := WaitFrame(stack); ok && cause == causeSendWait && creators[wf.Func] {
-			return nil // a fan-out's bound: its own goroutines hold the slots
-		}
-		if cause == "" {
-			return nil
-		}
-		a, _ := get(stack, cause, source)
-		a.delay += delay
-		a.contentions += count
-		return a
+}
+
+// classify files one goroutine of a dump (gs, with the pool workers busy
+// in it) under its culprit; nil when it is no request-path wait.
+func (r *ranker) classify(g Goroutine, gs, workers []Goroutine) (*culpritAgg, string) {
+	if p, _ := classifyPath(g.Labels, g.Stack, r.idx, "", r.opts.RequestMarkers); p != PathRequest {
+		return nil, ""
 	}
-	for _, s := range ev.Block {
-		// the waiter's stack, state unknown
-		addDelay(s.Labels, s.Stack, "", "block", s.Delay, s.Count)
+	cause := classifyWait(g.State, g.Stack, r.opts.Sources)
+	if cause == causeSendWait {
+		cause = sendCause(g, gs, workers)
 	}
-	for _, s := range ev.Mutex {
-		// the holder's stack at Unlock: whatever it did, others queued on
-		// its lock
-		addDelay(s.Labels, s.Stack, "sync.Mutex.Lock", "mutex", s.Delay, s.Count)
+	if cause == "" {
+		return nil, ""
 	}
-	// Traces carry no labels: the frames tell the request path.
-	for _, w := range ev.Trace {
-		state, ok := TraceState(w)
-		if !ok {
-			continue
-		}
-		if a := addDelay(nil, w.Stack, state, "trace", w.Delay, w.Count); a != nil && a.state == "" {
-			a.state = state
+	a, sk := r.get(g.Stack, cause, "goroutine")
+	if cause == CauseWorkerPool {
+		r.poolFrames[a.frame.Func] = true
+		if r.poolWorker == nil {
+			r.poolWorker = &workers[0]
 		}
 	}
-	if len(aggs) == 0 {
+	if a.state == "" {
+		a.state = baseState(g.State)
+	}
+	return a, sk
+}
+
+// addDelay files a request-path wait measured as a total (block and mutex
+// profiles, flight-recorder trace) under its culprit; nil when it is not
+// one.
+func (r *ranker) addDelay(labels map[string]string, stack []Frame, state, source string, delay time.Duration, count int64) *culpritAgg {
+	if delay <= 0 {
 		return nil
 	}
+	if p, _ := classifyPath(labels, stack, r.idx, "", r.opts.RequestMarkers); p != PathRequest {
+		return nil
+	}
+	cause := classifyWait(state, stack, r.opts.Sources)
+	if wf, ok := WaitFrame(stack); ok && cause == causeSendWait && r.creators[wf.Func] {
+		return nil // a fan-out's bound: its own goroutines hold the slots
+	}
+	if cause == "" {
+		return nil
+	}
+	a, _ := r.get(stack, cause, source)
+	a.delay += delay
+	a.contentions += count
+	return a
+}
 
-	// Resolve the provisional log-wait: goroutines queued on a log
-	// handler's lock are stuck behind whatever the handler does.
-	logCause := ""
-	for _, a := range aggs {
-		switch a.cause {
-		case CauseStderrWrite:
-			logCause = CauseStderrWrite
-		case CauseLogShippingIO:
-			if logCause == "" {
-				logCause = CauseLogShippingIO
-			}
-		}
-	}
-	if logCause == "" {
-		logCause = CauseLogShippingIO
-	}
-	ranked := make([]*culpritAgg, 0, len(aggs))
-	for _, a := range aggs {
+// rank resolves the provisional causes and orders the culprits: by tier,
+// then wait, then goroutines; at most MaxFrames.
+func (r *ranker) rank() []*culpritAgg {
+	logCause := r.logCause()
+	ranked := make([]*culpritAgg, 0, len(r.aggs))
+	for _, a := range r.aggs {
 		switch {
 		case a.cause == causeLogWait:
 			a.cause = logCause
-		case a.cause == causeSendWait && poolFrames[a.frame.Func]:
+		case a.cause == causeSendWait && r.poolFrames[a.frame.Func]:
 			// a profile's wait where the dumps saw the pool busy
 			a.cause = CauseWorkerPool
 		case a.cause == causeSendWait:
@@ -273,46 +287,71 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 		}
 		return a.frame.Short() < b.frame.Short()
 	})
-	if len(ranked) > opts.MaxFrames {
-		ranked = ranked[:opts.MaxFrames]
+	return ranked[:min(len(ranked), r.opts.MaxFrames)]
+}
+
+// logCause resolves the provisional log-wait: goroutines queued on a log
+// handler's lock are stuck behind whatever the handler is seen doing.
+func (r *ranker) logCause() string {
+	cause := ""
+	for _, a := range r.aggs {
+		switch a.cause {
+		case CauseStderrWrite:
+			cause = CauseStderrWrite
+		case CauseLogShippingIO:
+			if cause == "" {
+				cause = CauseLogShippingIO
+			}
+		}
 	}
-	diag := &reports.Diagnosis{Profiles: ev.Profiles}
+	if cause == "" {
+		return CauseLogShippingIO
+	}
+	return cause
+}
+
+// diagnosis names the top culprit and lists the ranked ones.
+func (r *ranker) diagnosis(ranked []*culpritAgg, profiles []string) *reports.Diagnosis {
+	diag := &reports.Diagnosis{Profiles: profiles}
 	for _, a := range ranked {
-		c := reports.Culprit{
+		diag.Frames = append(diag.Frames, reports.Culprit{
 			Frame:      a.frame.Short(),
 			Cause:      a.cause,
 			Goroutines: a.goroutines,
 			WaitMS:     reports.Millis(a.waitMax()), // goroutine: longest seen; block/mutex: total delay
 			Source:     a.source,
-			Stack:      formatStack(a.stack, opts.StackDepth),
-		}
-		diag.Frames = append(diag.Frames, c)
+			Stack:      formatStack(a.stack, r.opts.StackDepth),
+		})
 	}
 	top := ranked[0]
-	diag.Cause = top.cause
-	diag.Culprit = top.frame.Short()
-	how := top.state
-	if wf, ok := WaitFrame(top.stack); ok && wf.Func != top.frame.Func {
+	diag.Cause, diag.Culprit, diag.Summary = top.cause, top.frame.Short(), top.summary()
+	if top.cause == CauseWorkerPool && r.poolWorker != nil {
+		diag.Holder = workerCulprit(*r.poolWorker, r.opts)
+		diag.Summary += fmt.Sprintf("; the pool's workers all served requests, e.g. goroutine %d at %s", r.poolWorker.ID, diag.Holder.Frame)
+	}
+	return diag
+}
+
+// summary is the one line that names a culprit: its cause, where and how
+// it waited, and for how long, from this row alone.
+func (a *culpritAgg) summary() string {
+	how := a.state
+	if wf, ok := WaitFrame(a.stack); ok && wf.Func != a.frame.Func {
 		how = strings.TrimPrefix(strings.TrimSpace(how+" in "+ShortFunc(wf.Func)), "in ")
 	}
 	if how == "" {
 		how = "waiting"
 	}
-	if top.source == "goroutine" {
-		diag.Summary = fmt.Sprintf("%s: %d request-path goroutine(s) waiting at %s, %s; longest wait seen %s",
-			top.cause, top.goroutines, top.frame.Short(), how, top.waitMax().Round(time.Millisecond))
-	} else if top.source == "trace" {
-		diag.Summary = fmt.Sprintf("%s: request-path goroutines waited %s in total (%d waits, flight-recorder trace) at %s, %s",
-			top.cause, top.delay.Round(time.Millisecond), top.contentions, top.frame.Short(), how)
-	} else {
-		diag.Summary = fmt.Sprintf("%s: request-path goroutines waited %s in total (%d contentions, %s profile) at %s, %s",
-			top.cause, top.delay.Round(time.Millisecond), top.contentions, top.source, top.frame.Short(), how)
+	switch a.source {
+	case "goroutine":
+		return fmt.Sprintf("%s: %d request-path goroutine(s) waiting at %s, %s; longest wait seen %s",
+			a.cause, a.goroutines, a.frame.Short(), how, a.waitMax().Round(time.Millisecond))
+	case "trace":
+		return fmt.Sprintf("%s: request-path goroutines waited %s in total (%d waits, flight-recorder trace) at %s, %s",
+			a.cause, a.delay.Round(time.Millisecond), a.contentions, a.frame.Short(), how)
 	}
-	if top.cause == CauseWorkerPool && poolWorker != nil {
-		diag.Holder = workerCulprit(*poolWorker, opts)
-		diag.Summary += fmt.Sprintf("; the pool's workers all served requests, e.g. goroutine %d at %s", poolWorker.ID, diag.Holder.Frame)
-	}
-	return diag
+	return fmt.Sprintf("%s: request-path goroutines waited %s in total (%d contentions, %s profile) at %s, %s",
+		a.cause, a.delay.Round(time.Millisecond), a.contentions, a.source, a.frame.Short(), how)
 }
 
 // workerCulprit names a busy pool worker: the holder of what a
