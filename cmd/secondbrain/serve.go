@@ -18,6 +18,7 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -64,19 +65,85 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	// SIGPIPE on the next write: get EPIPE instead, and carry on or stop cleanly.
 	signal.Ignore(syscall.SIGPIPE)
 	// 1. Logging. Everything below logs through it; it is closed last.
-	level, err := logship.ParseLevel(c.Log.Level)
-	if err != nil {
-		return &exitError{code: exitUsage, err: err}
-	}
-	format, err := logship.ParseFormat(c.Log.Format)
-	if err != nil {
-		return &exitError{code: exitUsage, err: err}
-	}
 	if err := faults.Check(c.Canary); err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	logs, err := startLogging(c, stderr)
+	if err != nil {
+		return err
+	}
+	ps := &parts{log: logs.Logger().With("component", "serve")}
+	defer func() { retErr = ps.shutdown(logs, stderr, retErr) }()
+	if len(c.Canary) > 0 {
+		ps.log.Warn("CANARIES ON: deliberately re-creating known root causes of hangs (harness only)", "canary", strings.Join(c.Canary, ","))
+	}
+	if len(c.Roots) == 0 {
+		wd, err := os.Getwd()
+		if err != nil {
+			return err
+		}
+		c.Roots = []string{wd}
+	}
+	srv, err := ps.startServer(ctx, c, logs)
+	if err != nil {
+		return err
+	}
+	return ps.runTransport(ctx, c, srv, stdin, stdout)
+}
+
+// parts are what serve has started, with the stops that end them in
+// reverse order within the shutdown deadline, which starts when the
+// transport is told to stop (a signal) or stops by itself (the client
+// left); see stopAll.
+type parts struct {
+	log           *slog.Logger
+	stops         []namedStop
+	shutdownStart time.Time
+}
+
+func (ps *parts) add(name string, stop func()) { ps.stops = append(ps.stops, namedStop{name, stop}) }
+
+// shutdown stops every part, then flushes the logs within what is left of
+// the deadline (at most logFlushMax), and turns an overrun into exit
+// status 1.
+func (ps *parts) shutdown(logs *logship.Pipeline, stderr io.Writer, retErr error) error {
+	if ps.shutdownStart.IsZero() { // a start-up error: nothing was serving
+		ps.shutdownStart = time.Now()
+	}
+	deadline := ps.shutdownStart.Add(shutdownDeadline)
+	if ps.stops != nil {
+		if err := stopAll(ps.log, ps.stops, ps.shutdownStart, deadline); err != nil && retErr == nil {
+			retErr = &exitError{code: exitFail, err: err}
+		}
+	}
+	cctx, cancel := context.WithDeadline(context.Background(), logFlushDeadline(time.Now(), deadline))
+	defer cancel()
+	if err := logs.Close(cctx); err != nil {
+		// The sink is down or hung: what it did not take is counted in
+		// err, and the exit is not held up for it.
+		fmt.Fprintln(stderr, "secondbrain: shutdown: log shipping:", err)
+	}
+	if over := time.Since(ps.shutdownStart); over > shutdownDeadline {
+		fmt.Fprintf(stderr, "secondbrain: shutdown deadline passed: took %v\n", over.Round(time.Millisecond))
+		if retErr == nil {
+			retErr = &exitError{code: exitFail, err: fmt.Errorf("shutdown took %v, past its %v deadline", over.Round(time.Millisecond), shutdownDeadline)}
+		}
+	}
+	return retErr
+}
+
+// startLogging starts the log pipeline; the two log canaries are its
+// deliberately blocking modes.
+func startLogging(c config.Config, stderr io.Writer) (*logship.Pipeline, error) {
+	level, err := logship.ParseLevel(c.Log.Level)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	format, err := logship.ParseFormat(c.Log.Format)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
 	canary := func(name string) bool { return slices.Contains(c.Canary, name) }
-	// The two log canaries are logship's deliberately blocking modes.
 	switch {
 	case canary(faults.SyncLog) && canary(faults.SyncStderr):
 		c.Log.Shipping = string(logship.ModeSync)
@@ -87,7 +154,7 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 	}
 	mode, err := logship.ParseMode(c.Log.Shipping)
 	if err != nil {
-		return &exitError{code: exitUsage, err: err}
+		return nil, &exitError{code: exitUsage, err: err}
 	}
 	lv := new(slog.LevelVar)
 	lv.Set(level)
@@ -96,151 +163,50 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 		Mode: mode, Secrets: c.Secrets(),
 	})
 	if err != nil {
-		return fmt.Errorf("cannot start logging: %w", err)
+		return nil, fmt.Errorf("cannot start logging: %w", err)
 	}
-	log := logs.Logger().With("component", "serve")
-	var stops []namedStop
-	// The shutdown deadline starts when the transport is told to stop (a
-	// signal) or stops by itself (the client left); see stopAll.
-	var shutdownStart time.Time
-	defer func() {
-		if shutdownStart.IsZero() { // a start-up error: nothing was serving
-			shutdownStart = time.Now()
-		}
-		deadline := shutdownStart.Add(shutdownDeadline)
-		if stops != nil {
-			if err := stopAll(log, stops, shutdownStart, deadline); err != nil && retErr == nil {
-				retErr = &exitError{code: exitFail, err: err}
-			}
-		}
-		cctx, cancel := context.WithDeadline(context.Background(), logFlushDeadline(time.Now(), deadline))
-		defer cancel()
-		if err := logs.Close(cctx); err != nil {
-			// The sink is down or hung: what it did not take is counted in
-			// err, and the exit is not held up for it.
-			fmt.Fprintln(stderr, "secondbrain: shutdown: log shipping:", err)
-		}
-		if over := time.Since(shutdownStart); over > shutdownDeadline {
-			fmt.Fprintf(stderr, "secondbrain: shutdown deadline passed: took %v\n", over.Round(time.Millisecond))
-			if retErr == nil {
-				retErr = &exitError{code: exitFail, err: fmt.Errorf("shutdown took %v, past its %v deadline", over.Round(time.Millisecond), shutdownDeadline)}
-			}
-		}
-	}()
 	if mode != logship.ModeAsync {
-		log.Warn("DELIBERATELY BLOCKING log shipping mode (canary); never use in production", "mode", mode)
+		logs.Logger().Warn("DELIBERATELY BLOCKING log shipping mode (canary); never use in production", "component", "serve", "mode", mode)
 	}
-	if len(c.Canary) > 0 {
-		log.Warn("CANARIES ON: deliberately re-creating known root causes of hangs (harness only)", "canary", strings.Join(c.Canary, ","))
-	}
+	return logs, nil
+}
+
+// startServer starts, in order, the faults asked for, the fake API (if
+// asked), the sessions, the vector stores and project memory, the MCP
+// server and the debug listener.
+func (ps *parts) startServer(ctx context.Context, c config.Config, logs *logship.Pipeline) (*server.Server, error) {
 	httpClient := provider.DefaultHTTPClient()
-	if canary(faults.ConnPool) {
+	if slices.Contains(c.Canary, faults.ConnPool) {
 		// CANARY: one connection per host and no timeouts, a suspected root cause of hangs.
 		httpClient = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
 	}
-
-	scale := c.TimeScale
-	clk := clock.NewScaled(scale)
+	clk := clock.NewScaled(c.TimeScale)
 	faultSet, err := faults.New(c.Canary, clk)
 	if err != nil {
-		return &exitError{code: exitUsage, err: err}
+		return nil, &exitError{code: exitUsage, err: err}
 	}
 	if faultSet != nil {
-		stops = append(stops, namedStop{"faults", faultSet.Close}) // stopped after the server
+		ps.add("faults", faultSet.Close) // stopped after the server
 	}
-
 	// 2. The fake API, if asked.
-	oa, gm, xa := c.Endpoints()
-	if c.Provider == "fake" {
-		// A fresh id namespace per process: the sessions in SQLite outlive this
-		// in-process fake, and must never mistake its new objects for old ones.
-		fake := fakeai.New(fakeai.WithClock(clk), fakeai.WithIDNamespace(strconv.FormatInt(time.Now().UnixNano()%1e9, 36)))
-		base, stopFake, err := fake.Start(ctx, "127.0.0.1:0")
-		if err != nil {
-			return err
-		}
-		stops = append(stops, namedStop{"fakeai", func() { stopFake(); _ = fake.Close() }})
-		for _, ep := range []*config.Endpoint{&oa, &gm, &xa} {
-			ep.BaseURL, ep.APIKey = base+"/v1", "fake-key"
-		}
-		log.Info("fake provider running", "base_url", base+"/v1")
+	oa, gm, xa, err := ps.startFakeAPI(ctx, c, clk)
+	if err != nil {
+		return nil, err
 	}
-
 	// 3. Sessions.
 	st, err := session.Open(ctx, c.DB, session.Options{TTL: c.SessionTTL, Clock: clk})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	stops = append(stops, namedStop{"sessions", func() { _ = st.Close() }})
-
+	ps.add("sessions", func() { _ = st.Close() })
 	// 4. Metrics registry (served by the debug listener).
 	reg := debug.NewRegistry()
-
 	// 5. Vector stores: overflow goes to OpenAI's vector stores (or the fake's).
-	var attacher vectorstore.Attacher
-	var mem memory.Memory
-	var stores *vectorstore.Manager
-	var history server.HistoryReporter
-	if c.VectorStore && oa.APIKey != "" {
-		vc := openai.NewClient(option.WithBaseURL(strings.TrimRight(oa.BaseURL, "/")+"/"), option.WithAPIKey(oa.APIKey),
-			option.WithHTTPClient(httpClient), option.WithMiddleware(provider.TraceMiddleware))
-		mgr, err := vectorstore.NewManager(ctx, vc, st.DB(), vectorstore.Options{Clock: clk, Logger: logs.Logger(),
-			StoreTTL: c.VectorStoreTTL, EvictMinIdle: c.VectorStoreEvictIdle})
-		if err != nil {
-			return err
-		}
-		mctx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
-		if err := mgr.Start(mctx); err != nil {
-			stopMgr()
-			return err
-		}
-		stops = append(stops, namedStop{"vectorstore", func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := mgr.Close(cctx); err != nil {
-				log.Warn("vector-store manager did not stop cleanly", "err", err)
-			}
-			stopMgr()
-		}})
-		attacher, stores = mgr, mgr
-
-		// Project memory: a background writer over the same manager; the
-		// reply never waits for it.
-		mw := memory.New(mgr, memory.Options{Clock: clk, Logger: logs.Logger(), Redact: c.Secrets()})
-		if err := mw.Start(mctx); err != nil {
-			return err
-		}
-		stops = append(stops, namedStop{"memory writer", func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := mw.Close(cctx); err != nil {
-				log.Warn("memory writer did not drain", "err", err)
-			}
-		}})
-		mem, history = mw, mw
-	} else if c.VectorStore {
-		log.Info("no OpenAI key: overflow files will be listed, not uploaded to a vector store")
-		log.Info("search_project_history not registered: project memory needs an OpenAI key (OPENAI_API_KEY) or --provider fake")
-	} else {
-		log.Info("search_project_history not registered: project memory needs vector stores, turned off by --vector-store=false (or vector_store: false)")
+	vs, err := ps.startVectorStores(ctx, c, oa, httpClient, st, clk, logs)
+	if err != nil {
+		return nil, err
 	}
-
 	// 6. The MCP server.
-	var debugLogs server.DebugLogSearcher
-	if c.Log.VictoriaLogsURL != "" {
-		url := c.Log.VictoriaLogsURL
-		debugLogs = func(ctx context.Context, q string, limit int) ([]map[string]any, error) {
-			return logship.Query(ctx, url, q, limit, 256<<10)
-		}
-	}
-	roots := c.Roots
-	if len(roots) == 0 {
-		wd, err := os.Getwd()
-		if err != nil {
-			return err
-		}
-		roots = []string{wd}
-	}
 	srv, err := server.New(server.Options{
 		Version: version,
 		Endpoints: map[string]provider.Endpoint{
@@ -248,53 +214,166 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 			server.ProviderGemini: {Name: "gemini", BaseURL: gm.BaseURL, APIKey: gm.APIKey, KeyEnv: "GEMINI_API_KEY"},
 			server.ProviderXAI:    {Name: "xai", BaseURL: xa.BaseURL, APIKey: xa.APIKey, KeyEnv: "XAI_API_KEY"},
 		},
-		Roots: roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
-		Sessions: st, Attacher: attacher, Memory: mem, HistoryReports: history,
-		StoreChecker: storeChecker(stores), SessionStores: sessionStores(stores), DebugLogs: debugLogs, DeveloperMode: c.DeveloperMode,
+		Roots: c.Roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
+		Sessions: st, Attacher: vs.attacher, Memory: vs.mem, HistoryReports: vs.history,
+		StoreChecker: storeChecker(vs.stores), SessionStores: sessionStores(vs.stores), DebugLogs: debugLogSearcher(c), DeveloperMode: c.DeveloperMode,
 		Clock: clk, Logger: logs.Logger(), Registerer: reg, HTTPClient: httpClient,
 		ModelCallHook: modelCallHook(faultSet), Stdio: server.StdioOptions{Dispatch: dispatchHook(faultSet)},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	stops = append(stops, namedStop{"server", srv.Close})
-
+	ps.add("server", srv.Close)
 	// 7. Debug listener.
-	if c.Debug.Addr != "" {
-		o := debug.Options{
-			Addr: c.Debug.Addr, AddrFile: c.Debug.AddrFile, Gatherer: reg, Logger: logs.Logger(),
-			Redact: redact.New(c.Secrets()...).RedactString,
-			Handlers: map[string]http.Handler{
-				"/debug/calls": srv.Calls(),
-				// POST: close idle provider keep-alives before a harness counts fds.
-				"/debug/settle": server.SettleHandler(server.SettleOptions{HTTPClients: []*http.Client{httpClient}, DBs: []*sql.DB{st.DB()}}),
-			},
-			Vars: func() any {
-				v := map[string]any{"logship": logs.Stats(), "calls": srv.Calls().Snapshot()}
-				if mw, ok := mem.(*memory.Writer); ok {
-					v["memory"] = mw.Stats()
-				}
-				return v
-			},
-		}
-		if c.Debug.Profiling {
-			o.BlockProfileRate, o.MutexProfileFraction, o.FlightRecorder = 1, 1, true
-		}
-		dl, err := debug.Start(ctx, o)
-		if err != nil {
-			return &exitError{code: exitUsage, err: err}
-		}
-		log.Info("debug listener bound", "addr", dl.Addr())
-		stops = append(stops, namedStop{"debug listener", func() {
-			cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			_ = dl.Stop(cctx)
-		}})
-	}
+	return srv, ps.startDebug(ctx, c, debugParts{reg: reg, logs: logs, srv: srv, httpClient: httpClient, db: st.DB(), mem: vs.mem})
+}
 
-	// 8. Transport: runs until the client leaves or a signal arrives. It
-	// runs on its own goroutine so a signal starts the shutdown deadline
-	// even if the transport's own stop hangs.
+// startFakeAPI starts the in-process fake API when the provider is
+// "fake" and points every endpoint at it; else it returns the configured
+// endpoints.
+func (ps *parts) startFakeAPI(ctx context.Context, c config.Config, clk clock.Clock) (oa, gm, xa config.Endpoint, err error) {
+	oa, gm, xa = c.Endpoints()
+	if c.Provider != "fake" {
+		return oa, gm, xa, nil
+	}
+	// A fresh id namespace per process: the sessions in SQLite outlive this
+	// in-process fake, and must never mistake its new objects for old ones.
+	fake := fakeai.New(fakeai.WithClock(clk), fakeai.WithIDNamespace(strconv.FormatInt(time.Now().UnixNano()%1e9, 36)))
+	base, stopFake, err := fake.Start(ctx, "127.0.0.1:0")
+	if err != nil {
+		return oa, gm, xa, err
+	}
+	ps.add("fakeai", func() { stopFake(); _ = fake.Close() })
+	for _, ep := range []*config.Endpoint{&oa, &gm, &xa} {
+		ep.BaseURL, ep.APIKey = base+"/v1", "fake-key"
+	}
+	ps.log.Info("fake provider running", "base_url", base+"/v1")
+	return oa, gm, xa, nil
+}
+
+// vectorStores are the vector-store manager and the project memory over
+// it, each nil when not running.
+type vectorStores struct {
+	attacher vectorstore.Attacher
+	mem      memory.Memory
+	stores   *vectorstore.Manager
+	history  server.HistoryReporter
+}
+
+// startVectorStores starts the vector-store manager and the project
+// memory writer over it, when vector stores are on and OpenAI (or the
+// fake) has a key.
+func (ps *parts) startVectorStores(ctx context.Context, c config.Config, oa config.Endpoint, httpClient *http.Client,
+	st *session.Store, clk clock.Clock, logs *logship.Pipeline) (vectorStores, error) {
+	switch {
+	case !c.VectorStore:
+		ps.log.Info("search_project_history not registered: project memory needs vector stores, turned off by --vector-store=false (or vector_store: false)")
+		return vectorStores{}, nil
+	case oa.APIKey == "":
+		ps.log.Info("no OpenAI key: overflow files will be listed, not uploaded to a vector store")
+		ps.log.Info("search_project_history not registered: project memory needs an OpenAI key (OPENAI_API_KEY) or --provider fake")
+		return vectorStores{}, nil
+	}
+	vc := openai.NewClient(option.WithBaseURL(strings.TrimRight(oa.BaseURL, "/")+"/"), option.WithAPIKey(oa.APIKey),
+		option.WithHTTPClient(httpClient), option.WithMiddleware(provider.TraceMiddleware))
+	mgr, err := vectorstore.NewManager(ctx, vc, st.DB(), vectorstore.Options{Clock: clk, Logger: logs.Logger(),
+		StoreTTL: c.VectorStoreTTL, EvictMinIdle: c.VectorStoreEvictIdle})
+	if err != nil {
+		return vectorStores{}, err
+	}
+	mctx, stopMgr := context.WithCancel(context.WithoutCancel(ctx))
+	if err := mgr.Start(mctx); err != nil {
+		stopMgr()
+		return vectorStores{}, err
+	}
+	ps.add("vectorstore", func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := mgr.Close(cctx); err != nil {
+			ps.log.Warn("vector-store manager did not stop cleanly", "err", err)
+		}
+		stopMgr()
+	})
+	// Project memory: a background writer over the same manager; the reply
+	// never waits for it.
+	mw := memory.New(mgr, memory.Options{Clock: clk, Logger: logs.Logger(), Redact: c.Secrets()})
+	if err := mw.Start(mctx); err != nil {
+		return vectorStores{}, err
+	}
+	ps.add("memory writer", func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := mw.Close(cctx); err != nil {
+			ps.log.Warn("memory writer did not drain", "err", err)
+		}
+	})
+	return vectorStores{attacher: mgr, mem: mw, stores: mgr, history: mw}, nil
+}
+
+// debugLogSearcher queries the server's own logs in VictoriaLogs, nil
+// without a sink.
+func debugLogSearcher(c config.Config) server.DebugLogSearcher {
+	if c.Log.VictoriaLogsURL == "" {
+		return nil
+	}
+	url := c.Log.VictoriaLogsURL
+	return func(ctx context.Context, q string, limit int) ([]map[string]any, error) {
+		return logship.Query(ctx, url, q, limit, 256<<10)
+	}
+}
+
+// debugParts are what the debug listener serves.
+type debugParts struct {
+	reg        *prometheus.Registry
+	logs       *logship.Pipeline
+	srv        *server.Server
+	httpClient *http.Client
+	db         *sql.DB
+	mem        memory.Memory
+}
+
+// startDebug starts the debug listener when an address is configured.
+func (ps *parts) startDebug(ctx context.Context, c config.Config, d debugParts) error {
+	if c.Debug.Addr == "" {
+		return nil
+	}
+	o := debug.Options{
+		Addr: c.Debug.Addr, AddrFile: c.Debug.AddrFile, Gatherer: d.reg, Logger: d.logs.Logger(),
+		Redact: redact.New(c.Secrets()...).RedactString,
+		Handlers: map[string]http.Handler{
+			"/debug/calls": d.srv.Calls(),
+			// POST: close idle provider keep-alives before a harness counts fds.
+			"/debug/settle": server.SettleHandler(server.SettleOptions{HTTPClients: []*http.Client{d.httpClient}, DBs: []*sql.DB{d.db}}),
+		},
+		Vars: func() any {
+			v := map[string]any{"logship": d.logs.Stats(), "calls": d.srv.Calls().Snapshot()}
+			if mw, ok := d.mem.(*memory.Writer); ok {
+				v["memory"] = mw.Stats()
+			}
+			return v
+		},
+	}
+	if c.Debug.Profiling {
+		o.BlockProfileRate, o.MutexProfileFraction, o.FlightRecorder = 1, 1, true
+	}
+	dl, err := debug.Start(ctx, o)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	ps.log.Info("debug listener bound", "addr", dl.Addr())
+	ps.add("debug listener", func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = dl.Stop(cctx)
+	})
+	return nil
+}
+
+// runTransport serves until the client leaves or a signal arrives. The
+// transport runs on its own goroutine so a signal starts the shutdown
+// deadline even if the transport's own stop hangs.
+func (ps *parts) runTransport(ctx context.Context, c config.Config, srv *server.Server, stdin io.Reader, stdout io.Writer) error {
+	log := ps.log
 	transportDone := make(chan error, 1)
 	if c.HTTP.Addr != "" {
 		go func() {
@@ -308,37 +387,38 @@ func serve(ctx context.Context, c config.Config, stdin io.Reader, stdout, stderr
 				})
 		}()
 	} else {
-		log.Info("serving MCP over stdio", "roots", strings.Join(roots, ","), "provider", c.Provider)
+		log.Info("serving MCP over stdio", "roots", strings.Join(c.Roots, ","), "provider", c.Provider)
 		go func() { transportDone <- srv.ServeStdio(ctx, interruptible(stdin), interruptibleOut(stdout)) }()
 	}
+	var err error
 	select {
 	case err = <-transportDone:
-		shutdownStart = time.Now()
+		ps.shutdownStart = time.Now()
 		log.Info("shutdown started", "reason", "transport ended", "err", err, "deadline", shutdownDeadline)
+		return err
 	case <-ctx.Done():
-		shutdownStart = time.Now()
-		// Stopping the transport cancels the in-flight calls, which cancel
-		// their background responses at the provider (provider clients
-		// wait for those cancels in the "server" stop below).
-		log.Info("shutdown started", "reason", context.Cause(ctx), "deadline", shutdownDeadline,
-			"in_flight_calls", len(srv.Calls().Snapshot().InFlight))
-		select {
-		case err = <-transportDone:
-			log.Info("stopped", "part", "transport", "took", time.Since(shutdownStart))
-		case <-time.After(shutdownDeadline):
-			log.Error("shutdown deadline passed: transport abandoned", "part", "transport", "took", time.Since(shutdownStart))
-			// Nothing else may stop while the transport's handlers still use it: exit now.
-			stops = nil
-			return &exitError{code: exitFail, err: fmt.Errorf("shutdown: transport did not stop within %v; abandoned", shutdownDeadline)}
-		}
-		if err == nil || errors.Is(err, context.Canceled) {
-			return nil // a signal: a clean stop
-		}
-		// Stopped on a signal, but not cleanly (an HTTP handler had to be
-		// abandoned): say so and exit non-zero.
-		return &exitError{code: exitFail, err: err}
 	}
-	return err
+	ps.shutdownStart = time.Now()
+	// Stopping the transport cancels the in-flight calls, which cancel their
+	// background responses at the provider (provider clients wait for those
+	// cancels in the "server" stop).
+	log.Info("shutdown started", "reason", context.Cause(ctx), "deadline", shutdownDeadline,
+		"in_flight_calls", len(srv.Calls().Snapshot().InFlight))
+	select {
+	case err = <-transportDone:
+		log.Info("stopped", "part", "transport", "took", time.Since(ps.shutdownStart))
+	case <-time.After(shutdownDeadline):
+		log.Error("shutdown deadline passed: transport abandoned", "part", "transport", "took", time.Since(ps.shutdownStart))
+		// Nothing else may stop while the transport's handlers still use it: exit now.
+		ps.stops = nil
+		return &exitError{code: exitFail, err: fmt.Errorf("shutdown: transport did not stop within %v; abandoned", shutdownDeadline)}
+	}
+	if err == nil || errors.Is(err, context.Canceled) {
+		return nil // a signal: a clean stop
+	}
+	// Stopped on a signal, but not cleanly (an HTTP handler had to be
+	// abandoned): say so and exit non-zero.
+	return &exitError{code: exitFail, err: err}
 }
 
 // shutdownDeadline bounds serve's whole stop, from the signal (or the
