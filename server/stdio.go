@@ -350,51 +350,8 @@ func (c *conn) readLoop(in io.Reader, deliver func(line) bool) error {
 
 // dispatch handles one line on the reader's side: it never blocks on a handler.
 func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
-	if l.tooLong {
-		// Answer with the request's own id when it can be told from the
-		// first bytes: a host waiting on that id would otherwise hang until
-		// its own timeout.
-		c.t.malformed.Add(1)
-		id := leadingID(l.data)
-		c.t.log.Warn("request too large; skipped", "max_bytes", c.t.opt.MaxLineBytes, "request_id", logID(id))
-		c.enqueueError(ctx, id, codeInvalidRequest,
-			fmt.Sprintf("request too large: the line exceeds %d bytes; skipped", c.t.opt.MaxLineBytes))
-		return
-	}
-	line := l.data
-	var msg struct {
-		JSONRPC string          `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Method  string          `json:"method"`
-		Params  json.RawMessage `json:"params"`
-		Result  json.RawMessage `json:"result"`
-		Error   json.RawMessage `json:"error"`
-	}
-	if line[0] == '[' {
-		c.t.malformed.Add(1)
-		c.enqueueError(ctx, nil, codeInvalidRequest, "JSON-RPC batches are not supported")
-		return
-	}
-	if line[0] != '{' {
-		c.t.malformed.Add(1)
-		if json.Valid(line) {
-			c.enqueueError(ctx, nil, codeInvalidRequest, "invalid request: a JSON-RPC message is a JSON object")
-		} else {
-			c.enqueueError(ctx, nil, codeParseError, "parse error: the line is not JSON")
-		}
-		return
-	}
-	if err := json.Unmarshal(line, &msg); err != nil {
-		c.t.malformed.Add(1)
-		code, msg := decodeError(err)
-		c.enqueueError(ctx, nil, code, msg)
-		return
-	}
-	if bytes.Equal(msg.ID, []byte("null")) {
-		// A request needs an id to be answered; a notification has none.
-		// Treating null as "none" would leave the client waiting forever.
-		c.t.malformed.Add(1)
-		c.enqueueError(ctx, nil, codeInvalidRequest, "invalid request: id must not be null (a request has a string or number id; a notification has no id member)")
+	msg, ok := c.decode(ctx, l)
+	if !ok {
 		return
 	}
 	hasID := len(msg.ID) > 0
@@ -407,7 +364,7 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 		return
 	}
 	if !hasID {
-		c.notification(reqCtx, msg.Method, msg.Params, line)
+		c.notification(reqCtx, msg.Method, msg.Params, l.data)
 		return
 	}
 	key, ok := idKey(msg.ID)
@@ -425,6 +382,60 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 		c.answerNow(ctx, encodePong(msg.ID))
 		return
 	}
+	c.start(ctx, reqCtx, msg, key, l.data)
+}
+
+// message is one decoded JSON-RPC line.
+type message struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+	Result  json.RawMessage `json:"result"`
+	Error   json.RawMessage `json:"error"`
+}
+
+// decode reads a line as one JSON-RPC message; a line that is not one is
+// counted, answered with the error that says why (with the request's own
+// id when it can be told), and ok is false.
+func (c *conn) decode(ctx context.Context, l line) (msg message, ok bool) {
+	fail := func(id json.RawMessage, code int, text string) (message, bool) {
+		c.t.malformed.Add(1)
+		c.enqueueError(ctx, id, code, text)
+		return message{}, false
+	}
+	line := l.data
+	switch {
+	case l.tooLong:
+		// Answer with the request's own id when it can be told from the
+		// first bytes: a host waiting on that id would otherwise hang until
+		// its own timeout.
+		id := leadingID(line)
+		c.t.log.Warn("request too large; skipped", "max_bytes", c.t.opt.MaxLineBytes, "request_id", logID(id))
+		return fail(id, codeInvalidRequest, fmt.Sprintf("request too large: the line exceeds %d bytes; skipped", c.t.opt.MaxLineBytes))
+	case line[0] == '[':
+		return fail(nil, codeInvalidRequest, "JSON-RPC batches are not supported")
+	case line[0] != '{' && json.Valid(line):
+		return fail(nil, codeInvalidRequest, "invalid request: a JSON-RPC message is a JSON object")
+	case line[0] != '{':
+		return fail(nil, codeParseError, "parse error: the line is not JSON")
+	}
+	if err := json.Unmarshal(line, &msg); err != nil {
+		code, text := decodeError(err)
+		return fail(nil, code, text)
+	}
+	if bytes.Equal(msg.ID, []byte("null")) {
+		// A request needs an id to be answered; a notification has none.
+		// Treating null as "none" would leave the client waiting forever.
+		return fail(nil, codeInvalidRequest, "invalid request: id must not be null (a request has a string or number id; a notification has no id member)")
+	}
+	return msg, true
+}
+
+// start runs a request on a goroutine of its own (or through the dispatch
+// hook), within its kind's bound of requests in flight; over the bound, or
+// with an id already in flight, it is refused at once.
+func (c *conn) start(ctx, reqCtx context.Context, msg message, key string, line []byte) {
 	isCall := msg.Method == string(mcp.MethodToolsCall)
 	sem := c.otherSem
 	if isCall {
@@ -453,32 +464,37 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 	if isCall {
 		hctx = withCallMeta(hctx, callMeta{transport: "stdio", requestID: key, cancelAt: fl.cancelAt})
 	}
-
 	c.handlers.Add(1)
 	run := func() {
 		defer c.handlers.Done()
 		defer func() { <-sem }()
 		resp := c.handle(hctx, msg.ID, line)
 		cancel(nil)
-		c.mu.Lock()
-		fl := c.inflight[key]
-		delete(c.inflight, key)
-		c.mu.Unlock()
-		if fl != nil && fl.cancelled {
-			c.t.dropped.Add(1)
-			if c.t.calls != nil {
-				c.t.calls.suppressedResponse(key)
-			}
-			return
-		}
-		if resp != nil {
-			c.enqueue(ctx, resp)
-		}
+		c.finish(ctx, key, resp)
 	}
 	if isCall && c.t.opt.Dispatch != nil && c.t.opt.Dispatch.Dispatch(ctx, msg.Params, run) {
 		return
 	}
 	go run()
+}
+
+// finish ends the request key: its answer goes out unless the client
+// cancelled it (then it is suppressed and counted).
+func (c *conn) finish(ctx context.Context, key string, resp []byte) {
+	c.mu.Lock()
+	fl := c.inflight[key]
+	delete(c.inflight, key)
+	c.mu.Unlock()
+	if fl != nil && fl.cancelled {
+		c.t.dropped.Add(1)
+		if c.t.calls != nil {
+			c.t.calls.suppressedResponse(key)
+		}
+		return
+	}
+	if resp != nil {
+		c.enqueue(ctx, resp)
+	}
 }
 
 // handle runs the mcp-go core, recovering a panicking handler, and returns the
