@@ -313,44 +313,20 @@ func (ru *run) play(ctx context.Context) (err error) {
 			err = fmt.Errorf("cannot remove temp dir %q: %w", tmp, rmErr)
 		}
 	}()
-
-	ru.project = filepath.Join(tmp, "project")
-	if sc.Project.Path != "" {
-		if ru.project, err = filepath.Abs(sc.Project.Path); err != nil {
-			return fmt.Errorf("cannot resolve project path %q: %w", sc.Project.Path, err)
-		}
-	} else {
-		if err := os.Mkdir(ru.project, 0o755); err != nil {
-			return fmt.Errorf("cannot create project dir: %w", err)
-		}
-		if _, err := GenerateTree(ru.project, sc.Project, r.opts.Seed); err != nil {
-			return fmt.Errorf("cannot generate project tree: %w", err)
-		}
-	}
-
-	ru.fakes, err = r.opts.Fakes(ctx, ru.clk, sc)
-	if err != nil {
-		return fmt.Errorf("cannot start fakes: %w", err)
+	if err := ru.makeProject(tmp); err != nil {
+		return err
 	}
 	defer func() {
+		if ru.fakes == nil {
+			return
+		}
 		if cErr := ru.fakes.Close(); cErr != nil && err == nil {
 			err = fmt.Errorf("cannot stop fakes: %w", cErr)
 		}
 	}()
-	if err := ru.fakes.SetAPIFaults(sc.Faults.API); err != nil {
-		return fmt.Errorf("cannot set initial api faults: %w", err)
+	if err := ru.startFakes(ctx); err != nil {
+		return err
 	}
-	if err := ru.fakes.SetSinkFaults(sc.Faults.Sink); err != nil {
-		return fmt.Errorf("cannot set initial sink faults: %w", err)
-	}
-	ru.faultWindow("api", sc.Faults.API != nil)
-	ru.faultWindow("sink", sc.Faults.Sink != nil)
-	if sc.Faults.API != nil && sc.Faults.API.PrefillStores > 0 {
-		if err := prefillStores(ctx, ru.fakes.APIURL(), sc.Faults.API.PrefillStores); err != nil {
-			return err
-		}
-	}
-
 	transportName := r.opts.Transport
 	if sc.Transport != "" {
 		transportName = sc.Transport
@@ -375,53 +351,13 @@ func (ru *run) play(ctx context.Context) (err error) {
 			err = stErr
 		}
 	}()
-
-	startCtx, cancel := context.WithTimeout(ctx, r.opts.StartTimeout)
-	defer cancel()
-	var dial func(context.Context) (*Session, error)
-	if transportName == "http" {
-		url := srv.mcpURL
-		dial = func(ctx context.Context) (*Session, error) {
-			tr, err := transport.NewStreamableHTTP(url)
-			if err != nil {
-				return nil, fmt.Errorf("cannot create HTTP transport for %q: %w", url, err)
-			}
-			return newSession(ctx, tr)
-		}
-		ru.sess, err = dialRetry(startCtx, dial, srv.proc)
-	} else {
-		out, in := srv.proc.stdio()
-		pp := newPipePinger(in)
-		ru.sess, err = newSession(startCtx, transport.NewIO(pp.reader(out), pp.writer(), nil))
-		if err == nil {
-			ru.sess.unwedge = srv.proc.closeWedgedStdin
-			ru.sess.pinger = pp
-		}
-	}
+	tgt, err := ru.connect(ctx, srv, transportName)
 	if err != nil {
-		return fmt.Errorf("%w (server stderr: %s)", err, lastLines(srv.proc.LastWords(time.Second), 5))
+		return err
 	}
 	defer func() { _ = ru.sess.Close() }()
-	debugURL := readDebugAddr(startCtx, srv.debugFile, srv.proc)
-
-	tgt := &Target{Scenario: sc, Transport: transportName, Session: ru.sess, Dial: dial, DebugURL: debugURL,
-		ServerPID: srv.proc.pid(), Clock: ru.clk, Fakes: ru.fakes, Elapsed: func() time.Duration { return time.Since(ru.start) }}
-	if !r.opts.NoHeartbeat {
-		th, err := ScenarioThresholds(sc)
-		if err != nil {
-			return err
-		}
-		ru.obs = append(ru.obs, newWatch(r.opts, th, !r.opts.NoVerdicts))
-	}
-	if r.opts.Observers != nil {
-		ru.obs = append(ru.obs, r.opts.Observers(sc)...)
-	}
-	for i, o := range ru.obs {
-		if err := o.Start(ctx, tgt); err != nil {
-			ru.obs = ru.obs[:i]
-			ru.stopObservers()
-			return fmt.Errorf("cannot start observer: %w", err)
-		}
+	if err := ru.startObservers(ctx, tgt); err != nil {
+		return err
 	}
 	ru.setPhase("baseline")
 	if r.opts.BaselineHold > 0 {
@@ -442,6 +378,110 @@ func (ru *run) play(ctx context.Context) (err error) {
 		return fmt.Errorf("server exited during the scenario (stderr: %s)", lastLines(srv.proc.LastWords(time.Second), 5))
 	}
 	return ctx.Err()
+}
+
+// makeProject sets the project the calls send: the scenario's directory,
+// or a tree generated under tmp from the run's seed.
+func (ru *run) makeProject(tmp string) error {
+	sc := ru.sc
+	if sc.Project.Path != "" {
+		p, err := filepath.Abs(sc.Project.Path)
+		if err != nil {
+			return fmt.Errorf("cannot resolve project path %q: %w", sc.Project.Path, err)
+		}
+		ru.project = p
+		return nil
+	}
+	ru.project = filepath.Join(tmp, "project")
+	if err := os.Mkdir(ru.project, 0o755); err != nil {
+		return fmt.Errorf("cannot create project dir: %w", err)
+	}
+	if _, err := GenerateTree(ru.project, sc.Project, ru.r.opts.Seed); err != nil {
+		return fmt.Errorf("cannot generate project tree: %w", err)
+	}
+	return nil
+}
+
+// startFakes starts the fake API and sink with the scenario's initial
+// faults; the caller closes ru.fakes once set, even on an error.
+func (ru *run) startFakes(ctx context.Context) error {
+	sc := ru.sc
+	fakes, err := ru.r.opts.Fakes(ctx, ru.clk, sc)
+	if err != nil {
+		return fmt.Errorf("cannot start fakes: %w", err)
+	}
+	ru.fakes = fakes
+	if err := fakes.SetAPIFaults(sc.Faults.API); err != nil {
+		return fmt.Errorf("cannot set initial api faults: %w", err)
+	}
+	if err := fakes.SetSinkFaults(sc.Faults.Sink); err != nil {
+		return fmt.Errorf("cannot set initial sink faults: %w", err)
+	}
+	ru.faultWindow("api", sc.Faults.API != nil)
+	ru.faultWindow("sink", sc.Faults.Sink != nil)
+	if sc.Faults.API != nil && sc.Faults.API.PrefillStores > 0 {
+		return prefillStores(ctx, fakes.APIURL(), sc.Faults.API.PrefillStores)
+	}
+	return nil
+}
+
+// connect opens the host's session to the started server (a stdio
+// session through the heartbeat's pipe pinger, or HTTP with a dial for
+// more sessions) and describes the target for the observers.
+func (ru *run) connect(ctx context.Context, srv *serverProc, transportName string) (*Target, error) {
+	startCtx, cancel := context.WithTimeout(ctx, ru.r.opts.StartTimeout)
+	defer cancel()
+	var dial func(context.Context) (*Session, error)
+	var err error
+	if transportName == "http" {
+		url := srv.mcpURL
+		dial = func(ctx context.Context) (*Session, error) {
+			tr, err := transport.NewStreamableHTTP(url)
+			if err != nil {
+				return nil, fmt.Errorf("cannot create HTTP transport for %q: %w", url, err)
+			}
+			return newSession(ctx, tr)
+		}
+		ru.sess, err = dialRetry(startCtx, dial, srv.proc)
+	} else {
+		out, in := srv.proc.stdio()
+		pp := newPipePinger(in)
+		ru.sess, err = newSession(startCtx, transport.NewIO(pp.reader(out), pp.writer(), nil))
+		if err == nil {
+			ru.sess.unwedge = srv.proc.closeWedgedStdin
+			ru.sess.pinger = pp
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w (server stderr: %s)", err, lastLines(srv.proc.LastWords(time.Second), 5))
+	}
+	debugURL := readDebugAddr(startCtx, srv.debugFile, srv.proc)
+	return &Target{Scenario: ru.sc, Transport: transportName, Session: ru.sess, Dial: dial, DebugURL: debugURL,
+		ServerPID: srv.proc.pid(), Clock: ru.clk, Fakes: ru.fakes, Elapsed: func() time.Duration { return time.Since(ru.start) }}, nil
+}
+
+// startObservers starts the watch (heartbeat, profiles, verdicts) and the
+// caller's observers; on an error the ones started are stopped.
+func (ru *run) startObservers(ctx context.Context, tgt *Target) error {
+	r := ru.r
+	if !r.opts.NoHeartbeat {
+		th, err := ScenarioThresholds(ru.sc)
+		if err != nil {
+			return err
+		}
+		ru.obs = append(ru.obs, newWatch(r.opts, th, !r.opts.NoVerdicts))
+	}
+	if r.opts.Observers != nil {
+		ru.obs = append(ru.obs, r.opts.Observers(ru.sc)...)
+	}
+	for i, o := range ru.obs {
+		if err := o.Start(ctx, tgt); err != nil {
+			ru.obs = ru.obs[:i]
+			ru.stopObservers()
+			return fmt.Errorf("cannot start observer: %w", err)
+		}
+	}
+	return nil
 }
 
 func (ru *run) stopObservers() {
