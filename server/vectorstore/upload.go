@@ -72,24 +72,9 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (Attachment, er
 	}
 	defer unlock()
 
-	st, found, err := m.sessionStore(ctx, req)
+	st, found, replaced, err := m.liveSessionStore(ctx, req)
 	if err != nil {
 		return Attachment{}, err
-	}
-	// Trust the record only if the provider still has the store: otherwise
-	// every file would be counted as "reused" in a store that is gone.
-	var replaced string
-	if found {
-		missing, err := m.storeMissing(ctx, st)
-		if err != nil {
-			return Attachment{}, fmt.Errorf("cannot check the session's vector store: %w", err)
-		}
-		if missing {
-			if err := m.forgetStore(ctx, st); err != nil {
-				return Attachment{}, err
-			}
-			replaced, found = st.StoreID, false
-		}
 	}
 	if len(req.Files) == 0 {
 		if !found {
@@ -119,47 +104,13 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (Attachment, er
 	}
 	att := Attachment{VectorStoreIDs: []string{st.StoreID}, Failed: failed, ReplacedStore: replaced}
 
-	have, err := m.storeFiles(ctx, st.Nonce)
+	work, stale, err := m.plan(ctx, st, req.Project, entries, &att)
 	if err != nil {
 		return att, err
 	}
-	var work []*entry
-	stale := map[string]storeFile{}
-	for _, e := range entries {
-		if h, ok := have[e.path]; ok {
-			if h.SHA256 == e.sum {
-				att.Reused++
-				continue
-			}
-			stale[e.path] = h
-		}
-		id, err := m.uploadedFile(ctx, req.Project, e.path, e.sum)
-		if err != nil {
-			return att, err
-		}
-		if id != "" {
-			e.fileID, e.reused = id, true
-			m.pinEntry(e)
-		}
-		work = append(work, e)
-	}
-
 	defer m.unpinEntries(work)
 	done, bad := m.runBatches(ctx, st, req.Project, work)
-	for _, e := range done {
-		if e.reused {
-			att.Reused++
-		} else {
-			att.Uploaded++
-		}
-	}
-	for _, e := range bad {
-		att.Failed = append(att.Failed, FailedFile{Path: e.path, Reason: errString(e.lastErr)})
-		if e.fileID != "" && !e.reused {
-			m.unpinEntries([]*entry{e})
-			m.deleteFileLater(e.fileID) // uploaded but never indexed: useless at the provider
-		}
-	}
+	m.account(&att, done, bad)
 	if err := ctx.Err(); err != nil {
 		return att, fmt.Errorf("cannot attach files to vector store %s: %w", st.StoreID, err)
 	}
@@ -175,6 +126,79 @@ func (m *Manager) Attach(ctx context.Context, req AttachRequest) (Attachment, er
 	}
 	m.log.Info("files attached", "store", st.StoreID, "uploaded", att.Uploaded, "reused", att.Reused, "failed", len(att.Failed))
 	return att, m.touch(ctx, st.Nonce)
+}
+
+// liveSessionStore is the session's recorded store, trusted only if the
+// provider still has it: otherwise every file would be counted as
+// "reused" in a store that is gone. A store found gone is forgotten and
+// reported as replaced (found is then false).
+func (m *Manager) liveSessionStore(ctx context.Context, req AttachRequest) (st storeRow, found bool, replaced string, err error) {
+	st, found, err = m.sessionStore(ctx, req)
+	if err != nil || !found {
+		return st, found, "", err
+	}
+	missing, err := m.storeMissing(ctx, st)
+	if err != nil {
+		return st, false, "", fmt.Errorf("cannot check the session's vector store: %w", err)
+	}
+	if !missing {
+		return st, true, "", nil
+	}
+	if err := m.forgetStore(ctx, st); err != nil {
+		return st, false, "", err
+	}
+	return st, false, st.StoreID, nil
+}
+
+// plan sorts the hashed entries against the store's files: unchanged ones
+// are reused as they are (counted in att), changed ones are to replace
+// their stale version (returned), and a file this project uploaded before
+// with the same content is attached without a new upload (pinned).
+func (m *Manager) plan(ctx context.Context, st storeRow, project string, entries []*entry, att *Attachment) (work []*entry, stale map[string]storeFile, err error) {
+	have, err := m.storeFiles(ctx, st.Nonce)
+	if err != nil {
+		return nil, nil, err
+	}
+	stale = map[string]storeFile{}
+	for _, e := range entries {
+		if h, ok := have[e.path]; ok {
+			if h.SHA256 == e.sum {
+				att.Reused++
+				continue
+			}
+			stale[e.path] = h
+		}
+		id, err := m.uploadedFile(ctx, project, e.path, e.sum)
+		if err != nil {
+			m.unpinEntries(work)
+			return nil, nil, err
+		}
+		if id != "" {
+			e.fileID, e.reused = id, true
+			m.pinEntry(e)
+		}
+		work = append(work, e)
+	}
+	return work, stale, nil
+}
+
+// account counts the batches' outcome into att; a file uploaded but never
+// indexed is useless at the provider and deleted.
+func (m *Manager) account(att *Attachment, done, bad []*entry) {
+	for _, e := range done {
+		if e.reused {
+			att.Reused++
+		} else {
+			att.Uploaded++
+		}
+	}
+	for _, e := range bad {
+		att.Failed = append(att.Failed, FailedFile{Path: e.path, Reason: errString(e.lastErr)})
+		if e.fileID != "" && !e.reused {
+			m.unpinEntries([]*entry{e})
+			m.deleteFileLater(e.fileID)
+		}
+	}
 }
 
 func errString(err error) string {
