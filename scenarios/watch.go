@@ -592,59 +592,73 @@ func (w *watch) phaseSched(snap *probes.HeartbeatSnapshot, phase string) (probes
 
 // measureServer reads the leak, log and cancel figures from the server.
 func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *probes.Measurements) {
-	// Leaks: goroutines and fds back to the baseline once the server had
-	// time to settle. The server's idle keep-alive connections upstream
-	// (net/http persistConn read/write loops) are a pool bounded by its
-	// Transport, closed after their idle timeout — not leaks: each one
-	// found beyond the baseline's is tolerated (2 goroutines, 1 fd) and
-	// said in the check's detail.
 	if w.sick.Load() {
 		w.note("leak, log and cancel checks not made: the debug listener stopped answering")
 		return
 	}
 	if w.baseOK {
-		w.dc.Close()
-		idle := 0
-		// A server with /debug/settle closes its idle upstream
-		// connections itself: then nothing is tolerated.
-		if rep, err := w.dc.Settle(ctx); err == nil {
-			w.note("settled before the leak check: %s", strings.TrimSpace(string(rep)))
-		} else if d, err := w.dc.Goroutines(ctx); err == nil {
-			idle = max(0, idleConnLoops(d)-w.idleBas)
+		w.measureLeaks(ctx, m)
+	}
+	w.measureCancels(ctx, m)
+	// Log accounting, once the shipper drained (or the settle time passed).
+	if la, ok := w.logAccount(ctx); ok {
+		m.Logs = la
+		res.Logs = la
+		m.HealthySink = !sinkFaulted(w.tgt.Scenario)
+	}
+	w.measureLogWaits(m)
+}
+
+// measureLeaks checks that goroutines and fds are back to the baseline
+// once the server had time to settle, by count and by identity. The
+// server's idle keep-alive connections upstream (net/http persistConn
+// read/write loops) are a pool bounded by its Transport, closed after
+// their idle timeout — not leaks: each one found beyond the baseline's is
+// tolerated (2 goroutines, 1 fd) and said in a note. A server with
+// /debug/settle closes them itself: then nothing is tolerated.
+func (w *watch) measureLeaks(ctx context.Context, m *probes.Measurements) {
+	w.dc.Close()
+	idle := 0
+	if rep, err := w.dc.Settle(ctx); err == nil {
+		w.note("settled before the leak check: %s", strings.TrimSpace(string(rep)))
+	} else if d, err := w.dc.Goroutines(ctx); err == nil {
+		idle = max(0, idleConnLoops(d)-w.idleBas)
+	}
+	leak, err := probes.WaitSettled(ctx, w.rt, w.base, probes.LeakOptions{
+		Timeout: w.th.SettleTimeout, GoroutineTolerance: int64(2 * idle), FDTolerance: int64(idle)})
+	if err != nil {
+		w.note("leak check not made: %v", err)
+		return
+	}
+	if w.baseG != nil {
+		leak.Kinds = w.leakedKinds(ctx, time.Now().Add(w.th.SettleTimeout-leak.Waited), idle)
+		var n int64
+		for _, k := range leak.Kinds {
+			n += int64(k.Extra)
 		}
-		leak, err := probes.WaitSettled(ctx, w.rt, w.base, probes.LeakOptions{
-			Timeout: w.th.SettleTimeout, GoroutineTolerance: int64(2 * idle), FDTolerance: int64(idle)})
+		leak.LeakedGoroutines = max(leak.LeakedGoroutines, n)
+		w.leaked = leak.Kinds
+	}
+	m.Leak = &leak
+	if leak.LeakedFDs > 0 {
+		now, err := readFDTargets(w.rt.procRoot, w.tgt.ServerPID)
 		if err != nil {
-			w.note("leak check not made: %v", err)
+			w.note("open fds beyond the baseline's, by target: unknown (%v)", err)
 		} else {
-			if w.baseG != nil {
-				leak.Kinds = w.leakedKinds(ctx, time.Now().Add(w.th.SettleTimeout-leak.Waited), idle)
-				var n int64
-				for _, k := range leak.Kinds {
-					n += int64(k.Extra)
-				}
-				leak.LeakedGoroutines = max(leak.LeakedGoroutines, n)
-				w.leaked = leak.Kinds
-			}
-			m.Leak = &leak
-			if leak.LeakedFDs > 0 {
-				now, err := readFDTargets(w.rt.procRoot, w.tgt.ServerPID)
-				if err != nil {
-					w.note("open fds beyond the baseline's, by target: unknown (%v)", err)
-				} else {
-					w.note("open fds beyond the baseline's, by target: %s", formatFDTargets(now))
-					if w.baseFDs != nil {
-						leak.FDKinds = probes.FDSurplus(w.baseFDs, now)
-					}
-				}
-			}
-			if idle > 0 {
-				w.note("leak check tolerated %d idle upstream keep-alive connection(s) (2 goroutines, 1 fd each)", idle)
+			w.note("open fds beyond the baseline's, by target: %s", formatFDTargets(now))
+			if w.baseFDs != nil {
+				leak.FDKinds = probes.FDSurplus(w.baseFDs, now)
 			}
 		}
 	}
+	if idle > 0 {
+		w.note("leak check tolerated %d idle upstream keep-alive connection(s) (2 goroutines, 1 fd each)", idle)
+	}
+}
 
-	// Cancellation: every cancelled call the server saw, by seq.
+// measureCancels reads every cancelled call the server saw, by seq: how
+// long each took to return, and the answers sent to cancelled requests.
+func (w *watch) measureCancels(ctx context.Context, m *probes.Measurements) {
 	w.readCalls(ctx)
 	w.mu.Lock()
 	merged := probes.Calls{Now: w.lastCall.Now, InFlight: w.lastCall.InFlight, SuppressedResponses: w.lastCall.SuppressedResponses}
@@ -664,18 +678,13 @@ func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *pro
 	if n, cancelled := merged.ResponsesAfterCancel(); cancelled > 0 {
 		m.ResponsesAfterCancel = &n
 	}
+}
 
-	// Log accounting, once the shipper drained (or the settle time passed).
-	if la, ok := w.logAccount(ctx); ok {
-		m.Logs = la
-		res.Logs = la
-		m.HealthySink = !sinkFaulted(w.tgt.Scenario)
-	}
-
-	// Request-path goroutines seen waiting in log shipping.
-	// Two sources: goroutines seen in the same log-shipping stack in dumps
-	// at least the bound apart, and block-profile stacks in log shipping
-	// whose mean wait reached it (waits shorter than the dump gap).
+// measureLogWaits counts request-path goroutines seen waiting in log
+// shipping, from two sources: goroutines seen in the same log-shipping
+// stack in dumps at least the bound apart, and block-profile stacks in log
+// shipping whose wait reached it (waits shorter than the dump gap).
+func (w *watch) measureLogWaits(m *probes.Measurements) {
 	var dumps []*probes.GoroutineDump
 	var block []probes.StackSample
 	w.mu.Lock()
@@ -685,12 +694,13 @@ func (w *watch) measureServer(ctx context.Context, res *reports.Scenario, m *pro
 		block = append(block, ev.Block...)
 	}
 	w.mu.Unlock()
-	if len(dumps) > 0 || len(block) > 0 {
-		causes := []string{probes.CauseLogShippingIO, probes.CauseStderrWrite}
-		n := probes.LongWaits(dumps, w.th.RequestLogWaitMin, causes...) +
-			probes.LongBlockWaits(block, probes.LearnPaths(dumps), w.th.RequestLogWaitMin, causes...)
-		m.RequestLogWaits = &n
+	if len(dumps) == 0 && len(block) == 0 {
+		return
 	}
+	causes := []string{probes.CauseLogShippingIO, probes.CauseStderrWrite}
+	n := probes.LongWaits(dumps, w.th.RequestLogWaitMin, causes...) +
+		probes.LongBlockWaits(block, probes.LearnPaths(dumps), w.th.RequestLogWaitMin, causes...)
+	m.RequestLogWaits = &n
 }
 
 // logAccount reads the shipper's counters until nothing is pending (the
@@ -816,16 +826,34 @@ func (w *watch) diagnose(res *reports.Scenario) {
 	w.mu.Lock()
 	steps := append([]*stepWatch(nil), w.steps...)
 	w.mu.Unlock()
+	ev := w.evidence(res, pickSteps(res, steps))
+	ev.Dumps, ev.Baseline = probes.DropIdle(ev.Dumps, w.baseG), w.baseG
+	res.Diagnosis = probes.Diagnose(ev, probes.DiagnoseOptions{Sources: w.src})
+	explainCheck(res)
+	explainLeak(res, w.leaked)
+	explainBudget(res, steps, w.baseG, w.src)
+	w.explainStall(res)
+	if res.Diagnosis == nil && len(ev.Profiles) > 0 {
+		res.Diagnosis = &reports.Diagnosis{Cause: probes.CauseUnknown,
+			Summary: "no request-path goroutine was seen waiting; see the saved profiles", Profiles: ev.Profiles}
+	}
+}
+
+// pickSteps chooses the steps whose evidence explains the failure: those
+// that overlap a failed step or a phase with a failed check, and those
+// with a heartbeat breach; all of them when none does.
+func pickSteps(res *reports.Scenario, steps []*stepWatch) []*stepWatch {
 	pick := map[*stepWatch]bool{}
-	for _, st := range res.Steps {
-		if st.Pass {
-			continue
-		}
-		from, to := dur(st.StartMS), dur(st.StartMS+st.LatencyMS)
+	overlapping := func(from, to time.Duration) {
 		for _, sw := range steps {
 			if sw.start <= to && sw.end >= from {
 				pick[sw] = true
 			}
+		}
+	}
+	for _, st := range res.Steps {
+		if !st.Pass {
+			overlapping(dur(st.StartMS), dur(st.StartMS+st.LatencyMS))
 		}
 	}
 	failedPhase := map[string]bool{}
@@ -835,35 +863,31 @@ func (w *watch) diagnose(res *reports.Scenario) {
 		}
 	}
 	for _, ph := range res.Phases {
-		if !failedPhase[ph.Name] {
-			continue
-		}
-		for _, sw := range steps {
-			if sw.start <= dur(ph.EndMS) && sw.end >= dur(ph.StartMS) {
-				pick[sw] = true
-			}
+		if failedPhase[ph.Name] {
+			overlapping(dur(ph.StartMS), dur(ph.EndMS))
 		}
 	}
+	var out []*stepWatch
 	for _, sw := range steps {
-		if sw.breached {
-			pick[sw] = true
+		if pick[sw] || sw.breached {
+			out = append(out, sw)
 		}
 	}
-	if len(pick) == 0 {
-		for _, sw := range steps {
-			pick[sw] = true
-		}
+	if len(out) == 0 {
+		return steps
 	}
+	return out
+}
+
+// evidence gathers the picked steps' evidence and saves their raw
+// profiles beside the result (their paths, relative to it, in Profiles).
+func (w *watch) evidence(res *reports.Scenario, picked []*stepWatch) probes.Evidence {
 	var ev probes.Evidence
-	var saved []string
 	dir := ""
 	if w.opts.OutDir != "" {
 		dir = filepath.Join(w.opts.OutDir, "profiles", safeName(res.Name))
 	}
-	for _, sw := range steps {
-		if !pick[sw] {
-			continue
-		}
+	for _, sw := range picked {
 		e := sw.ps.Evidence()
 		ev.Dumps = append(ev.Dumps, e.Dumps...)
 		ev.Block = append(ev.Block, e.Block...)
@@ -880,20 +904,10 @@ func (w *watch) diagnose(res *reports.Scenario) {
 			if rel, err := filepath.Rel(w.opts.OutDir, p); err == nil {
 				p = filepath.ToSlash(rel)
 			}
-			saved = append(saved, p)
+			ev.Profiles = append(ev.Profiles, p)
 		}
 	}
-	ev.Profiles = saved
-	ev.Dumps, ev.Baseline = probes.DropIdle(ev.Dumps, w.baseG), w.baseG
-	res.Diagnosis = probes.Diagnose(ev, probes.DiagnoseOptions{Sources: w.src})
-	explainCheck(res)
-	explainLeak(res, w.leaked)
-	explainBudget(res, steps, w.baseG, w.src)
-	w.explainStall(res)
-	if res.Diagnosis == nil && len(saved) > 0 {
-		res.Diagnosis = &reports.Diagnosis{Cause: probes.CauseUnknown,
-			Summary: "no request-path goroutine was seen waiting; see the saved profiles", Profiles: saved}
-	}
+	return ev
 }
 
 // explainBudget diagnoses a call whose own share broke its budget
