@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"sync"
 	"time"
 
@@ -133,12 +134,9 @@ type Server struct {
 	httpServers []*mcpserver.StreamableHTTPServer // from HTTPHandler, shut down by Close
 }
 
-// New builds the server and registers its tools. It starts the session
-// cleanup loop, which Close stops.
-func New(opt Options) (*Server, error) {
-	if opt.Sessions == nil {
-		return nil, errors.New("cannot create server: Options.Sessions is nil")
-	}
+// withDefaults fills the zero fields of opt with their defaults and makes
+// the roots absolute (the working directory when none is given).
+func (opt Options) withDefaults() (Options, error) {
 	if opt.History == nil && opt.Memory != nil {
 		opt.History = opt.Memory
 	}
@@ -169,16 +167,30 @@ func New(opt Options) (*Server, error) {
 	if len(opt.Roots) == 0 {
 		wd, err := filepath.Abs(".")
 		if err != nil {
-			return nil, fmt.Errorf("cannot default the project root to the working directory: %w", err)
+			return opt, fmt.Errorf("cannot default the project root to the working directory: %w", err)
 		}
 		opt.Roots = []string{wd}
 	}
+	opt.Roots = slices.Clone(opt.Roots) // the caller's slice stays as it was
 	for i, r := range opt.Roots {
 		abs, err := filepath.Abs(r)
 		if err != nil {
-			return nil, fmt.Errorf("cannot resolve root %q: %w", r, err)
+			return opt, fmt.Errorf("cannot resolve root %q: %w", r, err)
 		}
 		opt.Roots[i] = abs
+	}
+	return opt, nil
+}
+
+// New builds the server and registers its tools. It starts the session
+// cleanup loop, which Close stops.
+func New(opt Options) (*Server, error) {
+	if opt.Sessions == nil {
+		return nil, errors.New("cannot create server: Options.Sessions is nil")
+	}
+	opt, err := opt.withDefaults()
+	if err != nil {
+		return nil, err
 	}
 	calls, err := NewCalls(0, opt.Registerer)
 	if err != nil {
