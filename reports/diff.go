@@ -185,6 +185,13 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 	}
 	d.add(vr)
 	floor := noiseFloorMS(o, n, d.FloorMS)
+	d.compareHeartbeat(o, n, opts, floor)
+	d.compareChecks(o, n, opts, floor)
+}
+
+// compareHeartbeat compares the ping and no-op tails of two runs of a
+// scenario, each judged against the noise its samples allow.
+func (d *Diff) compareHeartbeat(o, n *Scenario, opts DiffOptions, floor float64) {
 	hb := func(s *Scenario) (ping, noop *Latencies) {
 		if s.Heartbeat == nil {
 			return nil, nil
@@ -219,6 +226,11 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 			d.add(judgeNoise(row, m.name, min(l.old.Count, l.new.Count), w, floor))
 		}
 	}
+}
+
+// compareChecks compares the checks two runs of a scenario share, and
+// lists the ones only one of them has.
+func (d *Diff) compareChecks(o, n *Scenario, opts DiffOptions, floor float64) {
 	oldChecks := map[string]Check{}
 	for _, c := range o.Checks {
 		oldChecks[CheckLabel(c)] = c
