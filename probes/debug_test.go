@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/secondbrain-dev/secondbrain/server/debug"
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 	"github.com/secondbrain-dev/secondbrain/server/logship"
 )
 
@@ -39,7 +40,7 @@ const callsJSON = `{
 func TestDebugClient_realListener(t *testing.T) {
 	ctx := t.Context()
 	vars := func() any {
-		return map[string]any{"logs": logship.Stats{
+		return debugapi.Vars{Logship: logship.Stats{
 			Mode: "async",
 			Stderr: &logship.SinkStats{Mode: "async", Emitted: 10, Delivered: 7, Pending: 1,
 				Dropped: map[string]int64{"queue_full": 2}, DroppedTotal: 2},
@@ -77,13 +78,13 @@ func TestDebugClient_realListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counters, err := FindLogCounters(b)
+	doc, err := ParseVars(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	vl, se := counters["logs.victorialogs"], counters["logs.stderr"]
+	vl, se := LogCountersOf(doc.Logship.VictoriaLogs.SinkStats), LogCountersOf(*doc.Logship.Stderr)
 	if vl.Emitted != 100 || vl.DroppedTotal() != 6 || se.Emitted != 10 {
-		t.Fatalf("counters = %+v", counters)
+		t.Fatalf("counters = %+v, %+v", vl, se)
 	}
 	la := AccountLogs(vl, &se, 90)
 	if la.Unaccounted != 0 || la.Dropped != 6 || la.StderrDropped != 2 || la.DroppedBy["sink_error"] != 1 {

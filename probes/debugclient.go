@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 )
 
 // ErrNotServed is wrapped by every fetch the debug listener answers 404:
@@ -139,21 +141,21 @@ func hasLabels(gs []Goroutine) bool {
 // Runtime reads /debug/runtime.
 func (c *DebugClient) Runtime(ctx context.Context) (RuntimeStats, error) {
 	at := time.Now()
-	b, err := c.get(ctx, "/debug/runtime")
+	b, err := c.get(ctx, debugapi.PathRuntime)
 	if err != nil {
 		return RuntimeStats{}, err
 	}
 	return ParseRuntime(b, at)
 }
 
-// Vars reads /debug/vars raw (see [FindLogCounters]).
+// Vars reads /debug/vars raw (see [ParseVars]).
 func (c *DebugClient) Vars(ctx context.Context) ([]byte, error) {
-	return c.get(ctx, "/debug/vars")
+	return c.get(ctx, debugapi.PathVars)
 }
 
 // Calls reads /debug/calls.
 func (c *DebugClient) Calls(ctx context.Context) (Calls, error) {
-	b, err := c.get(ctx, "/debug/calls")
+	b, err := c.get(ctx, debugapi.PathCalls)
 	if err != nil {
 		return Calls{}, err
 	}
@@ -218,7 +220,7 @@ func (c *DebugClient) GoroutineCount(ctx context.Context) (int64, error) {
 // counted as leaks; it returns the server's JSON report. A server without
 // the endpoint answers ErrNotServed.
 func (c *DebugClient) Settle(ctx context.Context) ([]byte, error) {
-	return c.post(ctx, "/debug/settle")
+	return c.post(ctx, debugapi.PathSettle)
 }
 
 // StartCPU opens a CPU profile window on the server (POST

@@ -301,28 +301,20 @@ func TestSampler(t *testing.T) {
 	})
 }
 
-func TestParseRuntime_shapes(t *testing.T) {
-	// the server's shape
+func TestParseRuntime(t *testing.T) {
 	a := `{"goroutines": 42, "open_fds": 9, "rss_bytes": 1048576,
-	  "sched_latencies_seconds": {"count": 3, "p99": 0.001, "buckets": [{"le": 0.000001, "count": 2}, {"le": 0.001, "count": 1}]}}`
-	// raw runtime/metrics names and shapes, ±Inf as strings/null
-	b := `{"/sched/goroutines:goroutines": 7, "/sched/latencies:seconds": {"counts": [0, 5, 1, 2], "buckets": [null, 0.000001, 0.002, 0.004, "+Inf"]}}`
+	  "sched_latencies_seconds": {"count": 3, "p99": 0.001, "buckets": [{"le": 0.001, "count": 1}, {"le": 0.000001, "count": 2}]}}`
 	ra, err := ParseRuntime([]byte(a), time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ra.Goroutines != 42 || ra.OpenFDs != 9 || ra.RSSBytes != 1<<20 || ra.SchedLatency.Quantile(0.99) != time.Millisecond {
-		t.Errorf("server shape = %+v", ra)
+		t.Errorf("runtime = %+v", ra)
 	}
-	rb, err := ParseRuntime([]byte(b), time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rb.Goroutines != 7 || rb.OpenFDs != -1 || rb.SchedLatency.Total() != 8 || rb.SchedLatency.Max() != 4*time.Millisecond {
-		t.Errorf("raw shape = %+v", rb)
-	}
-	if _, err := ParseRuntime([]byte("not json"), time.Time{}); err == nil {
-		t.Error("want an error")
+	for _, bad := range []string{"not json", `{"goroutines": "42"}`} {
+		if _, err := ParseRuntime([]byte(bad), time.Time{}); err == nil {
+			t.Errorf("ParseRuntime(%s): want an error", bad)
+		}
 	}
 	d := ra.SchedLatency.Sub(Hist{Buckets: []HistBucket{{Le: 0.000001, Count: 2}, {Le: 0.001, Count: 5}}})
 	if d.Total() != 0 {
@@ -330,25 +322,29 @@ func TestParseRuntime_shapes(t *testing.T) {
 	}
 }
 
-func TestFindLogCounters_shapes(t *testing.T) {
-	in := `{"shipper": {"emitted": 5, "delivered": 3, "dropped": 1, "pending": 1}, "x": {"y": {"emitted": 2, "delivered": 2, "dropped_total": 0}}, "other": 1}`
-	got, err := FindLogCounters([]byte(in))
+func TestParseVars_logCounters(t *testing.T) {
+	in := `{"logship": {"mode": "async", "victorialogs": {"emitted": 5, "delivered": 3, "dropped": {"queue_full": 1}, "dropped_total": 1, "pending": 1},
+	  "stderr": {"emitted": 2, "delivered": 2, "dropped": {}, "dropped_total": 0}}, "calls": {"started": 3}}`
+	v, err := ParseVars([]byte(in))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := got["shipper"]; c.Emitted != 5 || c.DroppedTotal() != 1 || c.Pending != 1 {
-		t.Errorf("shipper = %+v", c)
+	if v.Logship.VictoriaLogs == nil || v.Logship.Stderr == nil || v.Calls.Started != 3 {
+		t.Fatalf("vars = %+v", v)
 	}
-	if c, ok := got["x.y"]; !ok || c.Emitted != 2 {
-		t.Errorf("nested = %+v", got)
+	ship, se := LogCountersOf(v.Logship.VictoriaLogs.SinkStats), LogCountersOf(*v.Logship.Stderr)
+	if ship.Emitted != 5 || ship.DroppedTotal() != 1 || ship.Pending != 1 || se.Emitted != 2 {
+		t.Errorf("counters = %+v, %+v", ship, se)
 	}
-	la := AccountLogs(got["shipper"], nil, 3)
-	if la.Unaccounted != 0 {
+	if la := AccountLogs(ship, &se, 3); la.Unaccounted != 0 {
 		t.Errorf("account = %+v", la)
 	}
-	la = AccountLogs(LogCounters{Emitted: 10, Delivered: 5}, &LogCounters{Emitted: 4, Delivered: 6}, 5)
+	la := AccountLogs(LogCounters{Emitted: 10, Delivered: 5}, &LogCounters{Emitted: 4, Delivered: 6}, 5)
 	if la.Unaccounted != 7 { // |10−5| + |4−6|: errors in opposite directions do not cancel
 		t.Errorf("unaccounted = %d; want 7", la.Unaccounted)
+	}
+	if _, err := ParseVars([]byte(`{"logship": []}`)); err == nil {
+		t.Error("a wrong shape decoded")
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/secondbrain-dev/secondbrain/probes"
 	"github.com/secondbrain-dev/secondbrain/reports"
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 )
 
 // Defaults of the watcher's step collection.
@@ -661,7 +662,7 @@ func (w *watch) measureLeaks(ctx context.Context, m *probes.Measurements) {
 func (w *watch) measureCancels(ctx context.Context, m *probes.Measurements) {
 	w.readCalls(ctx)
 	w.mu.Lock()
-	merged := probes.Calls{Now: w.lastCall.Now, InFlight: w.lastCall.InFlight, SuppressedResponses: w.lastCall.SuppressedResponses}
+	merged := probes.Calls{Calls: debugapi.Calls{Now: w.lastCall.Now, InFlight: w.lastCall.InFlight, SuppressedResponses: w.lastCall.SuppressedResponses}}
 	for _, ci := range w.calls {
 		merged.Recent = append(merged.Recent, ci)
 	}
@@ -714,24 +715,21 @@ func (w *watch) logAccount(ctx context.Context) (*reports.LogAccount, bool) {
 			w.note("log accounting not made: %v", err)
 			return nil, false
 		}
-		all, err := probes.FindLogCounters(b)
+		vars, err := probes.ParseVars(b)
 		if err != nil {
 			w.note("log accounting not made: %v", err)
 			return nil, false
 		}
-		var ship, stderr *probes.LogCounters
-		for k, c := range all {
-			c := c
-			switch {
-			case strings.HasSuffix(k, "victorialogs"):
-				ship = &c
-			case strings.HasSuffix(k, "stderr"):
-				stderr = &c
-			}
-		}
-		if ship == nil {
+		if vars.Logship.VictoriaLogs == nil {
 			w.note("log accounting not made: no shipper counters in /debug/vars")
 			return nil, false
+		}
+		sc := probes.LogCountersOf(vars.Logship.VictoriaLogs.SinkStats)
+		ship := &sc
+		var stderr *probes.LogCounters
+		if st := vars.Logship.Stderr; st != nil {
+			c := probes.LogCountersOf(*st)
+			stderr = &c
 		}
 		received := int64(0)
 		if f := w.tgt.Fakes; f != nil {

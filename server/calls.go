@@ -16,6 +16,7 @@ import (
 	mcpserver "github.com/mark3labs/mcp-go/server"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
 )
 
@@ -31,36 +32,12 @@ const (
 // DefaultRecentCalls is how many finished calls [Calls] remembers.
 const DefaultRecentCalls = 200
 
-// CallInfo describes one tool call for /debug/calls.
-type CallInfo struct {
-	Seq       uint64    `json:"seq"`
-	Transport string    `json:"transport"`            // "stdio" or "http"
-	RequestID string    `json:"request_id,omitempty"` // raw JSON-RPC id when the transport knows it
-	Tool      string    `json:"tool"`
-	Start     time.Time `json:"start"`
-	// DurationMS is the elapsed time so far for a call in flight.
-	DurationMS float64 `json:"duration_ms"`
-	Outcome    string  `json:"outcome,omitempty"` // empty while in flight
-	// CancelReceivedAt is when the cancel reached the server (stdio: when the
-	// notifications/cancelled line was read; HTTP: when the request context ended).
-	CancelReceivedAt  *time.Time `json:"cancel_received_at,omitempty"`
-	HandlerReturnedAt *time.Time `json:"handler_returned_at,omitempty"`
-	// CancelToReturnMS is HandlerReturnedAt - CancelReceivedAt: how long the
-	// handler kept running after it was told to stop.
-	CancelToReturnMS *float64 `json:"cancel_to_return_ms,omitempty"`
-	// ResponseSuppressed is true when the transport wrote no response because
-	// the call was cancelled (the MCP spec forbids answering a cancelled request).
-	ResponseSuppressed bool `json:"response_suppressed,omitempty"`
-}
+// CallInfo describes one tool call for /debug/calls (the contract's
+// document).
+type CallInfo = debugapi.Call
 
 // CallsSnapshot is the JSON document served by [Calls.ServeHTTP].
-type CallsSnapshot struct {
-	Now                 time.Time  `json:"now"`
-	InFlight            []CallInfo `json:"in_flight"`
-	Recent              []CallInfo `json:"recent"` // newest first
-	Started             uint64     `json:"started"`
-	SuppressedResponses uint64     `json:"suppressed_responses"`
-}
+type CallsSnapshot = debugapi.Calls
 
 // Calls tracks tool calls in flight and the last finished ones, and exports
 // Prometheus metrics about them. It is an http.Handler for /debug/calls (the

@@ -27,6 +27,7 @@ import (
 	"github.com/secondbrain-dev/secondbrain/server/clock"
 	"github.com/secondbrain-dev/secondbrain/server/config"
 	"github.com/secondbrain-dev/secondbrain/server/debug"
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 	"github.com/secondbrain-dev/secondbrain/server/faults"
 	"github.com/secondbrain-dev/secondbrain/server/logship"
 	"github.com/secondbrain-dev/secondbrain/server/memory"
@@ -341,14 +342,14 @@ func (ps *parts) startDebug(ctx context.Context, c config.Config, d debugParts) 
 		Addr: c.Debug.Addr, AddrFile: c.Debug.AddrFile, Gatherer: d.reg, Logger: d.logs.Logger(),
 		Redact: redact.New(c.Secrets()...).RedactString,
 		Handlers: map[string]http.Handler{
-			"/debug/calls": d.srv.Calls(),
+			debugapi.PathCalls: d.srv.Calls(),
 			// POST: close idle provider keep-alives before a harness counts fds.
-			"/debug/settle": server.SettleHandler(server.SettleOptions{HTTPClients: []*http.Client{d.httpClient}, DBs: []*sql.DB{d.db}}),
+			debugapi.PathSettle: server.SettleHandler(server.SettleOptions{HTTPClients: []*http.Client{d.httpClient}, DBs: []*sql.DB{d.db}}),
 		},
 		Vars: func() any {
-			v := map[string]any{"logship": d.logs.Stats(), "calls": d.srv.Calls().Snapshot()}
+			v := debugapi.Vars{Logship: d.logs.Stats(), Calls: d.srv.Calls().Snapshot()}
 			if mw, ok := d.mem.(*memory.Writer); ok {
-				v["memory"] = mw.Stats()
+				v.Memory = mw.Stats()
 			}
 			return v
 		},

@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 )
 
 var errCPUWindowOpen = errors.New("a CPU profile window is already open")
@@ -192,8 +194,8 @@ func (l *Listener) routes() (*http.ServeMux, error) {
 		"/debug/pprof/symbol":   http.HandlerFunc(pprof.Symbol),
 		"/debug/pprof/trace":    http.HandlerFunc(pprof.Trace),
 		"/metrics":              promhttp.HandlerFor(l.o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(l.o.Logger.Handler(), slog.LevelWarn)}),
-		"/debug/vars":           http.HandlerFunc(l.serveVars),
-		"/debug/runtime":        http.HandlerFunc(serveRuntime),
+		debugapi.PathVars:       http.HandlerFunc(l.serveVars),
+		debugapi.PathRuntime:    http.HandlerFunc(serveRuntime),
 		"/debug/profiling":      http.HandlerFunc(l.serveProfiling),
 		"/debug/flightrecorder": http.HandlerFunc(l.serveFlightRecorder),
 		"/debug/cpuprofile":     http.HandlerFunc(l.serveCPUProfile),

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 )
 
 func TestMain(m *testing.M) {
@@ -225,27 +227,24 @@ func TestListener_flightRecorder(t *testing.T) {
 
 func TestListener_runtimeJSON(t *testing.T) {
 	l := start(t, Options{})
-	code, body := get(t, l.URL()+"/debug/runtime")
-	var m map[string]json.RawMessage
-	if code != 200 || json.Unmarshal(body, &m) != nil {
+	code, body := get(t, l.URL()+debugapi.PathRuntime)
+	var rt debugapi.Runtime
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields() // every key is the contract's
+	if code != 200 || dec.Decode(&rt) != nil {
 		t.Fatalf("/debug/runtime = %d %.500s", code, body)
 	}
-	for _, k := range []string{"sched_latencies_seconds", "goroutines", "goroutines_runnable", "heap_objects_bytes", "gc_cycles", "open_fds", "rss_bytes"} {
-		if _, ok := m[k]; !ok {
-			t.Errorf("/debug/runtime lacks %q", k)
-		}
+	if rt.Goroutines <= 0 || rt.GOMAXPROCS <= 0 || rt.HeapObjectsBytes <= 0 || rt.GCCycles < 0 {
+		t.Errorf("runtime counters missing: %+v", rt)
 	}
-	var lat histogramSummary
-	if err := json.Unmarshal(m["sched_latencies_seconds"], &lat); err != nil || lat.Count == 0 || len(lat.Buckets) == 0 || lat.P99 < lat.P50 || lat.Max < lat.P99 {
-		t.Errorf("sched latencies = %+v, %v", lat, err)
+	lat := rt.SchedLatencies
+	if lat.Count == 0 || len(lat.Buckets) == 0 || lat.P99 < lat.P50 || lat.Max < lat.P99 {
+		t.Errorf("sched latencies = %+v", lat)
 	}
-	var fds, rss int64
-	_ = json.Unmarshal(m["open_fds"], &fds)
-	_ = json.Unmarshal(m["rss_bytes"], &rss)
-	if fds <= 0 || rss <= 0 {
-		t.Errorf("open_fds = %d, rss = %d", fds, rss)
+	if rt.OpenFDs <= 0 || rt.RSSBytes <= 0 {
+		t.Errorf("open_fds = %d, rss = %d", rt.OpenFDs, rt.RSSBytes)
 	}
-	t.Logf("sched latency p50=%gs p99=%gs max=%gs over %d samples; fds=%d rss=%d MiB", lat.P50, lat.P99, lat.Max, lat.Count, fds, rss>>20)
+	t.Logf("sched latency p50=%gs p99=%gs max=%gs over %d samples; fds=%d rss=%d MiB", lat.P50, lat.P99, lat.Max, lat.Count, rt.OpenFDs, rt.RSSBytes>>20)
 }
 
 func TestStop_removesAddrFileAndRefusesConnections(t *testing.T) {

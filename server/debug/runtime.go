@@ -8,83 +8,70 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 )
 
-// runtimeMetrics are the runtime/metrics samples /debug/runtime reports,
-// by the JSON key they appear under. Names missing from this Go version are
-// skipped (the /sched/goroutines/* states are new in Go 1.26).
-var runtimeMetrics = map[string]string{
-	"goroutines":                "/sched/goroutines:goroutines",
-	"goroutines_running":        "/sched/goroutines/running:goroutines",
-	"goroutines_runnable":       "/sched/goroutines/runnable:goroutines",
-	"goroutines_waiting":        "/sched/goroutines/waiting:goroutines",
-	"goroutines_not_in_go":      "/sched/goroutines/not-in-go:goroutines",
-	"gomaxprocs":                "/sched/gomaxprocs:threads",
-	"heap_objects_bytes":        "/memory/classes/heap/objects:bytes",
-	"heap_goal_bytes":           "/gc/heap/goal:bytes",
-	"memory_total_bytes":        "/memory/classes/total:bytes",
-	"gc_cycles":                 "/gc/cycles/total:gc-cycles",
-	"mutex_wait_total_seconds":  "/sync/mutex/wait/total:seconds",
-	"sched_latencies_seconds":   "/sched/latencies:seconds",
-	"gc_pauses_seconds":         "/sched/pauses/total/gc:seconds",
-	"heap_allocs_objects_total": "/gc/heap/allocs:objects",
-}
-
-// histogramSummary is a runtime/metrics histogram as JSON: quantiles from
-// bucket upper bounds, and the non-empty buckets themselves.
-type histogramSummary struct {
-	Count   uint64   `json:"count"`
-	P50     float64  `json:"p50"`
-	P99     float64  `json:"p99"`
-	Max     float64  `json:"max"`
-	Buckets []bucket `json:"buckets"`
-}
-
-type bucket struct {
-	Le    float64 `json:"le"` // upper bound; the +Inf bucket reports its lower bound
-	Count uint64  `json:"count"`
-}
-
-// readRuntime samples runtime/metrics and /proc. Cumulative histograms
-// (scheduling latency) cover the whole process life: diff two reads for a
-// window.
-func readRuntime() map[string]any {
+// readRuntime samples runtime/metrics and /proc into the contract's
+// document. Cumulative histograms (scheduling latency) cover the whole
+// process life: diff two reads for a window. A metric this Go version
+// lacks stays zero.
+func readRuntime() debugapi.Runtime {
+	rt := debugapi.Runtime{OpenFDs: -1, RSSBytes: -1}
+	into := map[string]any{
+		"/sched/goroutines:goroutines":           &rt.Goroutines,
+		"/sched/goroutines/running:goroutines":   &rt.GoroutinesRunning,
+		"/sched/goroutines/runnable:goroutines":  &rt.GoroutinesRunnable,
+		"/sched/goroutines/waiting:goroutines":   &rt.GoroutinesWaiting,
+		"/sched/goroutines/not-in-go:goroutines": &rt.GoroutinesNotInGo,
+		"/sched/gomaxprocs:threads":              &rt.GOMAXPROCS,
+		"/memory/classes/heap/objects:bytes":     &rt.HeapObjectsBytes,
+		"/gc/heap/goal:bytes":                    &rt.HeapGoalBytes,
+		"/memory/classes/total:bytes":            &rt.MemoryTotalBytes,
+		"/gc/cycles/total:gc-cycles":             &rt.GCCycles,
+		"/gc/heap/allocs:objects":                &rt.HeapAllocsObjects,
+		"/sync/mutex/wait/total:seconds":         &rt.MutexWaitSeconds,
+		"/sched/latencies:seconds":               &rt.SchedLatencies,
+		"/sched/pauses/total/gc:seconds":         &rt.GCPauses,
+	}
 	known := map[string]bool{}
 	for _, d := range metrics.All() {
 		known[d.Name] = true
 	}
 	var samples []metrics.Sample
-	keys := map[string]string{}
-	for key, name := range runtimeMetrics {
+	for name := range into {
 		if known[name] {
 			samples = append(samples, metrics.Sample{Name: name})
-			keys[name] = key
 		}
 	}
 	metrics.Read(samples)
-	out := map[string]any{}
 	for _, s := range samples {
-		key := keys[s.Name]
-		switch s.Value.Kind() {
-		case metrics.KindUint64:
-			out[key] = s.Value.Uint64()
-		case metrics.KindFloat64:
-			out[key] = s.Value.Float64()
-		case metrics.KindFloat64Histogram:
-			out[key] = summarise(s.Value.Float64Histogram())
+		switch dst := into[s.Name].(type) {
+		case *int64:
+			if s.Value.Kind() == metrics.KindUint64 {
+				*dst = int64(s.Value.Uint64())
+			}
+		case *float64:
+			if s.Value.Kind() == metrics.KindFloat64 {
+				*dst = s.Value.Float64()
+			}
+		case *debugapi.Histogram:
+			if s.Value.Kind() == metrics.KindFloat64Histogram {
+				*dst = summarise(s.Value.Float64Histogram())
+			}
 		}
 	}
 	if n, err := openFDs(); err == nil {
-		out["open_fds"] = n
+		rt.OpenFDs = int64(n)
 	}
 	if rss, err := rssBytes(); err == nil {
-		out["rss_bytes"] = rss
+		rt.RSSBytes = rss
 	}
-	return out
+	return rt
 }
 
-func summarise(h *metrics.Float64Histogram) histogramSummary {
-	var s histogramSummary
+func summarise(h *metrics.Float64Histogram) debugapi.Histogram {
+	var s debugapi.Histogram
 	for _, c := range h.Counts {
 		s.Count += c
 	}
@@ -99,7 +86,7 @@ func summarise(h *metrics.Float64Histogram) histogramSummary {
 		if c == 0 {
 			continue
 		}
-		s.Buckets = append(s.Buckets, bucket{Le: upper(i), Count: c})
+		s.Buckets = append(s.Buckets, debugapi.Bucket{Le: upper(i), Count: c})
 		prev := cum
 		cum += c
 		if prev < quantileRank(s.Count, 0.5) && cum >= quantileRank(s.Count, 0.5) {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 )
 
 // Mode selects how records reach their sinks.
@@ -151,16 +153,13 @@ func (p *Pipeline) Logger() *slog.Logger { return slog.New(p.handler) }
 // Mode returns the shipping mode.
 func (p *Pipeline) Mode() Mode { return p.mode }
 
-// Stats is the whole pipeline's accounting; a nil sink is not configured.
-type Stats struct {
-	Mode         Mode          `json:"mode"`
-	Stderr       *SinkStats    `json:"stderr,omitempty"`
-	VictoriaLogs *ShipperStats `json:"victorialogs,omitempty"`
-}
+// Stats is the pipeline's part of /debug/vars (the contract's document,
+// debugapi.Logship): both sinks' counters.
+type Stats = debugapi.Logship
 
 // Stats returns both sinks' counters; serve it as /debug/vars.
 func (p *Pipeline) Stats() Stats {
-	st := Stats{Mode: p.mode}
+	st := Stats{Mode: string(p.mode)}
 	if p.Stderr != nil {
 		s := p.Stderr.Stats()
 		st.Stderr = &s

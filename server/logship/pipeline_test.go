@@ -209,7 +209,7 @@ func TestPipeline_syncModesAndCancelledContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := p.Stats()
-	if st.Mode != ModeSync || st.Stderr.Mode != "sync-stderr" || st.VictoriaLogs.Mode != "sync-log" {
+	if st.Mode != string(ModeSync) || st.Stderr.Mode != "sync-stderr" || st.VictoriaLogs.Mode != "sync-log" {
 		t.Errorf("modes = %s / %s / %s", st.Mode, st.Stderr.Mode, st.VictoriaLogs.Mode)
 	}
 	// 2 each: the DELIBERATELY BLOCKING banner, then the record.

@@ -1,36 +1,10 @@
 package logship
 
-// SinkStats is one sink's accounting, taken in one consistent snapshot:
-// Emitted = Delivered + DroppedTotal + Pending holds exactly in every
-// snapshot, not only at rest.
-type SinkStats struct {
-	// Mode is "async", or "sync-stderr"/"sync-log" for the deliberately
-	// blocking canary modes.
-	Mode string `json:"mode"`
-	// Emitted counts records this sink's handler was asked to handle (after
-	// its level check).
-	Emitted int64 `json:"emitted"`
-	// Queued counts records accepted into the queue (async modes).
-	Queued int64 `json:"queued"`
-	// Delivered counts records written to stderr or stored by the sink's
-	// 2xx answer.
-	Delivered int64 `json:"delivered"`
-	// Dropped counts records given up on, by [DropReason] name; every
-	// reason is present, zeros included.
-	Dropped      map[string]int64 `json:"dropped"`
-	DroppedTotal int64            `json:"dropped_total"`
-	// Pending counts records queued or in flight.
-	Pending int64 `json:"pending"`
-	// QueueRecords and QueueBytes are the queue's current size (in-flight
-	// records excluded); the High values are the maxima seen since start,
-	// which never exceed the configured bounds.
-	QueueRecords     int64 `json:"queue_records"`
-	QueueBytes       int64 `json:"queue_bytes"`
-	QueueHighRecords int64 `json:"queue_high_records"`
-	QueueHighBytes   int64 `json:"queue_high_bytes"`
-	MaxQueueRecords  int64 `json:"max_queue_records"`
-	MaxQueueBytes    int64 `json:"max_queue_bytes"`
-}
+import "github.com/secondbrain-dev/secondbrain/server/debugapi"
+
+// SinkStats is one sink's accounting in /debug/vars (the contract's
+// document, debugapi.SinkStats).
+type SinkStats = debugapi.SinkStats
 
 func sinkStats(mode string, q *lineQueue) SinkStats {
 	c := q.counts()
@@ -51,28 +25,9 @@ func sinkStats(mode string, q *lineQueue) SinkStats {
 	}
 }
 
-// ShipperStats adds the VictoriaLogs shipper's request counters to
-// [SinkStats].
-type ShipperStats struct {
-	SinkStats
-	// Batches counts POSTs answered with a 2xx.
-	Batches int64 `json:"batches"`
-	// FailedRequests counts POSTs that failed (network error, timeout,
-	// non-2xx); Retries counts the ones that were tried again.
-	FailedRequests int64 `json:"failed_requests"`
-	Retries        int64 `json:"retries"`
-	// Notices counts the rate-limited "dropping records" notices sent to
-	// stderr.
-	Notices int64 `json:"notices"`
-	// BatchLatency summarises every POST's duration, successful or not.
-	BatchLatency LatencyStats `json:"batch_latency"`
-}
-
-// LatencyStats summarises an HdrHistogram of durations, in milliseconds.
-type LatencyStats struct {
-	Count int64   `json:"count"`
-	P50ms float64 `json:"p50_ms"`
-	P90ms float64 `json:"p90_ms"`
-	P99ms float64 `json:"p99_ms"`
-	MaxMs float64 `json:"max_ms"`
-}
+// ShipperStats and LatencyStats are the contract's documents
+// (debugapi): the shipper's part of /debug/vars.
+type (
+	ShipperStats = debugapi.ShipperStats
+	LatencyStats = debugapi.LatencyStats
+)
