@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -204,63 +203,4 @@ func checkSessionID(id string) error {
 		}
 	}
 	return nil
-}
-
-func parseChatParams(m Model, a args) (*chatParams, error) {
-	var p chatParams
-	var err error
-	var errs []error
-	add := func(e error) {
-		if e != nil {
-			errs = append(errs, e)
-		}
-	}
-	p.instructions, err = a.str("instructions", true)
-	add(err)
-	p.outputFormat, err = a.str("output_format", true)
-	add(err)
-	p.sessionID, err = a.str("session_id", true)
-	add(err)
-	if err == nil {
-		add(checkSessionID(p.sessionID))
-	}
-	p.context, err = a.strs("context", true)
-	add(err)
-	p.priority, err = a.strs("priority_context", false)
-	add(err)
-	p.schemaText, err = a.str("structured_output_schema", false)
-	add(err)
-	if strings.TrimSpace(p.schemaText) != "" {
-		p.schema, err = compileSchema(p.schemaText)
-		add(err)
-	}
-	p.disableMemory, err = a.boolean("disable_memory_search", false)
-	add(err)
-	if m.Temperature {
-		p.temperature, err = a.number("temperature")
-		add(err)
-		if p.temperature != nil && (*p.temperature < 0 || *p.temperature > 2) {
-			add(fmt.Errorf("parameter \"temperature\" must be between 0 and 2, got %v", *p.temperature))
-		}
-	} else if a.has("temperature") {
-		add(fmt.Errorf("%s does not support \"temperature\"", m.Tool))
-	}
-	if m.ReasoningEffort {
-		p.reasoningEffort, err = a.str("reasoning_effort", false)
-		add(err)
-		add(oneOf("reasoning_effort", p.reasoningEffort, "low", "medium", "high"))
-	}
-	if m.WebSearch {
-		p.searchMode, err = a.str("search_mode", false)
-		add(err)
-		add(oneOf("search_mode", p.searchMode, "auto", "on", "off"))
-		p.searchParams, err = a.object("search_parameters")
-		add(err)
-		p.returnCitations, err = a.boolean("return_citations", true)
-		add(err)
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return &p, nil
 }

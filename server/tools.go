@@ -51,52 +51,9 @@ func (s *Server) registerTools() {
 	}
 }
 
-func chatTool(m Model) mcp.Tool {
-	opts := []mcp.ToolOption{
-		mcp.WithDescription(fmt.Sprintf("%s Context window %d tokens (85%% used for inline files, the rest goes to a searchable vector store); timeout %ds.",
-			m.Description, m.Window, m.TimeoutSecs)),
-		mcp.WithString("instructions", mcp.Required(), mcp.Description("What you want the model to do.")),
-		mcp.WithString("output_format", mcp.Required(), mcp.Description("How the answer should be formatted.")),
-		mcp.WithArray("context", mcp.Required(), mcp.WithStringItems(),
-			mcp.Description("File and directory paths to include (may be empty). Directories are walked with .gitignore rules.")),
-		mcp.WithString("session_id", mcp.Required(), mcp.Description("Conversation id; reuse it to continue.")),
-		mcp.WithArray("priority_context", mcp.WithStringItems(), mcp.Description("Paths that must be inlined (never sent to the vector store).")),
-		mcp.WithString("structured_output_schema", mcp.Description("A JSON Schema (as a string); the answer must be JSON valid against it.")),
-		mcp.WithBoolean("disable_memory_search", mcp.Description("Do not offer the project-history search to the model.")),
-	}
-	if m.Temperature {
-		opts = append(opts, mcp.WithNumber("temperature", mcp.Description("Sampling temperature (0–2).")))
-	}
-	if m.ReasoningEffort {
-		opts = append(opts, mcp.WithString("reasoning_effort", mcp.Enum("low", "medium", "high")))
-	}
-	if m.WebSearch {
-		opts = append(opts,
-			mcp.WithString("search_mode", mcp.Enum("auto", "on", "off"), mcp.Description("Live web search (default off).")),
-			mcp.WithObject("search_parameters", mcp.Description("xAI live-search parameters (object or JSON string).")),
-			mcp.WithBoolean("return_citations", mcp.Description("Return the search citations (default true when searching).")),
-		)
-	}
-	return mcp.NewTool(m.Tool, opts...)
-}
-
 // toolError is a tool-level error result: the client shows it to the model.
 func toolError(format string, a ...any) *mcp.CallToolResult {
 	return mcp.NewToolResultError(fmt.Sprintf(format, a...))
-}
-
-// chatParams are a model tool's validated arguments.
-type chatParams struct {
-	instructions, outputFormat, sessionID string
-	context, priority                     []string
-	schemaText                            string
-	schema                                *compiledSchema
-	temperature                           *float64
-	reasoningEffort                       string
-	disableMemory                         bool
-	searchMode                            string
-	searchParams                          map[string]any
-	returnCitations                       bool
 }
 
 // ---- utility tools ----
