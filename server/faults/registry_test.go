@@ -94,6 +94,14 @@ func TestHeldLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	end()
+	// The compaction's goroutine takes the lock once it runs.
+	for deadline := time.Now().Add(5 * time.Second); s.history.TryLock(); {
+		s.history.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("the compaction never took the lock")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	got := make(chan struct{})
 	go func() {
 		defer close(got)
