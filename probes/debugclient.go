@@ -2,6 +2,7 @@ package probes
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -166,21 +167,32 @@ func (c *DebugClient) Calls(ctx context.Context) (Calls, error) {
 // fraction (0 turns one off). Call it before the step that should be
 // profiled: the profiles only see waits that start after.
 func (c *DebugClient) SetProfiling(ctx context.Context, blockRate, mutexFraction int) error {
-	_, err := c.get(ctx, "/debug/profiling?block="+strconv.Itoa(blockRate)+"&mutex="+strconv.Itoa(mutexFraction))
-	return err
+	b, err := c.get(ctx, debugapi.PathProfiling+"?block="+strconv.Itoa(blockRate)+"&mutex="+strconv.Itoa(mutexFraction))
+	if err != nil {
+		return err
+	}
+	var st debugapi.Profiling
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("cannot decode %s: %w", debugapi.PathProfiling, err)
+	}
+	if st.BlockProfileRate != blockRate || st.MutexProfileFraction != mutexFraction {
+		return fmt.Errorf("profiling not set: asked block %d, mutex %d; the server has %d, %d",
+			blockRate, mutexFraction, st.BlockProfileRate, st.MutexProfileFraction)
+	}
+	return nil
 }
 
 // StartFlightRecorder asks the server to keep a runtime/trace flight
 // recorder running.
 func (c *DebugClient) StartFlightRecorder(ctx context.Context) error {
-	_, err := c.get(ctx, "/debug/flightrecorder?start=1")
+	_, err := c.get(ctx, debugapi.PathFlightRecorder+"?start=1")
 	return err
 }
 
 // FlightRecorder fetches the current flight-recorder window (a trace file
 // for `go tool trace`).
 func (c *DebugClient) FlightRecorder(ctx context.Context) ([]byte, error) {
-	return c.get(ctx, "/debug/flightrecorder")
+	return c.get(ctx, debugapi.PathFlightRecorder)
 }
 
 // traceWaits reads the waits of a window fetched from this server that

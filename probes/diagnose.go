@@ -116,7 +116,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 	sort.SliceStable(dumps, func(i, j int) bool { return dumps[i].At.Before(dumps[j].At) })
 	r := &ranker{opts: opts.withDefaults(), idx: LearnPaths(dumps), aggs: map[string]*culpritAgg{},
 		poolFrames: map[string]bool{}, creators: goStatements(ev.Baseline, dumps)}
-	r.addDumps(dumps, findPools(ev.Baseline))
+	r.addDumps(dumps, findPools(ev.Baseline, dumps))
 	for _, s := range ev.Block {
 		// the waiter's stack, state unknown
 		r.addDelay(s.Labels, s.Stack, "", "block", s.Delay, s.Count)

@@ -1,59 +1,70 @@
 package probes
 
 // Pools are found by what their goroutines do, not by what they are
-// called. A pool's worker is a goroutine that waited to receive work — on
-// a channel or in a select — while the server was idle (the baseline
-// dump), and that a later dump finds serving a request: on the request
-// path, with another stack. Its siblings are the baseline receivers
-// started by the same go statement into the same function. A pool is
-// exhausted in a dump when all of them serve requests at once; a
-// request-path goroutine waiting to send then waits for a worker.
+// called. A pool's worker is a long-lived goroutine seen, at one time,
+// waiting to receive work — on a channel or in a select, serving no
+// request (at the baseline, or in any dump of the run) — and, at another,
+// serving a request (its pprof labels say path=request). Its siblings are
+// the receivers started by the same go statement into the same function.
+// A pool is exhausted in a dump when all of them serve requests at once;
+// a request-path goroutine waiting to send then waits for a worker. (The
+// baseline alone is not enough: it may catch a worker of a busy server
+// mid-job, serving the heartbeat's own calls.)
 type pools struct {
-	members map[int64]poolMember // baseline receivers by goroutine id
-	size    map[string]int       // group → how many members
+	group map[int64]string // receivers by goroutine id → creator and root function
+	size  map[string]int   // group → how many members
 }
 
-type poolMember struct {
-	group string // creator and root function
-	idle  string // stack key at the baseline
-}
-
-// findPools indexes the baseline's receivers; nil base gives an index
-// that finds no pool.
-func findPools(base []Goroutine) *pools {
-	p := &pools{members: map[int64]poolMember{}, size: map[string]int{}}
-	for _, g := range base {
-		switch baseState(g.State) {
-		case "chan receive", "select":
-		default:
-			continue
+// findPools indexes the goroutines seen idle-receiving in the baseline
+// and in dumps; none gives an index that finds no pool.
+func findPools(base []Goroutine, dumps []*GoroutineDump) *pools {
+	p := &pools{group: map[int64]string{}, size: map[string]int{}}
+	add := func(gs []Goroutine) {
+		for _, g := range gs {
+			if !idleReceiver(g) {
+				continue
+			}
+			if _, seen := p.group[g.ID]; seen {
+				continue
+			}
+			group := g.Stack[len(g.Stack)-1].Func
+			if g.CreatedBy != nil {
+				group = g.CreatedBy.Short() + " → " + group
+			}
+			p.group[g.ID] = group
+			p.size[group]++
 		}
-		if len(g.Stack) == 0 {
-			continue
-		}
-		group := g.Stack[len(g.Stack)-1].Func
-		if g.CreatedBy != nil {
-			group = g.CreatedBy.Short() + " → " + group
-		}
-		p.members[g.ID] = poolMember{group: group, idle: stackKey(g.Stack)}
-		p.size[group]++
+	}
+	add(base)
+	for _, d := range dumps {
+		add(d.Goroutines)
 	}
 	return p
+}
+
+// idleReceiver: parked receiving (a channel, a select), on no request.
+func idleReceiver(g Goroutine) bool {
+	switch baseState(g.State) {
+	case "chan receive", "select":
+	default:
+		return false
+	}
+	return len(g.Stack) > 0 && g.Labels[LabelPath] != string(PathRequest)
 }
 
 // busyWorkers returns the goroutines of gs that are workers of an
 // exhausted pool: every member of their group is in gs serving a request.
 func (p *pools) busyWorkers(gs []Goroutine, idx *PathIndex) []Goroutine {
-	if p == nil || len(p.members) == 0 {
+	if p == nil || len(p.group) == 0 {
 		return nil
 	}
 	busy := map[string][]Goroutine{}
 	for _, g := range gs {
-		m, ok := p.members[g.ID]
-		if !ok || stackKey(g.Stack) == m.idle || !servesRequest(g, idx) {
+		group, ok := p.group[g.ID]
+		if !ok || !servesRequest(g, idx) {
 			continue
 		}
-		busy[m.group] = append(busy[m.group], g)
+		busy[group] = append(busy[group], g)
 	}
 	var out []Goroutine
 	for group, ws := range busy {

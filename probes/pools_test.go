@@ -28,13 +28,24 @@ func TestPools_busyWorkers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := findPools(base).busyWorkers(tt.now, nil); len(got) != tt.want {
+			if got := findPools(base, nil).busyWorkers(tt.now, nil); len(got) != tt.want {
 				t.Errorf("busy workers = %d; want %d", len(got), tt.want)
 			}
 		})
 	}
-	if got := findPools(nil).busyWorkers([]Goroutine{busy(1, req)}, nil); got != nil {
-		t.Errorf("no baseline: busy workers %v", got)
+	if got := findPools(nil, nil).busyWorkers([]Goroutine{busy(1, req)}, nil); got != nil {
+		t.Errorf("no receiver ever seen: busy workers %v", got)
+	}
+	// The baseline caught the one worker mid-job; a later dump shows it
+	// idle: it is a worker all the same.
+	later := []*GoroutineDump{{Goroutines: []Goroutine{idle(1)}}}
+	if got := findPools([]Goroutine{busy(1, req)}, later).busyWorkers([]Goroutine{busy(1, req)}, nil); len(got) != 1 {
+		t.Errorf("worker seen idle only after the baseline: busy workers %v", got)
+	}
+	// A request's own goroutine receiving (labelled) is no worker.
+	reqWait := Goroutine{ID: 9, State: "chan receive", Labels: req, CreatedBy: creator, Stack: stack(sb + "server.work")}
+	if got := findPools([]Goroutine{reqWait}, nil).busyWorkers([]Goroutine{busy(9, req)}, nil); got != nil {
+		t.Errorf("a request waiting for its result taken for a worker: %v", got)
 	}
 }
 

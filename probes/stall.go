@@ -34,7 +34,8 @@ func StallDiagnosis(gs, base []Goroutine, traceID string, stalledFor time.Durati
 	}
 	var workers []Goroutine
 	if cause == causeSendWait {
-		workers = findPools(base).busyWorkers(gs, LearnPaths([]*GoroutineDump{{Goroutines: gs}}))
+		dump := []*GoroutineDump{{Goroutines: gs}}
+		workers = findPools(base, dump).busyWorkers(gs, LearnPaths(dump))
 		cause = sendCause(w, gs, workers)
 	}
 	i := CulpritFrame(w.Stack, opts.ModulePrefix)

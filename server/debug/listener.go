@@ -188,17 +188,17 @@ func (l *Listener) Stop(ctx context.Context) error {
 func (l *Listener) routes() (*http.ServeMux, error) {
 	mux := http.NewServeMux()
 	builtin := map[string]http.Handler{
-		"/debug/pprof/":         http.HandlerFunc(pprof.Index), // named profiles too: goroutine, heap, block, mutex, …
-		"/debug/pprof/cmdline":  http.HandlerFunc(l.serveCmdline),
-		"/debug/pprof/profile":  http.HandlerFunc(pprof.Profile),
-		"/debug/pprof/symbol":   http.HandlerFunc(pprof.Symbol),
-		"/debug/pprof/trace":    http.HandlerFunc(pprof.Trace),
-		"/metrics":              promhttp.HandlerFor(l.o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(l.o.Logger.Handler(), slog.LevelWarn)}),
-		debugapi.PathVars:       http.HandlerFunc(l.serveVars),
-		debugapi.PathRuntime:    http.HandlerFunc(serveRuntime),
-		"/debug/profiling":      http.HandlerFunc(l.serveProfiling),
-		"/debug/flightrecorder": http.HandlerFunc(l.serveFlightRecorder),
-		"/debug/cpuprofile":     http.HandlerFunc(l.serveCPUProfile),
+		"/debug/pprof/":             http.HandlerFunc(pprof.Index), // named profiles too: goroutine, heap, block, mutex, …
+		"/debug/pprof/cmdline":      http.HandlerFunc(l.serveCmdline),
+		"/debug/pprof/profile":      http.HandlerFunc(pprof.Profile),
+		"/debug/pprof/symbol":       http.HandlerFunc(pprof.Symbol),
+		"/debug/pprof/trace":        http.HandlerFunc(pprof.Trace),
+		"/metrics":                  promhttp.HandlerFor(l.o.Gatherer, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(l.o.Logger.Handler(), slog.LevelWarn)}),
+		debugapi.PathVars:           http.HandlerFunc(l.serveVars),
+		debugapi.PathRuntime:        http.HandlerFunc(serveRuntime),
+		debugapi.PathProfiling:      http.HandlerFunc(l.serveProfiling),
+		debugapi.PathFlightRecorder: http.HandlerFunc(l.serveFlightRecorder),
+		"/debug/cpuprofile":         http.HandlerFunc(l.serveCPUProfile),
 	}
 	for p, h := range builtin {
 		mux.Handle(p, h)

@@ -188,7 +188,7 @@ func TestListener_profilingSwitchesAndStopResets(t *testing.T) {
 		t.Errorf("mutex fraction after Start = %d, want 3", got)
 	}
 	code, body := get(t, l.URL()+"/debug/profiling?block=1000&mutex=5")
-	var st profilingState
+	var st debugapi.Profiling
 	if code != 200 || json.Unmarshal(body, &st) != nil || st.BlockProfileRate != 1000 || st.MutexProfileFraction != 5 {
 		t.Errorf("/debug/profiling = %d %s", code, body)
 	}

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"runtime/trace"
 	"strconv"
+
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 )
 
 // setProfiling sets the block profile rate and mutex profile fraction.
@@ -36,12 +38,6 @@ func (l *Listener) resetProfiling() {
 	}
 }
 
-type profilingState struct {
-	BlockProfileRate     int  `json:"block_profile_rate"`
-	MutexProfileFraction int  `json:"mutex_profile_fraction"`
-	FlightRecorder       bool `json:"flight_recorder"`
-}
-
 // serveProfiling: /debug/profiling?block=RATE&mutex=FRACTION sets either or
 // both (0 turns one off); with no parameters it reports the current state.
 func (l *Listener) serveProfiling(w http.ResponseWriter, r *http.Request) {
@@ -69,7 +65,7 @@ func (l *Listener) serveProfiling(w http.ResponseWriter, r *http.Request) {
 		l.setProfiling(block, mutex)
 	}
 	l.profMu.Lock()
-	st := profilingState{BlockProfileRate: l.blockRate, MutexProfileFraction: runtime.SetMutexProfileFraction(-1)}
+	st := debugapi.Profiling{BlockProfileRate: l.blockRate, MutexProfileFraction: runtime.SetMutexProfileFraction(-1)}
 	l.profMu.Unlock()
 	l.frMu.Lock()
 	st.FlightRecorder = l.fr != nil
