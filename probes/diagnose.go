@@ -115,7 +115,7 @@ func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
 	dumps := append([]*GoroutineDump(nil), ev.Dumps...)
 	sort.SliceStable(dumps, func(i, j int) bool { return dumps[i].At.Before(dumps[j].At) })
 	r := &ranker{opts: opts.withDefaults(), idx: LearnPaths(dumps), aggs: map[string]*culpritAgg{},
-		poolFrames: map[string]bool{}, creators: goStatements(ev.Baseline, dumps)}
+		poolFrames: map[string]bool{}, creators: goStatements(ev, dumps)}
 	r.addDumps(dumps, findPools(ev.Baseline, dumps))
 	for _, s := range ev.Block {
 		// the waiter's stack, state unknown
@@ -388,23 +388,62 @@ func sendCause(g Goroutine, gs, workers []Goroutine) string {
 	return CauseWorkerPool
 }
 
-// goStatements is the set of functions that started a goroutine seen in
-// the baseline or the dumps: a profile's wait to send in one of them is
-// taken for a fan-out's bound, as [ownFanOut] proves it for a dump's.
-func goStatements(base []Goroutine, dumps []*GoroutineDump) map[string]bool {
+// goStatements is the set of functions seen starting a goroutine in the
+// run's evidence: the creator a dump prints ("created by F"), and the
+// function whose closure a stack of any source starts from (a goroutine
+// begun with `go func(){…}()` in F has F.func1 at its root). A profile's
+// wait to send in one of them is taken for a fan-out's bound, as
+// [ownFanOut] proves it for a dump's.
+func goStatements(ev Evidence, dumps []*GoroutineDump) map[string]bool {
 	out := map[string]bool{}
+	root := func(stack []Frame) {
+		for i := len(stack) - 1; i >= 0; i-- {
+			if isStdlib(stack[i].Func) {
+				continue // runtime.goexit and the like
+			}
+			if parent, ok := closureParent(stack[i].Func); ok {
+				out[parent] = true
+			}
+			return
+		}
+	}
 	add := func(gs []Goroutine) {
 		for _, g := range gs {
 			if g.CreatedBy != nil {
 				out[g.CreatedBy.Func] = true
 			}
+			root(g.Stack)
 		}
 	}
-	add(base)
+	add(ev.Baseline)
 	for _, d := range dumps {
 		add(d.Goroutines)
 	}
+	for _, ss := range [][]StackSample{ev.Block, ev.Mutex} {
+		for _, s := range ss {
+			root(s.Stack)
+		}
+	}
+	for _, w := range ev.Trace {
+		root(w.Stack)
+	}
 	return out
+}
+
+// closureParent is the function a closure is declared in, as the runtime
+// names closures ("pkg.(*T).m.func1.2", "pkg.f.gowrap1" → "pkg.(*T).m",
+// "pkg.f"); ok is false for a function that is no closure.
+func closureParent(fn string) (string, bool) {
+	start := strings.LastIndex(fn, "/") + 1
+	for _, marker := range []string{".func", ".gowrap"} {
+		if i := strings.Index(fn[start:], marker); i >= 0 {
+			rest := fn[start+i+len(marker):]
+			if rest != "" && rest[0] >= '0' && rest[0] <= '9' {
+				return fn[:start+i], true
+			}
+		}
+	}
+	return "", false
 }
 
 // ownFanOut reports whether goroutines that g started from the function

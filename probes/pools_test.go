@@ -1,6 +1,10 @@
 package probes
 
-import "testing"
+import (
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestPools_busyWorkers(t *testing.T) {
 	creator := &Frame{Func: sb + "server.start", File: "/x/s.go", Line: 3}
@@ -72,6 +76,41 @@ func TestSendCause(t *testing.T) {
 	for _, tt := range tests {
 		if got := sendCause(tt.g, tt.gs, tt.workers); got != tt.want {
 			t.Errorf("%s: sendCause = %q; want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestClosureParent(t *testing.T) {
+	for fn, want := range map[string]string{
+		sb + "server/vectorstore.(*Manager).uploadAll.func1":   sb + "server/vectorstore.(*Manager).uploadAll",
+		sb + "server/vectorstore.(*Manager).uploadAll.func1.2": sb + "server/vectorstore.(*Manager).uploadAll",
+		sb + "server.serve.gowrap3":                            sb + "server.serve",
+		sb + "server.(*conn).dispatch":                         "",
+		sb + "server.(*funcTable).run":                         "",
+		"main.main.func2":                                      "main.main",
+	} {
+		got, ok := closureParent(fn)
+		if got != want || ok != (want != "") {
+			t.Errorf("closureParent(%q) = %q, %v; want %q", fn, got, ok, want)
+		}
+	}
+}
+
+// A profile's wait to send in a function whose closures run as goroutines
+// of the same evidence is a fan-out's own bound, not a held semaphore.
+func TestDiagnose_profileFanOutIsNoWait(t *testing.T) {
+	vs := sb + "server/vectorstore.(*Manager)."
+	ev := Evidence{Block: []StackSample{
+		{Delay: 400 * time.Millisecond, Count: 60, Labels: map[string]string{LabelPath: "request"},
+			Stack: []Frame{{Func: "runtime.chansend1"}, {Func: vs + "uploadAll", File: "/x/upload.go", Line: 460}}},
+		{Delay: 300 * time.Millisecond, Count: 5, Labels: map[string]string{LabelPath: "request"},
+			Stack: []Frame{{Func: "net/http.(*persistConn).roundTrip"}, {Func: vs + "upload", File: "/x/upload.go", Line: 520},
+				{Func: vs + "uploadAll.func1", File: "/x/upload.go", Line: 470}, {Func: "runtime.goexit"}}},
+	}}
+	d := Diagnose(ev, DiagnoseOptions{})
+	for _, f := range d.Frames {
+		if strings.Contains(f.Frame, "uploadAll (") {
+			t.Errorf("the fan-out's bound was ranked: %+v", f)
 		}
 	}
 }
