@@ -208,7 +208,7 @@ func (ps *parts) startServer(ctx context.Context, c config.Config, logs *logship
 		return nil, err
 	}
 	// 6. The MCP server.
-	srv, err := server.New(server.Options{
+	o := server.Options{
 		Version: version,
 		Endpoints: map[string]provider.Endpoint{
 			server.ProviderOpenAI: {Name: "openai", BaseURL: oa.BaseURL, APIKey: oa.APIKey, KeyEnv: "OPENAI_API_KEY"},
@@ -216,17 +216,26 @@ func (ps *parts) startServer(ctx context.Context, c config.Config, logs *logship
 			server.ProviderXAI:    {Name: "xai", BaseURL: xa.BaseURL, APIKey: xa.APIKey, KeyEnv: "XAI_API_KEY"},
 		},
 		Roots: c.Roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
-		Sessions: st, Attacher: vs.attacher, Memory: vs.mem, HistoryReports: vs.history,
-		StoreChecker: storeChecker(vs.stores), SessionStores: sessionStores(vs.stores), DebugLogs: debugLogSearcher(c), DeveloperMode: c.DeveloperMode,
+		Sessions: st, DebugLogs: debugLogSearcher(c), DeveloperMode: c.DeveloperMode,
 		Clock: clk, Logger: logs.Logger(), Registerer: reg, HTTPClient: httpClient,
-		ModelCallHook: modelCallHook(faultSet), Stdio: server.StdioOptions{Dispatch: dispatchHook(faultSet)},
-	})
+	}
+	// Set only when running: a nil pointer in an interface would be called.
+	if vs.mgr != nil {
+		o.Attacher, o.StoreChecker, o.SessionStores = vs.mgr, vs.mgr, vs.mgr
+	}
+	if vs.mw != nil {
+		o.Memory, o.HistoryReports = vs.mw, vs.mw
+	}
+	if faultSet != nil {
+		o.ModelCallHook, o.Stdio.Dispatch = faultSet, faultSet
+	}
+	srv, err := server.New(o)
 	if err != nil {
 		return nil, err
 	}
 	ps.add("server", srv.Close)
 	// 7. Debug listener.
-	return srv, ps.startDebug(ctx, c, debugParts{reg: reg, logs: logs, srv: srv, httpClient: httpClient, db: st.DB(), mem: vs.mem})
+	return srv, ps.startDebug(ctx, c, debugParts{reg: reg, logs: logs, srv: srv, httpClient: httpClient, db: st.DB(), mw: vs.mw})
 }
 
 // startFakeAPI starts the in-process fake API when the provider is
@@ -252,13 +261,11 @@ func (ps *parts) startFakeAPI(ctx context.Context, c config.Config, clk clock.Cl
 	return oa, gm, xa, nil
 }
 
-// vectorStores are the vector-store manager and the project memory over
-// it, each nil when not running.
+// vectorStores are the vector-store manager and the project memory writer
+// over it, both nil when not running.
 type vectorStores struct {
-	attacher vectorstore.Attacher
-	mem      memory.Memory
-	stores   *vectorstore.Manager
-	history  server.HistoryReporter
+	mgr *vectorstore.Manager
+	mw  *memory.Writer
 }
 
 // startVectorStores starts the vector-store manager and the project
@@ -308,7 +315,7 @@ func (ps *parts) startVectorStores(ctx context.Context, c config.Config, oa conf
 			ps.log.Warn("memory writer did not drain", "err", err)
 		}
 	})
-	return vectorStores{attacher: mgr, mem: mw, stores: mgr, history: mw}, nil
+	return vectorStores{mgr: mgr, mw: mw}, nil
 }
 
 // debugLogSearcher queries the server's own logs in VictoriaLogs, nil
@@ -330,7 +337,7 @@ type debugParts struct {
 	srv        *server.Server
 	httpClient *http.Client
 	db         *sql.DB
-	mem        memory.Memory
+	mw         *memory.Writer // nil: no project memory
 }
 
 // startDebug starts the debug listener when an address is configured.
@@ -348,8 +355,8 @@ func (ps *parts) startDebug(ctx context.Context, c config.Config, d debugParts) 
 		},
 		Vars: func() any {
 			v := debugapi.Vars{Logship: d.logs.Stats(), Calls: d.srv.Calls().Snapshot()}
-			if mw, ok := d.mem.(*memory.Writer); ok {
-				v.Memory = mw.Stats()
+			if d.mw != nil {
+				v.Memory = d.mw.Stats()
 			}
 			return v
 		},
@@ -471,39 +478,6 @@ func logFlushDeadline(now, shutdown time.Time) time.Time {
 		d = now.Add(least)
 	}
 	return d
-}
-
-// storeChecker and sessionStores are the manager's capabilities, nil
-// without a manager (a nil *vectorstore.Manager in the interface would
-// still be called).
-func storeChecker(m *vectorstore.Manager) server.StoreForgetter {
-	if m == nil {
-		return nil
-	}
-	return m
-}
-
-func sessionStores(m *vectorstore.Manager) server.SessionDescriber {
-	if m == nil {
-		return nil
-	}
-	return m
-}
-
-// modelCallHook and dispatchHook are the fault set's hooks, nil when no
-// fault is on (a nil *faults.Set in the interface would still be called).
-func modelCallHook(s *faults.Set) server.ModelCallHook {
-	if s == nil {
-		return nil
-	}
-	return s
-}
-
-func dispatchHook(s *faults.Set) server.DispatchHook {
-	if s == nil {
-		return nil
-	}
-	return s
 }
 
 type namedStop struct {
