@@ -27,8 +27,8 @@ type Evidence struct {
 	// Profiles are the saved raw files, copied into the diagnosis.
 	Profiles []string
 	// Baseline is the server's goroutines while it was idle, before the
-	// scenario: the workers of its pools are found among them (see
-	// findPools). Nil: no wait is put down to a pool.
+	// scenario: with the dumps, where the workers of its pools are found
+	// idle (see findPools).
 	Baseline []Goroutine
 }
 

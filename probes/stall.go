@@ -24,19 +24,15 @@ const ownerSpan = 4096
 // shows it, what holds the resource it waits for ([HolderOf]). It returns
 // nil when no goroutine of the call waits (the call is not in the server:
 // not dispatched yet, or its answer is on its way out). base is the
-// server's goroutines at the baseline, where its pools' workers are found
-// (nil: none are).
+// server's goroutines at the baseline, where, with gs, its pools' workers
+// are found.
 func StallDiagnosis(gs, base []Goroutine, traceID string, stalledFor time.Duration, ended func(traceID string) bool, opts DiagnoseOptions) *reports.Diagnosis {
 	opts = opts.withDefaults()
-	w, cause, ok := stalledWaiter(gs, traceID, opts.Sources)
+	dump := []*GoroutineDump{{Goroutines: gs}}
+	workers := findPools(base, dump).busyWorkers(gs, LearnPaths(dump))
+	w, cause, ok := stalledWaiter(gs, traceID, opts.Sources, workers)
 	if !ok {
 		return nil
-	}
-	var workers []Goroutine
-	if cause == causeSendWait {
-		dump := []*GoroutineDump{{Goroutines: gs}}
-		workers = findPools(base, dump).busyWorkers(gs, LearnPaths(dump))
-		cause = sendCause(w, gs, workers)
 	}
 	i := CulpritFrame(w.Stack, opts.ModulePrefix)
 	if i < 0 {
@@ -48,7 +44,7 @@ func StallDiagnosis(gs, base []Goroutine, traceID string, stalledFor time.Durati
 		h, j, why, held = HolderOf(gs, w, opts.ModulePrefix, ended)
 	}
 	if !held && cause == CauseWorkerPool {
-		h, why, held = workers[0], "a worker of the pool, idle at the baseline, now serving a request", true
+		h, why = workers[0], "a worker of the pool, seen idle receiving, now serving a request"
 		j = CulpritFrame(h.Stack, opts.ModulePrefix)
 		held = j >= 0
 	}
@@ -79,7 +75,10 @@ func StallDiagnosis(gs, base []Goroutine, traceID string, stalledFor time.Durati
 // before one they do not, then the most specific wait (a lock before a
 // channel, a channel before a select, a select before waiting for its own
 // children), and its cause.
-func stalledWaiter(gs []Goroutine, traceID string, src *Sources) (Goroutine, string, bool) {
+//
+// A wait to send is resolved against the pool workers busy in gs
+// (sendCause): one that is its own fan-out's bound is no stall of anyone.
+func stalledWaiter(gs []Goroutine, traceID string, src *Sources, workers []Goroutine) (Goroutine, string, bool) {
 	var best Goroutine
 	bestRank, cause := -1, ""
 	for _, g := range gs {
@@ -87,6 +86,9 @@ func stalledWaiter(gs []Goroutine, traceID string, src *Sources) (Goroutine, str
 			continue
 		}
 		c := classifyWait(g.State, g.Stack, src)
+		if c == causeSendWait {
+			c = sendCause(g, gs, workers)
+		}
 		switch st := baseState(g.State); {
 		case c == "" && (st == "running" || st == "runnable"):
 			c = CauseRequestCPU // busy, not waiting: the stall is its own work

@@ -236,3 +236,22 @@ created by example.com/app/server.(*conn).handle in goroutine 9
 		t.Fatalf("StallDiagnosis = %+v; want the sleep", d)
 	}
 }
+
+// A stalled call whose wait to send is its own fan-out's bound (goroutines
+// it started still run) is named where its children wait, not as a held
+// semaphore.
+func TestStallDiagnosis_fanOutIsNoStall(t *testing.T) {
+	const trace = "ffff0000000000000000000000000001"
+	lbl := map[string]string{LabelPath: "request", LabelTrace: trace}
+	up := "example.com/app/server.(*Manager).uploadAll"
+	gs := []Goroutine{
+		{ID: 10, State: "chan send", Labels: lbl, Stack: []Frame{{Func: up, File: "/x/upload.go", Line: 40}}},
+		{ID: 11, State: "chan receive", Labels: lbl, CreatorID: 10, CreatedBy: &Frame{Func: up},
+			Stack: []Frame{{Func: "example.com/app/server.(*Manager).record", File: "/x/db.go", Line: 9},
+				{Func: up + ".func1", File: "/x/upload.go", Line: 44}}},
+	}
+	d := StallDiagnosis(gs, nil, trace, 3*time.Second, nil, DiagnoseOptions{ModulePrefix: "example.com/app/"})
+	if d == nil || d.Cause != CauseUnknown || !strings.Contains(d.Culprit, "(*Manager).record") {
+		t.Fatalf("diagnosis = %+v; want the child's wait", d)
+	}
+}
