@@ -371,8 +371,7 @@ func TestDiagnose_realCanaries(t *testing.T) {
 			d2 := captureDump(t)
 			release()
 
-			dumps := DropIdle([]*GoroutineDump{d1, d2}, base)
-			diag := Diagnose(Evidence{Dumps: dumps, Baseline: base}, DiagnoseOptions{})
+			diag := Diagnose(Evidence{Dumps: []*GoroutineDump{d1, d2}, Baseline: base}, DiagnoseOptions{})
 			if diag == nil {
 				t.Fatal("no diagnosis")
 			}

@@ -27,8 +27,9 @@ type Evidence struct {
 	// Profiles are the saved raw files, copied into the diagnosis.
 	Profiles []string
 	// Baseline is the server's goroutines while it was idle, before the
-	// scenario: with the dumps, where the workers of its pools are found
-	// idle (see findPools).
+	// scenario. A dump's goroutine still where it was then is left out
+	// ([DropIdle]); with the dumps, it is where the workers of the
+	// server's pools are found idle (see findPools).
 	Baseline []Goroutine
 }
 
@@ -112,7 +113,8 @@ func (o DiagnoseOptions) withDefaults() DiagnoseOptions {
 // labels). Keys rank by tier, then by that wait, then by the most
 // goroutines seen behind the frame in one dump.
 func Diagnose(ev Evidence, opts DiagnoseOptions) *reports.Diagnosis {
-	dumps := append([]*GoroutineDump(nil), ev.Dumps...)
+	dumps := DropIdle(ev.Dumps, ev.Baseline) // a copy when there is a baseline
+	dumps = append([]*GoroutineDump(nil), dumps...)
 	sort.SliceStable(dumps, func(i, j int) bool { return dumps[i].At.Before(dumps[j].At) })
 	r := &ranker{opts: opts.withDefaults(), idx: LearnPaths(dumps), aggs: map[string]*culpritAgg{},
 		poolFrames: map[string]bool{}, creators: goStatements(ev, dumps)}

@@ -107,3 +107,17 @@ func TestDropIdle(t *testing.T) {
 		t.Error("without a baseline DropIdle must return the dumps as they are")
 	}
 }
+
+// Diagnose leaves out what is where it was at the baseline: a loop parked
+// in a select since before the scenario is no culprit.
+func TestDiagnose_dropsIdleAtBaseline(t *testing.T) {
+	req := map[string]string{LabelPath: "request"}
+	loop := Goroutine{ID: 1, State: "chan receive", Labels: req, Stack: stack(sb+"server.(*T).loop", sb+"server.(*T).run")}
+	d := &GoroutineDump{Goroutines: []Goroutine{loop}}
+	if Diagnose(Evidence{Dumps: []*GoroutineDump{d}}, DiagnoseOptions{}) == nil {
+		t.Fatal("without a baseline the wait must be ranked")
+	}
+	if got := Diagnose(Evidence{Dumps: []*GoroutineDump{d}, Baseline: []Goroutine{loop}}, DiagnoseOptions{}); got != nil {
+		t.Errorf("a goroutine idle since the baseline was diagnosed: %+v", got)
+	}
+}

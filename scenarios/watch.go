@@ -825,7 +825,7 @@ func (w *watch) diagnose(res *reports.Scenario) {
 	steps := append([]*stepWatch(nil), w.steps...)
 	w.mu.Unlock()
 	ev := w.evidence(res, pickSteps(res, steps))
-	ev.Dumps, ev.Baseline = probes.DropIdle(ev.Dumps, w.baseG), w.baseG
+	ev.Baseline = w.baseG
 	res.Diagnosis = probes.Diagnose(ev, probes.DiagnoseOptions{Sources: w.src})
 	explainCheck(res)
 	explainLeak(res, w.leaked)
@@ -934,7 +934,7 @@ func explainBudget(res *reports.Scenario, steps []*stepWatch, base []probes.Goro
 			if d == nil {
 				// Not on CPU: the call waited; its step's waits say where.
 				ev := sw.ps.Evidence()
-				ev.Dumps, ev.Baseline = probes.DropIdle(ev.Dumps, base), base
+				ev.Baseline = base
 				d = probes.OwnShareDiagnosis(ev, probes.DiagnoseOptions{Sources: src})
 			}
 			if d == nil {
