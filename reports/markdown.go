@@ -190,6 +190,9 @@ func runHeader(r *Result, code string) string {
 	if run.Transport != "" {
 		first = append(first, run.Transport)
 	}
+	if run.Protocol != "" {
+		first = append(first, "MCP "+run.Protocol)
+	}
 	if run.TimeScale != 0 {
 		first = append(first, "time scale "+formatNumber(run.TimeScale)+"×")
 	}

@@ -27,16 +27,19 @@ type RunInfo struct {
 	FinishedAt time.Time `json:"finished_at"`
 	TimeScale  float64   `json:"time_scale"`
 	Transport  string    `json:"transport"` // stdio | http
-	Seed       int64     `json:"seed"`
-	ServerCmd  []string  `json:"server_cmd,omitempty"`
-	GoVersion  string    `json:"go_version"`
-	GOOS       string    `json:"goos"`
-	GOARCH     string    `json:"goarch"`
-	NumCPU     int       `json:"num_cpu"`
-	Hostname   string    `json:"hostname,omitempty"`
-	Version    string    `json:"version"` // secondbrain version
-	Canaries   bool      `json:"canaries,omitempty"`
-	Verdict    string    `json:"verdict"` // pass | fail | invalid
+	// Protocol is the MCP version the harness spoke (2025-11-25 pings;
+	// 2026-07-28 probes with server/discover); empty in older results.
+	Protocol  string   `json:"protocol,omitempty"`
+	Seed      int64    `json:"seed"`
+	ServerCmd []string `json:"server_cmd,omitempty"`
+	GoVersion string   `json:"go_version"`
+	GOOS      string   `json:"goos"`
+	GOARCH    string   `json:"goarch"`
+	NumCPU    int      `json:"num_cpu"`
+	Hostname  string   `json:"hostname,omitempty"`
+	Version   string   `json:"version"` // secondbrain version
+	Canaries  bool     `json:"canaries,omitempty"`
+	Verdict   string   `json:"verdict"` // pass | fail | invalid
 	// Calibration is this machine's wake-up lateness, measured before the
 	// first scenario; nil when it was not measured.
 	Calibration *Calibration `json:"calibration,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mark3labs/mcp-go/mcp"
 	"golang.org/x/sys/unix"
 
 	"github.com/secondbrain-dev/secondbrain/probes"
@@ -30,9 +31,11 @@ import (
 // by one write(2) of fewer than PIPE_BUF bytes, which a pipe takes
 // entirely or not at all.
 type pipePinger struct {
-	f      *os.File // the server's stdin (our write end)
-	frames sync.Mutex
-	seq    atomic.Uint64
+	f *os.File // the server's stdin (our write end)
+	// ping and noop are the probes' frames after the id.
+	ping, noop string
+	frames     sync.Mutex
+	seq        atomic.Uint64
 
 	mu      sync.Mutex
 	pending map[string]func(time.Time, error) // ping id → answered
@@ -46,8 +49,20 @@ const pingIDPrefix = "hb-"
 // to a pipe is atomic.
 const pipeBuf = 4096
 
-func newPipePinger(stdin *os.File) *pipePinger {
-	return &pipePinger{f: stdin, pending: map[string]func(time.Time, error){}}
+// newPipePinger writes probes for protocol version: a ping, or where
+// ping no longer exists (2026-07-28 and later) server/discover, each
+// request with the version and capabilities in its _meta.
+func newPipePinger(stdin *os.File, version string) *pipePinger {
+	p := &pipePinger{f: stdin, pending: map[string]func(time.Time, error){},
+		ping: `"method":"ping"`,
+		noop: `"method":"tools/call","params":{"name":"` + NoopTool + `","arguments":{}}`,
+	}
+	if mcp.IsModernProtocol(version) {
+		meta := `"_meta":{"` + mcp.MetaKeyProtocolVersion + `":"` + version + `","` + mcp.MetaKeyClientCapabilities + `":{}}`
+		p.ping = `"method":"` + string(mcp.MethodServerDiscover) + `","params":{` + meta + `}`
+		p.noop = `"method":"tools/call","params":{"name":"` + NoopTool + `","arguments":{},` + meta + `}`
+	}
+	return p
 }
 
 var _ probes.Sender = (*pipePinger)(nil)
@@ -55,9 +70,9 @@ var _ probes.Sender = (*pipePinger)(nil)
 // TrySend implements probes.Sender: a ping, or a call of NoopTool.
 func (p *pipePinger) TrySend(kind probes.Kind, answered func(time.Time, error)) (func(), error) {
 	id := pingIDPrefix + strconv.FormatUint(p.seq.Add(1), 10)
-	body := `"method":"ping"`
+	body := p.ping
 	if kind == probes.KindNoop {
-		body = `"method":"tools/call","params":{"name":"` + NoopTool + `","arguments":{}}`
+		body = p.noop
 	}
 	frame := []byte(`{"jsonrpc":"2.0","id":"` + id + `",` + body + `}` + "\n")
 	drop := func() {

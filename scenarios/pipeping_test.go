@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mark3labs/mcp-go/mcp"
 
 	"github.com/secondbrain-dev/secondbrain/probes"
 )
@@ -22,7 +25,7 @@ func pipes(t *testing.T) (*pipePinger, *bufio.Reader) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Close(); _ = w.Close() })
-	return newPipePinger(w), bufio.NewReader(r)
+	return newPipePinger(w, ProtocolLegacy), bufio.NewReader(r)
 }
 
 func TestPipePinger_pingAnsweredAndFilteredOut(t *testing.T) {
@@ -176,5 +179,38 @@ func TestPipePinger_framesStayWhole(t *testing.T) {
 	<-done
 	if lines < 20 {
 		t.Errorf("read %d lines; want the 20 client frames at least", lines)
+	}
+}
+
+// Where ping no longer exists the heartbeat probes with server/discover;
+// every probe carries the version and capabilities in _meta, and each
+// frame still fits one atomic pipe write.
+func TestPipePinger_statelessFrames(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close(); _ = w.Close() })
+	p, server := newPipePinger(w, ProtocolStateless), bufio.NewReader(r)
+	for _, tt := range []struct {
+		kind   probes.Kind
+		method string
+	}{{probes.KindPing, "server/discover"}, {probes.KindNoop, "tools/call"}} {
+		if _, err := p.TrySend(tt.kind, func(time.Time, error) {}); err != nil {
+			t.Fatalf("TrySend(%s) = %v", tt.kind, err)
+		}
+		line, _ := server.ReadString('\n')
+		var msg struct {
+			Method string `json:"method"`
+			Params struct {
+				Meta map[string]json.RawMessage `json:"_meta"`
+			} `json:"params"`
+		}
+		if err := json.Unmarshal([]byte(line), &msg); err != nil {
+			t.Fatalf("%s probe %q: %v", tt.kind, line, err)
+		}
+		if msg.Method != tt.method || string(msg.Params.Meta[mcp.MetaKeyProtocolVersion]) != `"`+ProtocolStateless+`"` || msg.Params.Meta[mcp.MetaKeyClientCapabilities] == nil {
+			t.Errorf("%s probe = %s; want %s with the version and capabilities in _meta", tt.kind, line, tt.method)
+		}
 	}
 }

@@ -44,6 +44,9 @@ type Options struct {
 	TimeScale float64
 	// Transport is stdio (default) or http; a scenario may force one.
 	Transport string
+	// Protocol is the MCP version the host speaks (CheckProtocol):
+	// ProtocolLegacy when empty.
+	Protocol string
 	// ServerCmd drives another MCP server over stdio instead of
 	// `<this binary> serve`. It gets the fakes' URLs in the environment
 	// (OPENAI_BASE_URL, VICTORIA_LOGS_URL) but none of serve's flags.
@@ -189,6 +192,9 @@ func NewRunner(opts Options) *Runner {
 	}
 	if opts.Transport == "" {
 		opts.Transport = DefaultTransport
+	}
+	if opts.Protocol == "" {
+		opts.Protocol = ProtocolLegacy
 	}
 	if opts.StartTimeout <= 0 {
 		opts.StartTimeout = DefaultStartTimeout
@@ -440,13 +446,13 @@ func (ru *run) connect(ctx context.Context, srv *serverProc, transportName strin
 			if err != nil {
 				return nil, fmt.Errorf("cannot create HTTP transport for %q: %w", url, err)
 			}
-			return newSession(ctx, tr)
+			return newSession(ctx, tr, ru.r.opts.Protocol)
 		}
 		ru.sess, err = dialRetry(startCtx, dial, srv.proc)
 	} else {
 		out, in := srv.proc.stdio()
-		pp := newPipePinger(in)
-		ru.sess, err = newSession(startCtx, transport.NewIO(pp.reader(out), pp.writer(), nil))
+		pp := newPipePinger(in, ru.r.opts.Protocol)
+		ru.sess, err = newSession(startCtx, transport.NewIO(pp.reader(out), pp.writer(), nil), ru.r.opts.Protocol)
 		if err == nil {
 			ru.sess.unwedge = srv.proc.closeWedgedStdin
 			ru.sess.pinger = pp

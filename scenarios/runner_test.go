@@ -115,13 +115,18 @@ steps:
   - repeat: {times: 2, steps: [{call: {tool: list_models}}]}
 `
 
+// Every step kind over both transports, at both protocol versions: the
+// heartbeat keeps probing where 2026-07-28 has no ping.
 func TestRunner_transports(t *testing.T) {
 	t.Parallel()
-	for _, tr := range []string{"stdio", "http"} {
-		t.Run(tr, func(t *testing.T) {
+	for _, tc := range []struct{ transport, protocol string }{
+		{"stdio", ProtocolLegacy}, {"http", ProtocolLegacy}, {"stdio", ProtocolStateless}, {"http", ProtocolStateless},
+	} {
+		t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
 			t.Parallel()
 			fakes := &stubFakes{}
-			opts := testOptions(t, tr, fakes)
+			opts := testOptions(t, tc.transport, fakes)
+			opts.Protocol = tc.protocol
 			// The cancelled call must still be running when cancelled.
 			sc := mustParse(t, strings.Replace(stepsBody, `SB_TEST_CALL_MS: "30"`, `SB_TEST_CALL_MS: "400"`, 1))
 			res := runAll(t, opts, sc)
@@ -153,6 +158,8 @@ func TestRunner_transports(t *testing.T) {
 			}
 			if r.Heartbeat == nil || r.Heartbeat.Ping == nil || r.Heartbeat.Ping.Count == 0 {
 				t.Errorf("no heartbeat pings recorded: %+v", r.Heartbeat)
+			} else if r.Heartbeat.Ping.Errors > 0 {
+				t.Errorf("%d heartbeat probes failed at protocol %s", r.Heartbeat.Ping.Errors, tc.protocol)
 			}
 			if len(r.Phases) != 2 || r.Phases[1].Name != "faulted" {
 				t.Errorf("phases %+v; want baseline and faulted", r.Phases)

@@ -27,16 +27,43 @@ type Session struct {
 	// the prober's own thread; nil over HTTP.
 	pinger *pipePinger
 
+	// stateless: the session speaks 2026-07-28 or later, where there
+	// is no ping.
+	stateless bool
+
 	mu       sync.Mutex
 	progress map[string][]time.Time // progress token → arrival times
 }
 
-// newSession wraps a transport in an mcp-go client and initializes it. The
-// protocol is pinned to the last legacy version: with mcp-go v1.2.1's
-// default (2026-07-28) Ping sends nothing at all.
-func newSession(ctx context.Context, tr transport.Interface) (*Session, error) {
-	c := client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
-	s := &Session{c: c, progress: map[string][]time.Time{}}
+// Protocol versions a Session speaks.
+const (
+	// ProtocolLegacy is the last version with the initialize handshake
+	// and ping: mcp-go v1.2.1's client defaults to 2026-07-28, where its
+	// Ping sends nothing at all, so the legacy version is pinned.
+	ProtocolLegacy = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	// ProtocolStateless has no handshake and no ping: each request
+	// carries its version and capabilities in _meta, and the heartbeat
+	// probes with server/discover, the cheapest request it keeps.
+	ProtocolStateless = mcp.ProtocolVersion20260728
+)
+
+// CheckProtocol tells whether a Session can speak version.
+func CheckProtocol(version string) error {
+	if version != ProtocolLegacy && version != ProtocolStateless {
+		return fmt.Errorf("unknown MCP protocol version %q: want %s or %s", version, ProtocolLegacy, ProtocolStateless)
+	}
+	return nil
+}
+
+// newSession wraps a transport in an mcp-go client and opens the session
+// at protocol version (ProtocolLegacy when empty): the initialize
+// handshake, or server/discover for a stateless one.
+func newSession(ctx context.Context, tr transport.Interface, version string) (*Session, error) {
+	if version == "" {
+		version = ProtocolLegacy
+	}
+	c := client.NewClient(tr, client.WithProtocolVersion(version))
+	s := &Session{c: c, progress: map[string][]time.Time{}, stateless: mcp.IsModernProtocol(version)}
 	if err := c.Start(ctx); err != nil {
 		return nil, fmt.Errorf("cannot start MCP client: %w", err)
 	}
@@ -57,11 +84,18 @@ func newSession(ctx context.Context, tr transport.Interface) (*Session, error) {
 		s.mu.Unlock()
 	})
 	req := mcp.InitializeRequest{}
-	req.Params.ProtocolVersion = mcp.LATEST_LEGACY_PROTOCOL_VERSION
+	req.Params.ProtocolVersion = version
 	req.Params.ClientInfo = mcp.Implementation{Name: "secondbrain-replay", Version: "1"}
-	if _, err := c.Initialize(ctx, req); err != nil {
+	res, err := c.Initialize(ctx, req)
+	if err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("cannot initialize MCP session: %w", err)
+		return nil, fmt.Errorf("cannot open an MCP session at protocol %s: %w", version, err)
+	}
+	if res.ProtocolVersion != version {
+		// mcp-go falls back to the handshake when server/discover fails;
+		// a run asked for one version must not silently measure another.
+		_ = c.Close()
+		return nil, fmt.Errorf("cannot open an MCP session at protocol %s: the server agreed to %s", version, res.ProtocolVersion)
 	}
 	return s, nil
 }
@@ -109,9 +143,14 @@ func (s *Session) guard(ctx context.Context) (done func(err error) error) {
 	}
 }
 
-// Ping sends an MCP ping and waits for the answer.
+// Ping sends the protocol's cheapest request and waits for the answer: a
+// ping, or server/discover where ping no longer exists.
 func (s *Session) Ping(ctx context.Context) error {
 	done := s.guard(ctx)
+	if s.stateless {
+		_, err := s.c.Discover(ctx, mcp.DiscoverRequest{})
+		return done(err)
+	}
 	return done(s.c.Ping(ctx))
 }
 

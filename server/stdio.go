@@ -373,7 +373,7 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 		c.enqueueError(ctx, nil, codeInvalidRequest, "id must be a string or a number")
 		return
 	}
-	if msg.Method == string(mcp.MethodPing) {
+	if msg.Method == string(mcp.MethodPing) && !declaresProtocol(msg.Params) {
 		// A ping is answered here, with the client's raw id, and goes
 		// straight to the writer: no goroutine of its own and no trip
 		// through mcp-go. Each hand-off waits for a free P, and while a
@@ -383,6 +383,14 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 		return
 	}
 	c.start(ctx, reqCtx, msg, key, l.data)
+}
+
+// declaresProtocol reports whether params carry a protocol version in
+// their _meta. Such a request belongs to the stateless era (2026-07-28 and
+// later), where ping no longer exists: mcp-go answers it, with -32601 for a
+// removed method. A legacy ping carries no version and is answered inline.
+func declaresProtocol(params json.RawMessage) bool {
+	return len(params) > 0 && bytes.Contains(params, []byte(mcp.MetaKeyProtocolVersion))
 }
 
 // message is one decoded JSON-RPC line.

@@ -31,6 +31,7 @@ type replayOpts struct {
 	json      bool
 	seed      int64
 	transport string
+	protocol  string
 	serverCmd string
 	canaries  bool
 	// heartbeat and noop are the prober's intervals; baselineHold idles
@@ -105,6 +106,9 @@ the binary to see which.`,
 			if o.canaries && (o.all || o.serverCmd != "") {
 				return &exitError{code: exitUsage, err: errors.New("--canaries runs its own scenarios: give canary names or none, not --all or --server-cmd")}
 			}
+			if err := scenarios.CheckProtocol(o.protocol); err != nil {
+				return &exitError{code: exitUsage, err: fmt.Errorf("--protocol: %w", err)}
+			}
 			if o.baselineHold < 0 {
 				o.baselineHold = baselineHoldFor(o.heartbeat)
 			}
@@ -122,6 +126,7 @@ the binary to see which.`,
 	f.BoolVar(&o.json, "json", false, "print result.json to stdout (progress goes to stderr)")
 	f.Int64Var(&o.seed, "seed", 1, "seed for generated project trees")
 	f.StringVar(&o.transport, "transport", scenarios.DefaultTransport, "MCP transport: stdio or http")
+	f.StringVar(&o.protocol, "protocol", scenarios.ProtocolLegacy, "MCP protocol version the host speaks: "+scenarios.ProtocolLegacy+" (initialize, ping) or "+scenarios.ProtocolStateless+" (stateless: the heartbeat probes with server/discover)")
 	f.StringVar(&o.serverCmd, "server-cmd", "", "drive this MCP server command over stdio instead of this binary's serve (split on spaces), e.g. \"node server.js\"")
 	f.BoolVar(&o.canaries, "canaries", false, "inject each canary into the server and check the harness catches and names it")
 	f.DurationVar(&o.heartbeat, "heartbeat-interval", defaultPingInterval, "heartbeat ping interval (real time; <0 disables pings)")
@@ -138,6 +143,7 @@ func replay(ctx context.Context, o replayOpts, args []string, stdout, stderr io.
 	if o.timeScale <= 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--time-scale must be > 0, got %v", o.timeScale)}
 	}
+
 	if o.transport != "stdio" && o.transport != "http" {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--transport must be stdio or http, got %q", o.transport)}
 	}
@@ -237,6 +243,7 @@ func (o replayOpts) runnerOptions() scenarios.Options {
 	return scenarios.Options{
 		TimeScale:    o.timeScale,
 		Transport:    o.transport,
+		Protocol:     o.protocol,
 		ServerCmd:    strings.Fields(o.serverCmd),
 		Seed:         o.seed,
 		Heartbeat:    probes.HeartbeatOptions{Interval: o.heartbeat, NoopInterval: o.noop, BreachThreshold: o.breach},
@@ -391,7 +398,7 @@ func newResult(o replayOpts) *reports.Result {
 		SchemaVersion: reports.SchemaVersion,
 		Run: reports.RunInfo{
 			ID: time.Now().UTC().Format("20060102T150405Z"), StartedAt: time.Now(), TimeScale: o.timeScale,
-			Transport: o.transport, Seed: o.seed, ServerCmd: strings.Fields(o.serverCmd),
+			Transport: o.transport, Protocol: o.protocol, Seed: o.seed, ServerCmd: strings.Fields(o.serverCmd),
 			GoVersion: runtime.Version(), GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU(),
 			Hostname: host, Version: versionString(),
 		},
