@@ -43,8 +43,11 @@ func TestMemory_RememberedAndSearchable(t *testing.T) {
 	e := startEnv(t, project, filepath.Join(t.TempDir(), "sb.db"), base, "k", func(o *server.Options) { o.Memory = mem })
 
 	r := e.call("search_project_history", map[string]any{"query": "database; sessions"})
-	if r.IsError || !strings.Contains(textOf(r), "we chose SQLite") || len(mem.queries) != 2 {
-		t.Errorf("search_project_history: %s (queries %v)", textOf(r), mem.queries)
+	mem.mu.Lock()
+	queries := append([]string(nil), mem.queries...)
+	mem.mu.Unlock()
+	if r.IsError || !strings.Contains(textOf(r), "we chose SQLite") || len(queries) != 2 {
+		t.Errorf("search_project_history: %s (queries %v)", textOf(r), queries)
 	}
 	echo := echoOf(t, e.call("chat_with_gemini25_pro", chatArgs("m1")))
 	if strings.Join(echo.Tools, ",") != "search_project_history" || echo.ToolResults != 1 {

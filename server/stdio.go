@@ -154,7 +154,7 @@ type conn struct {
 	// outMu is held by whoever writes to stdout: the writer, or the reader
 	// answering a ping inline (direct, when stdout is a pipe).
 	outMu  sync.Mutex
-	direct *pipeOut
+	direct *pipeFD
 	// queued counts responses handed to the writer and not yet written: an
 	// inline answer waits its turn behind them, so a client sees the
 	// answers to its requests in the order it sent them.
@@ -172,9 +172,10 @@ type conn struct {
 // Shutdown never waits on a client that stopped reading out: output still
 // unwritten after FlushTimeout is dropped and counted (Stats.Unwritten).
 // The reader blocks in in.Read and the writer in out.Write; when Serve must
-// stop them it sets an immediate deadline on in or out where they take one
-// (an *os.File in non-blocking mode: a pipe) and waits for them; one that
-// cannot be interrupted is left to end with its file.
+// stop them it interrupts them — a pipe always (Serve reads and writes an
+// *os.File open on a pipe through its descriptor, in non-blocking mode),
+// anything else that takes deadlines by an immediate one — and waits for
+// them; one that cannot be interrupted is left to end with its file.
 func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	session := newStdioSession("stdio-"+randomID(), notificationBuffer)
 	if err := t.mcp.RegisterSession(ctx, session); err != nil {
@@ -182,6 +183,17 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	}
 	defer t.mcp.UnregisterSession(context.WithoutCancel(ctx), session.id)
 
+	// A pipe is read and written through its descriptor (pipeIn, pipeFD):
+	// fewer hand-offs per line, and shutdown can interrupt either end.
+	src, dst := in, out
+	if p := newPipeIn(in); p != nil {
+		src = p
+	}
+	direct := newPipeFD(out)
+	if direct != nil {
+		dst = direct
+		defer direct.Close() // after the writer is done: shutdown waits for it
+	}
 	c := &conn{
 		t:        t,
 		session:  session,
@@ -189,8 +201,8 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		inflight: make(map[string]*inflight),
 		callSem:  make(chan struct{}, t.opt.MaxInFlightCalls),
 		otherSem: make(chan struct{}, t.opt.MaxInFlightOther),
-		direct:   newPipeOut(out),
 		giveUp:   make(chan struct{}),
+		direct:   direct,
 	}
 
 	// Requests run on reqCtx: it ends on shutdown, not when a single call is cancelled.
@@ -201,7 +213,7 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	stopWriter := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		c.writeLoop(out, stopWriter)
+		c.writeLoop(dst, stopWriter)
 	}()
 
 	// The reader dispatches each line itself: a ping is answered on the
@@ -220,7 +232,7 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	readerDone := make(chan struct{})
 	go func() {
 		defer close(readerDone)
-		readErr <- c.readLoop(in, deliver)
+		readErr <- c.readLoop(src, deliver)
 	}()
 
 	var err error
@@ -233,8 +245,8 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		}
 	}
 
-	c.shutdown(stopRequests, stopWriter, writerDone, out)
-	if err != nil && !interrupt(in, readerDone) {
+	c.shutdown(stopRequests, stopWriter, writerDone, dst)
+	if err != nil && !interrupt(src, readerDone) {
 		return err // the reader ends with in
 	}
 	<-readerDone
@@ -280,6 +292,9 @@ func interrupt(f any, done <-chan struct{}) bool {
 	case <-done:
 		return true
 	default:
+	}
+	if i, ok := f.(interface{ Interrupt() bool }); ok {
+		return i.Interrupt()
 	}
 	d, ok := f.(interface{ SetDeadline(time.Time) error })
 	return ok && d.SetDeadline(time.Now()) == nil

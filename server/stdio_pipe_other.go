@@ -2,12 +2,19 @@
 
 package server
 
-import "io"
+// pipeFD reads and writes stdio pipes itself on Linux; elsewhere stdin and
+// stdout are used as they are, and answers all go through the writer.
+type pipeFD struct{}
 
-// pipeOut writes short answers inline on Linux; elsewhere every answer
-// goes through the writer.
-type pipeOut struct{}
+func newPipeFD(any) *pipeFD { return nil }
 
-func newPipeOut(io.Writer) *pipeOut { return nil }
+func (p *pipeFD) Write([]byte) (int, error) { return 0, nil }
+func (p *pipeFD) tryWrite([]byte) bool      { return false }
+func (p *pipeFD) Close() error              { return nil }
 
-func (p *pipeOut) tryWrite([]byte) bool { return false }
+// pipeIn reads a stdio pipe itself on Linux.
+type pipeIn struct{}
+
+func newPipeIn(any) *pipeIn { return nil }
+
+func (p *pipeIn) Read([]byte) (int, error) { return 0, nil }

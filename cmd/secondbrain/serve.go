@@ -20,7 +20,6 @@ import (
 	"github.com/openai/openai-go/v3/option"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/secondbrain-dev/secondbrain/scenarios/fakeai"
 	"github.com/secondbrain-dev/secondbrain/server"
@@ -396,7 +395,7 @@ func (ps *parts) runTransport(ctx context.Context, c config.Config, srv *server.
 		}()
 	} else {
 		log.Info("serving MCP over stdio", "roots", strings.Join(c.Roots, ","), "provider", c.Provider)
-		go func() { transportDone <- srv.ServeStdio(ctx, interruptible(stdin), interruptibleOut(stdout)) }()
+		go func() { transportDone <- srv.ServeStdio(ctx, stdin, stdout) }()
 	}
 	var err error
 	select {
@@ -485,39 +484,3 @@ type namedStop struct {
 	stop func()
 }
 
-// interruptible makes stdin or stdout a non-blocking, poller-backed file
-// when it is a pipe, so that shutdown can end a read or write blocked on it
-// with a deadline (a plain blocking read of fd 0, or a write to a pipe the
-// host stopped reading, cannot be interrupted). Anything else is returned
-// as it is.
-func interruptible(in io.Reader) io.Reader {
-	if f := nonblockingPipe(in); f != nil {
-		return f
-	}
-	return in
-}
-
-// interruptibleOut is interruptible for stdout.
-func interruptibleOut(out io.Writer) io.Writer {
-	if f := nonblockingPipe(out); f != nil {
-		return f
-	}
-	return out
-}
-
-// nonblockingPipe is v as a non-blocking *os.File when v is an *os.File
-// other than a terminal; nil otherwise.
-func nonblockingPipe(v any) *os.File {
-	f, ok := v.(*os.File)
-	if !ok {
-		return nil
-	}
-	fd := int(f.Fd()) // note: Fd puts the file in blocking mode; undone below
-	if term.IsTerminal(fd) {
-		return nil
-	}
-	if err := syscall.SetNonblock(fd, true); err != nil {
-		return nil
-	}
-	return os.NewFile(uintptr(fd), f.Name())
-}
