@@ -483,4 +483,3 @@ type namedStop struct {
 	name string
 	stop func()
 }
-
