@@ -175,7 +175,9 @@ type conn struct {
 // stop them it interrupts them — a pipe always (Serve reads and writes an
 // *os.File open on a pipe through its descriptor, in non-blocking mode),
 // anything else that takes deadlines by an immediate one — and waits for
-// them; one that cannot be interrupted is left to end with its file.
+// them; one that cannot be interrupted is left to end with its file. (A
+// read of a pipe is woken by a newline written into it, which whoever
+// reads in after Serve may find.)
 func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 	session := newStdioSession("stdio-"+randomID(), notificationBuffer)
 	if err := t.mcp.RegisterSession(ctx, session); err != nil {
