@@ -157,53 +157,83 @@ func statsJSON(s map[string]int64, keys ...string) string {
 }
 
 // SIGKILL the server while a 90-file overflow is on its way to the
-// vector store, start a new server on the same database, and the lifecycle
-// manager leaves nothing at the provider: the crashed run's store expires
-// (TTL 5 min of scenario time = 3 s at --time-scale 100) and every file it
-// uploaded — attached to a batch, unattached, or whose id it never learnt —
-// is deleted. The restarted server still answers.
+// vector store — once, or several times in a row with new file contents
+// each time — start a new server on the same database, and the lifecycle
+// manager leaves nothing at the provider: the crashed runs' stores expire
+// (TTL 5 min of scenario time = 3 s at --time-scale 100) and every file they
+// uploaded — attached to a batch, unattached, or whose id was never learnt
+// — is deleted within 60 s of the restart. The restarted server still
+// answers.
 func TestE2E_CrashMidUploadLeavesNoOrphans(t *testing.T) {
+	// Uploads take 300 ms; after 24 arrivals the throttle makes them 7×
+	// slower (2.1 s): a kill lands with 20+ uploads finished and the
+	// throttled ones in flight.
+	inFlight := fakeai.Faults{UploadLatency: fakeai.Duration(300 * time.Millisecond), ThrottleAfterUploads: 24, ThrottleFactor: 7}
 	tests := []struct {
 		name   string
 		faults fakeai.Faults
-		// killWhen says when the call is far enough along.
-		killWhen func(st map[string]int64) bool
-		// abandons: uploads are in flight at the kill, so the fake must see
+		// killWhen says when a call is far enough along, given the fake's
+		// stats and those at the call's start.
+		killWhen func(st, at map[string]int64) bool
+		// abandons: uploads are in flight at a kill, so the fake must see
 		// some of them cut off.
 		abandons bool
+		kills    int
 	}{{
-		// Uploads take 300 ms; after 24 arrivals the throttle makes them 7×
-		// slower (2.1 s): the kill lands with 20+ uploads finished and the
-		// throttled ones in flight.
-		name: "uploads in flight",
-		faults: fakeai.Faults{UploadLatency: fakeai.Duration(300 * time.Millisecond),
-			ThrottleAfterUploads: 24, ThrottleFactor: 7},
-		killWhen: func(st map[string]int64) bool { return st["files_uploaded"] >= 20 && st["uploads_throttled"] >= 1 },
+		name:   "uploads in flight",
+		faults: inFlight,
+		killWhen: func(st, at map[string]int64) bool {
+			return st["files_uploaded"]-at["files_uploaded"] >= 20 && st["uploads_throttled"] > at["uploads_throttled"]
+		},
 		abandons: true,
+		kills:    1,
 	}, {
 		// Every upload done, the file batches stay in_progress for an hour:
 		// the files are in the store at the provider, not yet in our records.
 		name:   "batches polling",
 		faults: fakeai.Faults{BatchDuration: fakeai.Duration(time.Hour)},
-		killWhen: func(st map[string]int64) bool {
-			return st["file_batches_created"] >= 5 && st["vector_store_files_attached"] >= 20
+		killWhen: func(st, at map[string]int64) bool {
+			return st["file_batches_created"]-at["file_batches_created"] >= 5 && st["vector_store_files_attached"]-at["vector_store_files_attached"] >= 20
 		},
+		kills: 1,
+	}, {
+		// Three runs in a row killed mid-upload, each with new contents
+		// (so new uploads), then one restart. Batches never finish, so no
+		// call can end before its kill; uploads of 300 ms are in flight.
+		name:   "three kills in a row",
+		faults: fakeai.Faults{UploadLatency: fakeai.Duration(300 * time.Millisecond), BatchDuration: fakeai.Duration(time.Hour)},
+		killWhen: func(st, at map[string]int64) bool {
+			return st["files_uploaded"]-at["files_uploaded"] >= 20
+		},
+		abandons: true,
+		kills:    3,
 	}}
 	for _, tc := range tests {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
-			crashAndRecover(t, tc.faults, tc.killWhen, tc.abandons)
+			verifyNoLeaks(t)
+			e := newE2E(t, false)
+			fake := startFake(t, e, tc.faults)
+			e.extra = []string{"--vector-store-ttl", "5m"}
+			var killed []*sbProc
+			for i := range tc.kills {
+				gen := writeFiles(t, e.project, "gen", 90, 40<<10, fmt.Sprintf("crash-%d", i))
+				killed = append(killed, killMidCall(t, e, fake, gen, tc.killWhen, tc.abandons))
+			}
+			restartLeavesNothing(t, e, fake, killed)
 		})
 	}
 }
 
-func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[string]int64) bool, abandons bool) {
-	verifyNoLeaks(t)
-	e := newE2E(t, false)
-	fake := startFake(t, e, faults)
-	gen := writeFiles(t, e.project, "gen", 90, 40<<10, "crash")
-	e.extra = []string{"--vector-store-ttl", "5m"}
+// crashKeys are the fake's stats a crash test logs.
+var crashKeys = []string{"vector_stores_created", "vector_stores_alive", "vector_stores_deleted", "files_uploaded", "files_alive",
+	"files_deleted", "uploads_throttled", "uploads_abandoned", "file_batches_created", "vector_store_files_attached"}
 
-	s1 := e.startServer()
+// killMidCall starts a server, calls a model with gen as context and kills
+// the server with SIGKILL once killWhen says the call is far enough.
+func killMidCall(t *testing.T, e *e2e, fake *fakeai.Server, gen string, killWhen func(st, at map[string]int64) bool, abandons bool) *sbProc {
+	t.Helper()
+	at := fake.Stats()
+	s := e.startServer()
 	type outcome struct {
 		r   *mcp.CallToolResult
 		err error
@@ -212,11 +242,9 @@ func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[strin
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		r, err := s1.callCtx(ctx, "chat_with_o3", chat("crash-1", gen))
+		r, err := s.callCtx(ctx, "chat_with_o3", chat("crash-"+filepath.Base(gen), gen))
 		done <- outcome{r, err}
 	}()
-	keys := []string{"vector_stores_created", "vector_stores_alive", "vector_stores_deleted", "files_uploaded", "files_alive",
-		"files_deleted", "uploads_throttled", "uploads_abandoned", "file_batches_created", "vector_store_files_attached"}
 	var st map[string]int64
 	inCall := waitFor(t, 30*time.Second, "the call to get far enough to kill", func() bool {
 		select {
@@ -225,12 +253,12 @@ func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[strin
 		default:
 		}
 		st = fake.Stats()
-		return st["vector_stores_created"] >= 1 && killWhen(st)
+		return st["vector_stores_created"] > at["vector_stores_created"] && killWhen(st, at)
 	})
-	if err := s1.cmd.Process.Kill(); err != nil {
+	if err := s.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("SIGKILL pid %d %v into the call, fake stats %s", s1.cmd.Process.Pid, inCall.Round(time.Millisecond), statsJSON(st, keys...))
+	t.Logf("SIGKILL pid %d %v into the call, fake stats %s", s.cmd.Process.Pid, inCall.Round(time.Millisecond), statsJSON(st, crashKeys...))
 	select {
 	case o := <-done:
 		if o.err == nil {
@@ -239,49 +267,59 @@ func crashAndRecover(t *testing.T, faults fakeai.Faults, killWhen func(map[strin
 	case <-time.After(10 * time.Second):
 		t.Fatal("call did not return after the server was killed")
 	}
-	_ = s1.c.Close()
-	if ps := s1.cmd.ProcessState; ps == nil || ps.Success() || !strings.Contains(ps.String(), "killed") {
+	_ = s.c.Close()
+	if ps := s.cmd.ProcessState; ps == nil || ps.Success() || !strings.Contains(ps.String(), "killed") {
 		t.Fatalf("server process state after SIGKILL: %v", ps)
 	}
 	if abandons {
 		// The fake sees the killed connections: uploads in flight end unanswered.
 		waitFor(t, 10*time.Second, "the fake to see uploads abandoned by the killed server", func() bool {
-			return fake.Stats()["uploads_abandoned"] >= 1
+			return fake.Stats()["uploads_abandoned"] > at["uploads_abandoned"]
 		})
 	}
-	atKill := fake.Stats()
-	if atKill["vector_stores_alive"] != 1 || atKill["files_alive"] == 0 {
-		t.Fatalf("nothing left behind to clean: %s", statsJSON(atKill, keys...))
+	if st := fake.Stats(); st["vector_stores_alive"] == 0 || st["files_alive"] == 0 {
+		t.Fatalf("nothing left behind to clean: %s", statsJSON(st, crashKeys...))
 	}
+	return s
+}
 
-	// A new run on the same database, same flags.
+// restartLeavesNothing starts a new server on the killed runs' database:
+// within 60 s no store and no file is left at the fake, and the server
+// answers.
+func restartLeavesNothing(t *testing.T, e *e2e, fake *fakeai.Server, killed []*sbProc) {
+	t.Helper()
 	t0 := time.Now()
-	s2 := e.startServer()
+	s := e.startServer()
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("after the restart: files at the fake: %s\nupload records: %s\nkilled server's stderr:\n%s\nrestarted server's stderr:\n%s",
-				fakeFiles(e.fakeURL), fileRecords(e.db), s1.stderr.String(), s2.stderr.String())
+		if !t.Failed() {
+			return
 		}
+		t.Logf("after the restart: files at the fake: %s\nupload records: %s", fakeFiles(e.fakeURL), fileRecords(e.db))
+		for i, k := range killed {
+			t.Logf("killed server %d's stderr:\n%s", i+1, k.stderr.String())
+		}
+		t.Logf("restarted server's stderr:\n%s", s.stderr.String())
 	})
-	waitFor(t, 30*time.Second, "no vector store and no file alive at the fake", func() bool {
+	var st map[string]int64
+	waitFor(t, 60*time.Second, "no vector store and no file alive at the fake", func() bool {
 		st = fake.Stats()
 		return st["vector_stores_alive"] == 0 && st["files_alive"] == 0
 	})
-	t.Logf("restart → fake empty in %v: %s", time.Since(t0).Round(time.Millisecond), statsJSON(st, keys...))
+	t.Logf("restart → fake empty in %v: %s", time.Since(t0).Round(time.Millisecond), statsJSON(st, crashKeys...))
 	if st["vector_stores_deleted"] != st["vector_stores_created"] || st["files_deleted"] != st["files_uploaded"] {
-		t.Errorf("not everything created was deleted: %s", statsJSON(st, keys...))
+		t.Errorf("not everything created was deleted: %s", statsJSON(st, crashKeys...))
 	}
 
 	// The restarted server answers a model call with the overflow-free part
 	// of the project. Faults off first: the call's memory document goes
 	// through a file batch too, and the server's shutdown waits for it.
 	fake.SetFaults(fakeai.Faults{})
-	ev := echo(t, call(t, s2.c, "chat_with_o3", chat("crash-2", filepath.Join(e.project, "main.go"))))
+	ev := echo(t, call(t, s.c, "chat_with_o3", chat("crash-after", filepath.Join(e.project, "main.go"))))
 	if strings.Join(ev.InlinedFiles, ",") != "main.go" {
 		t.Errorf("after restart: inlined %v", ev.InlinedFiles)
 	}
-	if strings.Contains(s2.stderr.String(), "panic") {
-		t.Errorf("restarted server logged a panic:\n%s", s2.stderr.String())
+	if strings.Contains(s.stderr.String(), "panic") {
+		t.Errorf("restarted server logged a panic:\n%s", s.stderr.String())
 	}
 }
 
