@@ -367,7 +367,7 @@ func (c *conn) readLoop(in io.Reader, deliver func(line) bool) error {
 
 // dispatch handles one line on the reader's side: it never blocks on a handler.
 func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
-	msg, ok := c.decode(ctx, l)
+	msg, ok := c.decode(l)
 	if !ok {
 		return
 	}
@@ -377,7 +377,7 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 			return // a response to a server→client request; this server sends none that wait
 		}
 		c.t.malformed.Add(1)
-		c.enqueueError(ctx, rawOrNil(msg.ID, hasID), codeInvalidRequest, "missing method")
+		c.enqueueError(rawOrNil(msg.ID, hasID), codeInvalidRequest, "missing method")
 		return
 	}
 	if !hasID {
@@ -387,7 +387,7 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 	key, ok := idKey(msg.ID)
 	if !ok {
 		c.t.malformed.Add(1)
-		c.enqueueError(ctx, nil, codeInvalidRequest, "id must be a string or a number")
+		c.enqueueError(nil, codeInvalidRequest, "id must be a string or a number")
 		return
 	}
 	if msg.Method == string(mcp.MethodPing) && !declaresProtocol(msg.Params) {
@@ -396,10 +396,29 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 		// through mcp-go. Each hand-off waits for a free P, and while a
 		// context query keeps both of a 2-vCPU machine's Ps busy that wait
 		// was most of a ping's p99.
-		c.answerNow(ctx, encodePong(msg.ID))
+		c.answerNow(encodePong(msg.ID))
+		return
+	}
+	if answeredInline(msg.Method) {
+		if resp := c.handle(reqCtx, msg.ID, l.data); resp != nil {
+			c.answerNow(resp)
+		}
 		return
 	}
 	c.start(ctx, reqCtx, msg, key, l.data)
+}
+
+// answeredInline tells the requests served on the reader goroutine, like a
+// ping: mcp-go answers them from memory, without waiting on anything (the
+// discovery document, the tool list; a ping of the stateless era, which is
+// an error), so a host probing with them takes the ping's path — where ping
+// no longer exists, server/discover is the heartbeat's probe.
+func answeredInline(method string) bool {
+	switch mcp.MCPMethod(method) {
+	case mcp.MethodServerDiscover, mcp.MethodToolsList, mcp.MethodPing:
+		return true
+	}
+	return false
 }
 
 // declaresProtocol reports whether params carry a protocol version in
@@ -423,10 +442,10 @@ type message struct {
 // decode reads a line as one JSON-RPC message; a line that is not one is
 // counted, answered with the error that says why (with the request's own
 // id when it can be told), and ok is false.
-func (c *conn) decode(ctx context.Context, l line) (msg message, ok bool) {
+func (c *conn) decode(l line) (msg message, ok bool) {
 	fail := func(id json.RawMessage, code int, text string) (message, bool) {
 		c.t.malformed.Add(1)
-		c.enqueueError(ctx, id, code, text)
+		c.enqueueError(id, code, text)
 		return message{}, false
 	}
 	line := l.data
@@ -470,7 +489,7 @@ func (c *conn) start(ctx, reqCtx context.Context, msg message, key string, line 
 	case sem <- struct{}{}:
 	default:
 		c.t.refused.Add(1)
-		c.enqueueError(ctx, msg.ID, codeServerBusy,
+		c.enqueueError(msg.ID, codeServerBusy,
 			fmt.Sprintf("server busy: %d requests of this kind in flight; retry later", cap(sem)))
 		return
 	}
@@ -480,7 +499,7 @@ func (c *conn) start(ctx, reqCtx context.Context, msg message, key string, line 
 		c.mu.Unlock()
 		cancel(nil)
 		<-sem
-		c.enqueueError(ctx, msg.ID, codeInvalidRequest, "a request with id "+key+" is already in flight")
+		c.enqueueError(msg.ID, codeInvalidRequest, "a request with id "+key+" is already in flight")
 		return
 	}
 	fl := &inflight{cancel: cancel, isCall: isCall, cancelAt: new(atomic.Int64)}
@@ -577,8 +596,8 @@ func (c *conn) notification(reqCtx context.Context, method string, params, line 
 	fl.cancel(context.Canceled)
 }
 
-func (c *conn) enqueueError(ctx context.Context, id json.RawMessage, code int, msg string) {
-	c.enqueue(ctx, encodeError(id, code, msg))
+func (c *conn) enqueueError(id json.RawMessage, code int, msg string) {
+	c.answerNow(encodeError(id, code, msg))
 }
 
 // enqueue hands a response to the writer. It blocks only when 4096 responses
@@ -606,16 +625,28 @@ func (c *conn) drop() {
 	c.t.unwritten.Add(1)
 }
 
-// answerNow writes a short response from the reader itself when the
-// writer has nothing waiting and stdout (a pipe) has room; else it hands it
-// to the writer. It never blocks on output.
-func (c *conn) answerNow(ctx context.Context, b []byte) {
-	c.outMu.Lock()
-	written := c.queued.Load() == 0 && len(c.session.notifications) == 0 &&
-		c.direct.tryWrite(append(b, '\n'))
-	c.outMu.Unlock()
-	if !written {
-		c.enqueue(ctx, b)
+// answerNow is how the reader answers (pings, errors, the requests it
+// serves inline): it writes a short response itself when the writer is
+// idle with nothing waiting and stdout (a pipe) has room; else it hands it
+// to the writer. It never waits on output: the writer holds outMu while it
+// writes, and a write waits as long as the host does not read stdout —
+// a reader waiting with it would stop reading stdin, so no cancel, no EOF
+// and no signal of shutdown would be seen. When 4096 answers already wait
+// for such a host, this one is dropped and counted as unwritten.
+func (c *conn) answerNow(b []byte) {
+	if c.outMu.TryLock() {
+		written := c.queued.Load() == 0 && len(c.session.notifications) == 0 &&
+			c.direct.tryWrite(append(b, '\n'))
+		c.outMu.Unlock()
+		if written {
+			return
+		}
+	}
+	c.queued.Add(1)
+	select {
+	case c.out <- b:
+	default:
+		c.drop()
 	}
 }
 

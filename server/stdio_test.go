@@ -550,6 +550,17 @@ func TestStdio_TooLargeLineAnsweredWithItsID(t *testing.T) {
 // queued after FlushTimeout is dropped and counted, and Serve returns
 // without closing the files it was given.
 func TestStdio_ShutdownWithUnreadStdout(t *testing.T) {
+	// tools/list is answered by a handler goroutine or by the reader
+	// itself; ping always by the reader: neither may leave the reader
+	// waiting on the blocked writer (it would never see EOF).
+	for _, method := range []string{"tools/list", "ping", "no/such/method"} {
+		t.Run(strings.ReplaceAll(method, "/", "_"), func(t *testing.T) {
+			shutdownWithUnreadStdout(t, method)
+		})
+	}
+}
+
+func shutdownWithUnreadStdout(t *testing.T, method string) {
 	ss := newSlowServer()
 	inR, inW, _ := os.Pipe()
 	outR, outW, _ := os.Pipe()
@@ -560,12 +571,12 @@ func TestStdio_ShutdownWithUnreadStdout(t *testing.T) {
 	// Far more answers than a 64 KiB pipe holds; nobody reads them.
 	var b strings.Builder
 	for i := range 4000 {
-		fmt.Fprintf(&b, `{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`+"\n", i)
+		fmt.Fprintf(&b, `{"jsonrpc":"2.0","id":%d,"method":"%s"}`+"\n", i, method)
 	}
-	if _, err := io.WriteString(inW, b.String()); err != nil {
-		t.Fatal(err)
-	}
-	inW.Close() // EOF: shutdown begins
+	go func() {
+		_, _ = io.WriteString(inW, b.String()) // blocks for good if the server stops reading
+		inW.Close()                            // EOF: shutdown begins
+	}()
 	select {
 	case err := <-errc:
 		if err != nil {
@@ -574,7 +585,8 @@ func TestStdio_ShutdownWithUnreadStdout(t *testing.T) {
 	case <-time.After(8 * time.Second):
 		buf := make([]byte, 1<<20)
 		t.Logf("%s", buf[:runtime.Stack(buf, true)])
-		t.Fatal("Serve did not return: shutdown waited on a client that does not read")
+		inR.Close() // let the writing goroutine end
+		t.Fatal("Serve did not return: the server stopped reading stdin, or shutdown waited on a client that does not read")
 	}
 	if n := st.Stats().Unwritten; n == 0 {
 		t.Error("no answer counted as unwritten")
