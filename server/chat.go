@@ -113,6 +113,7 @@ type chatCall struct {
 	st     *callStatus
 	log    *slog.Logger
 	client *provider.Client // nil: the model's provider is not configured
+	images []string         // the call's images as data URLs
 }
 
 // run loads the session, makes the call (starting the session afresh, at
@@ -122,6 +123,13 @@ func (c *chatCall) run(ctx context.Context) (chatOutput, Metadata, error) {
 	s, m, p := c.s, c.m, c.p
 	if c.client == nil {
 		return chatOutput{}, newMetadata(s, m, p), fmt.Errorf("provider %q is not configured", m.Provider)
+	}
+	if len(p.images) > 0 {
+		c.st.set("reading images")
+		var err error
+		if c.images, err = loadImages(ctx, s.opt.Roots, p.images); err != nil {
+			return chatOutput{}, newMetadata(s, m, p), err
+		}
 	}
 	key := session.Key{Project: s.project, Tool: m.Tool, SessionID: p.sessionID}
 	c.st.set("loading the session")

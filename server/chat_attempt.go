@@ -202,8 +202,8 @@ func (c *chatCall) request(rec *session.Record, a *chatAttempt) providerRequest 
 		funcs = append(funcs, s.historyFunc())
 	}
 	pr := providerRequest{
-		Model: m.Model, Instructions: systemPrompt(m, p, len(a.storeIDs) > 0), Input: a.user, Temperature: p.temperature,
-		ReasoningEffort: p.reasoningEffort, Functions: funcs,
+		Model: m.Model, Instructions: systemPrompt(m, p, len(a.storeIDs) > 0), Input: a.user, Images: c.images,
+		Temperature: p.temperature, ReasoningEffort: p.reasoningEffort, Functions: funcs,
 	}
 	if m.WebSearch && p.searchMode != "" && p.searchMode != "off" {
 		sp := map[string]any{"mode": p.searchMode, "return_citations": p.returnCitations}

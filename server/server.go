@@ -192,6 +192,9 @@ func New(opt Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkModels(opt.Models); err != nil {
+		return nil, fmt.Errorf("cannot create server: %w", err)
+	}
 	calls, err := NewCalls(0, opt.Registerer)
 	if err != nil {
 		return nil, err

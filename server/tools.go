@@ -6,6 +6,13 @@ import (
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
+// UtilityTools names the tools the server offers beside the model tools;
+// no model tool may take one of these names.
+func UtilityTools() []string {
+	return []string{"list_models", "count_project_tokens", "list_sessions", "describe_session",
+		"search_project_history", "search_mcp_debug_logs"}
+}
+
 func (s *Server) registerTools() {
 	for _, m := range s.opt.Models {
 		s.models[m.Tool] = m

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -19,13 +20,22 @@ func (s *Server) listModels(ctx context.Context, req mcp.CallToolRequest) (*mcp.
 		Model
 		KeyConfigured bool   `json:"key_configured"`
 		BaseURL       string `json:"base_url"`
+		Available     bool   `json:"available"`
+		// Unavailable says why a call would fail before reaching the model.
+		Unavailable string `json:"unavailable,omitempty"`
 	}
 	out := []entry{}
 	for _, m := range s.opt.Models {
 		e := entry{Model: m}
-		if c := s.clients[m.Provider]; c != nil {
-			e.KeyConfigured = c.Endpoint().APIKey != ""
+		switch c := s.clients[m.Provider]; {
+		case c == nil:
+			e.Unavailable = fmt.Sprintf("provider %q is not configured", m.Provider)
+		case c.Endpoint().APIKey == "":
 			e.BaseURL = c.Endpoint().BaseURL
+			e.Unavailable = "no API key: set " + c.Endpoint().KeyEnv
+		default:
+			e.BaseURL = c.Endpoint().BaseURL
+			e.KeyConfigured, e.Available = true, true
 		}
 		out = append(out, e)
 	}

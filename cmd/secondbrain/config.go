@@ -128,7 +128,8 @@ func (f *configFlags) merge(fs *pflag.FlagSet) (config.Config, string, error) {
 	// Canaries are known to package faults only; checked here so that
 	// `config show` refuses what serve refuses.
 	cerr := faults.Check(c.Canary)
-	if err := errors.Join(c.Validate(), cerr); err != nil {
+	_, merr := buildModels(c)
+	if err := errors.Join(c.Validate(), cerr, merr); err != nil {
 		return c, file, err
 	}
 	return c, file, nil
@@ -172,7 +173,8 @@ func resolve(c config.Config) (config.Config, error) {
 	if c.VectorStoreEvictIdle == 0 {
 		c.VectorStoreEvictIdle = vectorstore.DefaultEvictMinIdle
 	}
-	c.OpenAI, c.Gemini, c.XAI = c.Endpoints()
+	eps, _ := c.Endpoints()
+	c.OpenAI, c.Gemini, c.XAI, c.Anthropic = eps[config.ProviderOpenAI], eps[config.ProviderGemini], eps[config.ProviderXAI], eps[config.ProviderAnthropic]
 	return c, nil
 }
 

@@ -28,7 +28,7 @@ func qaEnv(t *testing.T) {
 	if err := os.WriteFile(empty, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"OPENAI_BASE_URL", "GEMINI_API_KEY", "XAI_API_KEY", "SECONDBRAIN_ROOTS", "SECONDBRAIN_DB",
+	for _, k := range []string{"OPENAI_BASE_URL", "GEMINI_API_KEY", "XAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "SECONDBRAIN_ROOTS", "SECONDBRAIN_DB",
 		"SECONDBRAIN_LOG_LEVEL", "LOG_LEVEL", "SECONDBRAIN_LOG_SHIPPING", "SECONDBRAIN_MAX_FILE_BYTES", "SECONDBRAIN_MAX_TOTAL_BYTES",
 		"SECONDBRAIN_PROVIDER", "SECONDBRAIN_BASE_URL", "SECONDBRAIN_CANARY", "SECONDBRAIN_HTTP_TOKEN"} {
 		t.Setenv(k, "")
@@ -71,7 +71,7 @@ func TestQA_ConfigShowIsEffective(t *testing.T) {
 		t.Errorf("config show leaks a secret or lists unset variables:\n%s", out)
 	}
 	out, err = runCLI(t, "config", "show", "--max-file-bytes", "1000", "--base-url", "http://127.0.0.1:9/v1")
-	if err != nil || !strings.Contains(out, "max_file_bytes: 1000\n") || strings.Count(out, "base_url: http://127.0.0.1:9/v1") != 4 {
+	if err != nil || !strings.Contains(out, "max_file_bytes: 1000\n") || strings.Count(out, "base_url: http://127.0.0.1:9/v1") != 5 {
 		t.Errorf("flags not reflected (err %v):\n%s", err, out)
 	}
 }

@@ -188,8 +188,12 @@ func (ps *parts) startServer(ctx context.Context, c config.Config, logs *logship
 	if faultSet != nil {
 		ps.add("faults", faultSet.Close) // stopped after the server
 	}
-	// 2. The fake API, if asked.
-	oa, gm, xa, err := ps.startFakeAPI(ctx, c, clk)
+	// 2. The model registry, then the fake API, if asked.
+	models, err := buildModels(c)
+	if err != nil {
+		return nil, &exitError{code: exitUsage, err: err}
+	}
+	eps, err := ps.startFakeAPI(ctx, c, clk)
 	if err != nil {
 		return nil, err
 	}
@@ -202,19 +206,16 @@ func (ps *parts) startServer(ctx context.Context, c config.Config, logs *logship
 	// 4. Metrics registry (served by the debug listener).
 	reg := debug.NewRegistry()
 	// 5. Vector stores: overflow goes to OpenAI's vector stores (or the fake's).
-	vs, err := ps.startVectorStores(ctx, c, oa, httpClient, st, clk, logs)
+	vs, err := ps.startVectorStores(ctx, c, eps[config.ProviderOpenAI], httpClient, st, clk, logs)
 	if err != nil {
 		return nil, err
 	}
 	// 6. The MCP server.
 	o := server.Options{
-		Version: version,
-		Endpoints: map[string]provider.Endpoint{
-			server.ProviderOpenAI: {Name: "openai", BaseURL: oa.BaseURL, APIKey: oa.APIKey, KeyEnv: "OPENAI_API_KEY"},
-			server.ProviderGemini: {Name: "gemini", BaseURL: gm.BaseURL, APIKey: gm.APIKey, KeyEnv: "GEMINI_API_KEY"},
-			server.ProviderXAI:    {Name: "xai", BaseURL: xa.BaseURL, APIKey: xa.APIKey, KeyEnv: "XAI_API_KEY"},
-		},
-		Roots: c.Roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
+		Version:   version,
+		Endpoints: eps,
+		Models:    models,
+		Roots:     c.Roots, MaxFileBytes: c.MaxFileBytes, MaxTotalBytes: c.MaxTotalBytes,
 		Sessions: st, DebugLogs: debugLogSearcher(c), DeveloperMode: c.DeveloperMode,
 		Clock: clk, Logger: logs.Logger(), Registerer: reg, HTTPClient: httpClient,
 	}
@@ -239,25 +240,35 @@ func (ps *parts) startServer(ctx context.Context, c config.Config, logs *logship
 
 // startFakeAPI starts the in-process fake API when the provider is
 // "fake" and points every endpoint at it; else it returns the configured
-// endpoints.
-func (ps *parts) startFakeAPI(ctx context.Context, c config.Config, clk clock.Clock) (oa, gm, xa config.Endpoint, err error) {
-	oa, gm, xa = c.Endpoints()
+// endpoints. A provider that needs no key (api_key_env empty: a local
+// server) gets a placeholder, as OpenAI-compatible clients must send one.
+func (ps *parts) startFakeAPI(ctx context.Context, c config.Config, clk clock.Clock) (map[string]provider.Endpoint, error) {
+	cfg, keyEnv := c.Endpoints()
+	eps := map[string]provider.Endpoint{}
+	for name, ep := range cfg {
+		e := provider.Endpoint{Name: name, BaseURL: ep.BaseURL, APIKey: ep.APIKey, KeyEnv: keyEnv[name]}
+		if e.KeyEnv == "" && e.APIKey == "" {
+			e.APIKey = "none"
+		}
+		eps[name] = e
+	}
 	if c.Provider != "fake" {
-		return oa, gm, xa, nil
+		return eps, nil
 	}
 	// A fresh id namespace per process: the sessions in SQLite outlive this
 	// in-process fake, and must never mistake its new objects for old ones.
 	fake := fakeai.New(fakeai.WithClock(clk), fakeai.WithIDNamespace(strconv.FormatInt(time.Now().UnixNano()%1e9, 36)))
 	base, stopFake, err := fake.Start(ctx, "127.0.0.1:0")
 	if err != nil {
-		return oa, gm, xa, err
+		return nil, err
 	}
 	ps.add("fakeai", func() { stopFake(); _ = fake.Close() })
-	for _, ep := range []*config.Endpoint{&oa, &gm, &xa} {
+	for name, ep := range eps {
 		ep.BaseURL, ep.APIKey = base+"/v1", "fake-key"
+		eps[name] = ep
 	}
 	ps.log.Info("fake provider running", "base_url", base+"/v1")
-	return oa, gm, xa, nil
+	return eps, nil
 }
 
 // vectorStores are the vector-store manager and the project memory writer
@@ -270,7 +281,7 @@ type vectorStores struct {
 // startVectorStores starts the vector-store manager and the project
 // memory writer over it, when vector stores are on and OpenAI (or the
 // fake) has a key.
-func (ps *parts) startVectorStores(ctx context.Context, c config.Config, oa config.Endpoint, httpClient *http.Client,
+func (ps *parts) startVectorStores(ctx context.Context, c config.Config, oa provider.Endpoint, httpClient *http.Client,
 	st *session.Store, clk clock.Clock, logs *logship.Pipeline) (vectorStores, error) {
 	switch {
 	case !c.VectorStore:

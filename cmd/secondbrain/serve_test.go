@@ -100,7 +100,7 @@ func (e *e2e) args(extra ...string) []string {
 
 func (e *e2e) env() []string {
 	return []string{"SB_RUN_MAIN=1", "OPENAI_API_KEY=test-openai", "GEMINI_API_KEY=test-gemini", "XAI_API_KEY=test-xai",
-		"SECONDBRAIN_CONFIG=" + e.config, "SECONDBRAIN_BASE_URL=", "SECONDBRAIN_PROVIDER="}
+		"ANTHROPIC_API_KEY=", "SECONDBRAIN_CONFIG=" + e.config, "SECONDBRAIN_BASE_URL=", "SECONDBRAIN_PROVIDER="}
 }
 
 // lockedBuffer collects the subprocess's stderr.

@@ -48,6 +48,7 @@ func parseChatRequest(req chatRequest) (*conversation, *apiError) {
 			c.turnResults++
 		case "user":
 			c.texts = append(c.texts, t)
+			c.images += contentImages(m.Content)
 			c.lastUser, c.turnResults = t, 0
 		case "system", "developer", "assistant", "function":
 			c.texts = append(c.texts, t)

@@ -19,6 +19,8 @@ type Echo struct {
 	// API is "responses" or "chat".
 	API   string `json:"api"`
 	Model string `json:"model"`
+	// Images counts the image inputs of every message.
+	Images int `json:"images,omitempty"`
 	// InputChars counts all text that arrived: instructions, every
 	// message's text (system, user, assistant) and every tool result.
 	InputChars int `json:"input_chars"`
@@ -114,11 +116,12 @@ type conversation struct {
 	tools        []string // function tool names offered
 	storeIDs     []string
 	previousID   string
+	images       int // image parts in the messages
 }
 
 func (c *conversation) echo() Echo {
 	e := Echo{API: c.api, Model: c.model, Messages: c.items, PreviousResponseID: c.previousID,
-		VectorStoreIDs: c.storeIDs, Tools: c.tools, ToolResults: len(c.toolResults)}
+		VectorStoreIDs: c.storeIDs, Tools: c.tools, ToolResults: len(c.toolResults), Images: c.images}
 	e.InstructionsChars = utf8.RuneCountInString(c.instructions)
 	e.InputChars, e.InputBytes = e.InstructionsChars, len(c.instructions)
 	for _, t := range c.texts {
@@ -164,6 +167,25 @@ func contentText(raw json.RawMessage) string {
 		return b.String()
 	}
 	return ""
+}
+
+// contentImages counts a message content's image parts: chat completions'
+// image_url and the Responses API's input_image, each a URL or data URL.
+func contentImages(raw json.RawMessage) int {
+	var parts []struct {
+		Type     string          `json:"type"`
+		ImageURL json.RawMessage `json:"image_url"`
+	}
+	if json.Unmarshal(raw, &parts) != nil {
+		return 0
+	}
+	n := 0
+	for _, p := range parts {
+		if (p.Type == "image_url" || p.Type == "input_image") && len(p.ImageURL) > 2 {
+			n++
+		}
+	}
+	return n
 }
 
 // answerText is the deterministic reply: the echo line, then a sentence a

@@ -94,6 +94,7 @@ func parseResponseRequest(req responseRequest) (*conversation, *apiError) {
 			case it.Role != "":
 				t := contentText(it.Content)
 				c.texts = append(c.texts, t)
+				c.images += contentImages(it.Content)
 				if it.Role == "user" {
 					c.lastUser, c.turnResults = t, 0
 				}

@@ -51,8 +51,12 @@ func WithModels(ids ...string) Option {
 }
 
 // DefaultModels are listed by GET /v1/models unless [WithModels] is given.
+// Chat and response requests are answered for any model id.
 var DefaultModels = []string{"o3", "o3-pro", "o4-mini", "gpt-4.1", "gpt-4.1-mini",
-	"gemini-2.5-pro", "gemini-2.5-flash", "grok-4", "grok-3", "grok-3-mini"}
+	"o3-deep-research", "o4-mini-deep-research", "gpt-5.2", "gpt-5.2-pro", "gpt-5.1-codex-max",
+	"gemini-2.5-pro", "gemini-2.5-flash", "gemini-3-pro-preview", "gemini-3-flash-preview",
+	"claude-opus-4-5-20251101", "claude-sonnet-4-5-20250929",
+	"grok-4", "grok-3", "grok-3-mini", "grok-4-1-fast-reasoning"}
 
 // Server is the fake OpenAI-compatible API. It is an http.Handler; mount it
 // in httptest.NewServer or run it with [Server.Start]. Safe for concurrent

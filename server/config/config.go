@@ -44,10 +44,16 @@ type Config struct {
 	// Provider "fake" runs the fake API in-process and points every model at it.
 	Provider string `yaml:"provider" json:"provider"`
 	// BaseURL, when set, points every provider at one OpenAI-compatible URL.
-	BaseURL string   `yaml:"base_url" json:"base_url"`
-	OpenAI  Endpoint `yaml:"openai" json:"openai"`
-	Gemini  Endpoint `yaml:"gemini" json:"gemini"`
-	XAI     Endpoint `yaml:"xai" json:"xai"`
+	BaseURL   string   `yaml:"base_url" json:"base_url"`
+	OpenAI    Endpoint `yaml:"openai" json:"openai"`
+	Gemini    Endpoint `yaml:"gemini" json:"gemini"`
+	XAI       Endpoint `yaml:"xai" json:"xai"`
+	Anthropic Endpoint `yaml:"anthropic" json:"anthropic"`
+	// Providers and Models add to (or replace) the built-in registry.
+	Providers map[string]Provider `yaml:"providers" json:"providers,omitempty"`
+	Models    []Model             `yaml:"models" json:"models,omitempty"`
+	// File is the config file read ("" = none); errors in it name it.
+	File string `yaml:"-" json:"-"`
 
 	HTTP struct {
 		Addr           string   `yaml:"addr" json:"addr"` // "" = stdio
@@ -97,6 +103,7 @@ func Default() Config {
 	c.OpenAI.BaseURL = DefaultOpenAIBaseURL
 	c.Gemini.BaseURL = DefaultGeminiBaseURL
 	c.XAI.BaseURL = DefaultXAIBaseURL
+	c.Anthropic.BaseURL = DefaultAnthropicBaseURL
 	c.Log.Level = "info"
 	c.Log.Format = "text"
 	c.Log.Shipping = "async"
@@ -131,12 +138,14 @@ func LoadFile(c *Config, path string, required bool) error {
 	if err := yaml.NewDecoder(bytes.NewReader(b), yaml.Strict()).Decode(c); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("cannot parse config %q: %w", path, err)
 	}
+	c.File = path
 	return nil
 }
 
 // Env lists the environment variables read by ApplyEnv, for docs and `config show`.
 var Env = []string{
 	"OPENAI_API_KEY", "OPENAI_BASE_URL", "GEMINI_API_KEY", "GEMINI_BASE_URL", "XAI_API_KEY", "XAI_BASE_URL",
+	"ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL",
 	"SECONDBRAIN_BASE_URL", "SECONDBRAIN_PROVIDER", "SECONDBRAIN_ROOTS", "SECONDBRAIN_DB", "SECONDBRAIN_SESSION_TTL",
 	"SECONDBRAIN_HTTP", "SECONDBRAIN_HTTP_TOKEN", "SECONDBRAIN_LOG_LEVEL", "LOG_LEVEL", "SECONDBRAIN_LOG_FORMAT",
 	"SECONDBRAIN_LOG_SHIPPING", "VICTORIA_LOGS_URL", "SECONDBRAIN_VICTORIALOGS_URL", "SECONDBRAIN_DEBUG_ADDR",
@@ -161,6 +170,14 @@ func ApplyEnv(c *Config, getenv func(string) string) error {
 	str(&c.Gemini.BaseURL, "GEMINI_BASE_URL")
 	str(&c.XAI.APIKey, "XAI_API_KEY")
 	str(&c.XAI.BaseURL, "XAI_BASE_URL")
+	str(&c.Anthropic.APIKey, "ANTHROPIC_API_KEY")
+	str(&c.Anthropic.BaseURL, "ANTHROPIC_BASE_URL")
+	for name, p := range c.Providers {
+		if p.APIKeyEnv != "" {
+			p.APIKey = getenv(p.APIKeyEnv)
+			c.Providers[name] = p
+		}
+	}
 	str(&c.BaseURL, "SECONDBRAIN_BASE_URL")
 	str(&c.Provider, "SECONDBRAIN_PROVIDER")
 	if v := getenv("SECONDBRAIN_ROOTS"); v != "" {
@@ -266,27 +283,59 @@ func (c *Config) Validate() error {
 	if c.MaxFileBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_file_bytes must be >= 0 (0 = the default, 2 MB), got %d", c.MaxFileBytes))
 	}
+	for name, p := range c.Providers {
+		if name == "" || name == "fake" {
+			errs = append(errs, fmt.Errorf("providers: %q is not a provider name", name))
+		}
+		if !strings.HasPrefix(p.BaseURL, "http://") && !strings.HasPrefix(p.BaseURL, "https://") {
+			errs = append(errs, fmt.Errorf("providers.%s.base_url: must be an http(s) URL, got %q", name, p.BaseURL))
+		}
+	}
 	if c.MaxTotalBytes < 0 {
 		errs = append(errs, fmt.Errorf("max_total_bytes must be >= 0 (0 = the default, 50 MB), got %d", c.MaxTotalBytes))
 	}
 	return errors.Join(errs...)
 }
 
-// Endpoints returns the three providers' endpoints after the BaseURL override.
-func (c *Config) Endpoints() (openai, gemini, xai Endpoint) {
-	openai, gemini, xai = c.OpenAI, c.Gemini, c.XAI
+// Built-in provider names (the server's registry uses the same).
+const (
+	ProviderOpenAI    = "openai"
+	ProviderGemini    = "gemini"
+	ProviderXAI       = "xai"
+	ProviderAnthropic = "anthropic"
+)
+
+// Endpoints returns every provider's endpoint by name — the built-in four
+// after the BaseURL override, then those under providers: (a configured
+// provider of a built-in name replaces it) — and the environment variable
+// each key comes from.
+func (c *Config) Endpoints() (eps map[string]Endpoint, keyEnv map[string]string) {
+	eps = map[string]Endpoint{ProviderOpenAI: c.OpenAI, ProviderGemini: c.Gemini, ProviderXAI: c.XAI, ProviderAnthropic: c.Anthropic}
+	keyEnv = map[string]string{ProviderOpenAI: "OPENAI_API_KEY", ProviderGemini: "GEMINI_API_KEY", ProviderXAI: "XAI_API_KEY", ProviderAnthropic: "ANTHROPIC_API_KEY"}
 	if c.BaseURL != "" {
-		openai.BaseURL, gemini.BaseURL, xai.BaseURL = c.BaseURL, c.BaseURL, c.BaseURL
+		for name, ep := range eps {
+			ep.BaseURL = c.BaseURL
+			eps[name] = ep
+		}
 	}
-	return
+	for name, p := range c.Providers {
+		eps[name] = Endpoint{BaseURL: p.BaseURL, APIKey: p.APIKey}
+		keyEnv[name] = p.APIKeyEnv
+	}
+	return eps, keyEnv
 }
 
 // Secrets returns every secret value configured (for log redaction).
 func (c *Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.OpenAI.APIKey, c.Gemini.APIKey, c.XAI.APIKey, c.HTTP.Token} {
+	for _, s := range []string{c.OpenAI.APIKey, c.Gemini.APIKey, c.XAI.APIKey, c.Anthropic.APIKey, c.HTTP.Token} {
 		if s != "" {
 			out = append(out, s)
+		}
+	}
+	for _, p := range c.Providers {
+		if p.APIKey != "" {
+			out = append(out, p.APIKey)
 		}
 	}
 	return out
@@ -298,6 +347,7 @@ func (c Config) Masked() Config {
 	c.OpenAI.APIKey = Mask(c.OpenAI.APIKey)
 	c.Gemini.APIKey = Mask(c.Gemini.APIKey)
 	c.XAI.APIKey = Mask(c.XAI.APIKey)
+	c.Anthropic.APIKey = Mask(c.Anthropic.APIKey)
 	c.HTTP.Token = Mask(c.HTTP.Token)
 	c.Roots = append([]string(nil), c.Roots...)
 	return c

@@ -59,9 +59,33 @@ func TestLoad_UnknownKeyIsAnError(t *testing.T) {
 func TestEndpoints_BaseURLOverridesAll(t *testing.T) {
 	c := config.Default()
 	c.BaseURL = "http://127.0.0.1:1/v1"
-	o, g, x := c.Endpoints()
-	if o.BaseURL != c.BaseURL || g.BaseURL != c.BaseURL || x.BaseURL != c.BaseURL {
-		t.Errorf("override not applied: %v %v %v", o, g, x)
+	c.Providers = map[string]config.Provider{"ollama": {BaseURL: "http://127.0.0.1:11434/v1"}}
+	eps, keyEnv := c.Endpoints()
+	for _, name := range []string{config.ProviderOpenAI, config.ProviderGemini, config.ProviderXAI, config.ProviderAnthropic} {
+		if eps[name].BaseURL != c.BaseURL || keyEnv[name] == "" {
+			t.Errorf("%s: %+v (key from %q); want the override and a key variable", name, eps[name], keyEnv[name])
+		}
+	}
+	// A configured provider keeps its own URL: base_url is for the built-ins.
+	if eps["ollama"].BaseURL != "http://127.0.0.1:11434/v1" || keyEnv["ollama"] != "" {
+		t.Errorf("ollama: %+v (key from %q)", eps["ollama"], keyEnv["ollama"])
+	}
+}
+
+// A configured provider's key comes from the variable it names.
+func TestApplyEnv_ProviderKeys(t *testing.T) {
+	c := config.Default()
+	c.Providers = map[string]config.Provider{"openrouter": {BaseURL: "https://openrouter.ai/api/v1", APIKeyEnv: "OPENROUTER_API_KEY"}}
+	env := map[string]string{"OPENROUTER_API_KEY": "or-secret", "ANTHROPIC_API_KEY": "an-secret"}
+	if err := config.ApplyEnv(&c, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if c.Providers["openrouter"].APIKey != "or-secret" || c.Anthropic.APIKey != "an-secret" {
+		t.Errorf("keys not read: %+v %+v", c.Providers["openrouter"], c.Anthropic)
+	}
+	secrets := strings.Join(c.Secrets(), ",")
+	if !strings.Contains(secrets, "or-secret") || !strings.Contains(secrets, "an-secret") {
+		t.Errorf("Secrets() = %q; want both keys (log redaction)", secrets)
 	}
 }
 
@@ -73,6 +97,7 @@ func TestValidate_NamesTheSettingAndValidValues(t *testing.T) {
 	}{
 		{"defaults", func(*config.Config) {}, nil},
 		{"every shipping mode", func(c *config.Config) { c.Log.Shipping = "sync-stderr" }, nil},
+		{"provider without a URL", func(c *config.Config) { c.Providers = map[string]config.Provider{"ollama": {}} }, []string{"providers.ollama.base_url", "http(s) URL"}},
 		{"bogus shipping", func(c *config.Config) { c.Log.Shipping = "bogus" },
 			[]string{"log shipping", `"bogus"`, "async", "sync", "sync-log", "sync-stderr"}},
 		{"sync prefix is not enough", func(c *config.Config) { c.Log.Shipping = "syncish" }, []string{"log shipping", "sync-log"}},

@@ -158,9 +158,11 @@ type Function struct {
 
 // Request is one model call.
 type Request struct {
-	Model              string
-	Instructions       string // system prompt / Responses instructions
-	Input              string // the user message
+	Model        string
+	Instructions string // system prompt / Responses instructions
+	Input        string // the user message
+	// Images go with the user message, each an image URL or data URL.
+	Images             []string
 	PreviousResponseID string // Responses API continuation
 	History            []Message
 	Temperature        *float64
@@ -209,7 +211,7 @@ func (c *Client) Respond(ctx context.Context, req Request) (*Response, error) {
 	p := responses.ResponseNewParams{
 		Model:        shared.ResponsesModel(req.Model),
 		Instructions: param.NewOpt(req.Instructions),
-		Input:        responses.ResponseNewParamsInputUnion{OfString: param.NewOpt(req.Input)},
+		Input:        responsesInput(req),
 		Store:        param.NewOpt(true), // continuation needs the stored response
 	}
 	if req.PreviousResponseID != "" {
@@ -336,6 +338,34 @@ func (c *Client) cancelAtProvider(id string) {
 	}()
 }
 
+// responsesInput is the user message: a string, or with images a message
+// of input_text and input_image parts.
+func responsesInput(req Request) responses.ResponseNewParamsInputUnion {
+	if len(req.Images) == 0 {
+		return responses.ResponseNewParamsInputUnion{OfString: param.NewOpt(req.Input)}
+	}
+	parts := responses.ResponseInputMessageContentListParam{responses.ResponseInputContentParamOfInputText(req.Input)}
+	for _, url := range req.Images {
+		parts = append(parts, responses.ResponseInputContentUnionParam{OfInputImage: &responses.ResponseInputImageParam{
+			Detail: responses.ResponseInputImageDetailAuto, ImageURL: param.NewOpt(url)}})
+	}
+	return responses.ResponseNewParamsInputUnion{OfInputItemList: responses.ResponseInputParam{
+		responses.ResponseInputItemParamOfMessage(parts, responses.EasyInputMessageRoleUser)}}
+}
+
+// chatUserMessage is the user message: text, or with images text and
+// image_url parts.
+func chatUserMessage(req Request) openai.ChatCompletionMessageParamUnion {
+	if len(req.Images) == 0 {
+		return openai.UserMessage(req.Input)
+	}
+	parts := []openai.ChatCompletionContentPartUnionParam{openai.TextContentPart(req.Input)}
+	for _, url := range req.Images {
+		parts = append(parts, openai.ImageContentPart(openai.ChatCompletionContentPartImageImageURLParam{URL: url}))
+	}
+	return openai.UserMessage(parts)
+}
+
 func runFunction(ctx context.Context, funcs map[string]Function, name, args string) string {
 	f, ok := funcs[name]
 	if !ok {
@@ -361,7 +391,7 @@ func (c *Client) Chat(ctx context.Context, req Request) (*Response, error) {
 			msgs = append(msgs, openai.UserMessage(m.Content))
 		}
 	}
-	msgs = append(msgs, openai.UserMessage(req.Input))
+	msgs = append(msgs, chatUserMessage(req))
 	p := openai.ChatCompletionNewParams{Model: shared.ChatModel(req.Model)}
 	if req.Temperature != nil {
 		p.Temperature = param.NewOpt(*req.Temperature)
