@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secondbrain-dev/secondbrain/server/localindex"
 	"github.com/secondbrain-dev/secondbrain/server/packing"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
 	"github.com/secondbrain-dev/secondbrain/server/session"
@@ -194,9 +195,18 @@ func (c *chatCall) ask(ctx context.Context, rec *session.Record, a *chatAttempt)
 // previous response id for the Responses API, the history otherwise).
 func (c *chatCall) request(rec *session.Record, a *chatAttempt) providerRequest {
 	s, m, p := c.s, c.m, c.p
+	// Overflow is searched by the provider's file_search where the model
+	// has it (the Responses API over the provider's own stores), else by
+	// our search_task_files function (chat models; the local index).
+	providerStores, searched := a.storeIDs, []string(nil)
+	if m.API == APIChat {
+		providerStores, searched = nil, a.storeIDs
+	} else {
+		providerStores, searched = splitLocal(a.storeIDs)
+	}
 	var funcs []providerFunction
-	if m.API == APIChat && len(a.storeIDs) > 0 && s.opt.Attacher != nil {
-		funcs = append(funcs, s.searchTaskFilesFunc(a.storeIDs))
+	if len(searched) > 0 && s.opt.Attacher != nil {
+		funcs = append(funcs, s.searchTaskFilesFunc(searched))
 	}
 	if s.opt.History != nil && !p.disableMemory {
 		funcs = append(funcs, s.historyFunc())
@@ -214,7 +224,7 @@ func (c *chatCall) request(rec *session.Record, a *chatAttempt) providerRequest 
 	}
 	if m.API == APIResponses {
 		pr.PreviousResponseID = rec.PreviousResponseID
-		pr.VectorStoreIDs = a.storeIDs
+		pr.VectorStoreIDs = providerStores
 		pr.Background = m.Background
 		pr.WebSearch = m.DeepResearch
 		return pr
@@ -260,4 +270,16 @@ func userMessage(p *chatParams, packed *packing.Result) string {
 		b.WriteString(packing.FormatInline(packed.Inline))
 	}
 	return b.String()
+}
+
+// splitLocal separates the provider's store ids from the local index's.
+func splitLocal(ids []string) (provider, local []string) {
+	for _, id := range ids {
+		if localindex.IsLocal(id) {
+			local = append(local, id)
+		} else {
+			provider = append(provider, id)
+		}
+	}
+	return provider, local
 }

@@ -52,7 +52,7 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.canary, "canary", "", "comma-separated canaries to inject (harness only)")
 	fs.Int64Var(&f.c.MaxFileBytes, "max-file-bytes", 0, "per-file size cap for context (default 2 MB)")
 	fs.Int64Var(&f.c.MaxTotalBytes, "max-total-bytes", 0, "total size cap for context (default 50 MB)")
-	fs.BoolVar(&f.c.VectorStore, "vector-store", true, "upload overflow files to a vector store (needs an OpenAI key or --provider fake)")
+	fs.StringVar(&f.c.VectorStore, "vector-store", config.VectorStoreAuto, "where overflow files go to be searched: auto (OpenAI's vector stores for OpenAI models with an OpenAI key, else the local index), openai, local, off")
 	fs.DurationVar(&f.c.VectorStoreTTL, "vector-store-ttl", 0, "delete a session's vector store after this much idle time (default 6h)")
 	fs.DurationVar(&f.c.VectorStoreEvictIdle, "vector-store-evict-idle", 0, "near the store limit, evict only stores idle at least this long (default 10m)")
 }

@@ -41,7 +41,7 @@ func (e *e2e) startServer(extra ...string) *sbProc {
 	addrFile := filepath.Join(e.t.TempDir(), "debug.addr")
 	args := e.args(append([]string{"--debug-addr", "127.0.0.1:0", "--debug-addr-file", addrFile}, extra...)...)
 	p := &sbProc{t: e.t, stderr: &lockedBuffer{}}
-	tr := transport.NewStdioWithOptions(os.Args[0], e.env(), args,
+	tr := transport.NewStdioWithOptions(os.Args[0], e.environ(), args,
 		transport.WithCommandFunc(func(_ context.Context, command string, env, args []string) (*exec.Cmd, error) {
 			cmd := exec.Command(command, args...)
 			cmd.Env = append(os.Environ(), env...)

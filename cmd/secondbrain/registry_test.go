@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/secondbrain-dev/secondbrain/scenarios/fakeai"
 	"github.com/secondbrain-dev/secondbrain/server"
 	"github.com/secondbrain-dev/secondbrain/server/config"
 )
@@ -178,5 +180,60 @@ func TestREADME_ToolTableMatchesRegistry(t *testing.T) {
 	}
 	for tool := range rows {
 		t.Errorf("README's tool table lists %s, which the registry does not have", tool)
+	}
+}
+
+// Overflow goes to the local index with no OpenAI key (auto), or when
+// asked (--vector-store local): the call says overflow_attached with a
+// local store, and the model's search_task_files call — offered to a chat
+// model, and to a Responses model in place of file_search — gets hits from
+// the overflow files.
+func TestE2E_LocalOverflowSearch(t *testing.T) {
+	for _, tc := range []struct {
+		name, tool string
+		env, flags []string
+	}{
+		{"no OpenAI key for a chat model", "chat_with_gemini3_flash_preview", []string{"OPENAI_API_KEY="}, nil},
+		{"asked for by a Responses model", "chat_with_gpt4_1", nil, []string{"--vector-store", "local"}},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			e := newE2E(t, true)
+			e.env = tc.env
+			// ~6 MB: more than a 1M-token model's inline budget (85 % of its window).
+			gen := writeFiles(t, e.project, "gen", 150, 40<<10, "overflow")
+			p := e.startServer(tc.flags...)
+			r := call(t, p.c, tc.tool, chat("local-overflow", gen))
+			checkLocalOverflow(t, meta(t, r), echo(t, r))
+		})
+	}
+}
+
+func checkLocalOverflow(t *testing.T, m server.Metadata, ev fakeai.Echo) {
+	t.Helper()
+	if len(m.Overflow) == 0 || !m.OverflowAttached || len(m.VectorStoreIDs) != 1 || !strings.HasPrefix(m.VectorStoreIDs[0], "local-") {
+		t.Fatalf("overflow %d attached %v stores %v note %q; want every overflow file in one local store",
+			len(m.Overflow), m.OverflowAttached, m.VectorStoreIDs, m.OverflowNote)
+	}
+	if m.Uploaded != len(m.Overflow) || len(m.FailedUploads) != 0 {
+		t.Errorf("indexed %d of %d overflow files, failed %v", m.Uploaded, len(m.Overflow), m.FailedUploads)
+	}
+	if len(ev.VectorStoreIDs) != 0 {
+		t.Errorf("a local store reached the provider's file_search: %v", ev.VectorStoreIDs)
+	}
+	if !slices.Contains(ev.Tools, "search_task_files") || ev.ToolResults == 0 {
+		t.Fatalf("the model was not offered or did not run search_task_files: tools %v, results %d", ev.Tools, ev.ToolResults)
+	}
+	overflow := map[string]bool{}
+	for _, f := range m.Overflow {
+		overflow[f] = true
+	}
+	var fromOverflow int
+	for _, f := range ev.ToolResultFiles {
+		if path, _, ok := strings.Cut(f, ":"); ok && overflow[path] {
+			fromOverflow++
+		}
+	}
+	if fromOverflow == 0 {
+		t.Errorf("search_task_files hits %v; want hits in the overflow files", ev.ToolResultFiles)
 	}
 }

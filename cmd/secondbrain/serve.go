@@ -28,6 +28,7 @@ import (
 	"github.com/secondbrain-dev/secondbrain/server/debug"
 	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 	"github.com/secondbrain-dev/secondbrain/server/faults"
+	"github.com/secondbrain-dev/secondbrain/server/localindex"
 	"github.com/secondbrain-dev/secondbrain/server/logship"
 	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
@@ -46,6 +47,7 @@ func newServeCmd() *cobra.Command {
 Register with Claude Code:  claude mcp add secondbrain -- secondbrain serve
 Try without keys:           secondbrain serve --provider fake
 HTTP:                       secondbrain serve --http 127.0.0.1:8765`,
+		Args: cobra.NoArgs, // a stray word is a mistake (a flag's value without its =?), not ignored
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := f.load(cmd.Flags())
 			if err != nil {
@@ -206,7 +208,7 @@ func (ps *parts) startServer(ctx context.Context, c config.Config, logs *logship
 	// 4. Metrics registry (served by the debug listener).
 	reg := debug.NewRegistry()
 	// 5. Vector stores: overflow goes to OpenAI's vector stores (or the fake's).
-	vs, err := ps.startVectorStores(ctx, c, eps[config.ProviderOpenAI], httpClient, st, clk, logs)
+	vs, err := ps.startVectorStores(ctx, c, eps[config.ProviderOpenAI], httpClient, st, clk, logs, models)
 	if err != nil {
 		return nil, err
 	}
@@ -221,7 +223,10 @@ func (ps *parts) startServer(ctx context.Context, c config.Config, logs *logship
 	}
 	// Set only when running: a nil pointer in an interface would be called.
 	if vs.mgr != nil {
-		o.Attacher, o.StoreChecker, o.SessionStores = vs.mgr, vs.mgr, vs.mgr
+		o.StoreChecker, o.SessionStores = vs.mgr, vs.mgr
+	}
+	if vs.router != nil {
+		o.Attacher = vs.router
 	}
 	if vs.mw != nil {
 		o.Memory, o.HistoryReports = vs.mw, vs.mw
@@ -271,24 +276,62 @@ func (ps *parts) startFakeAPI(ctx context.Context, c config.Config, clk clock.Cl
 	return eps, nil
 }
 
-// vectorStores are the vector-store manager and the project memory writer
-// over it, both nil when not running.
+// vectorStores are where overflow goes (the provider's vector-store
+// manager, the local index, and the router over both), and the project
+// memory writer over the manager; each nil when not running.
 type vectorStores struct {
-	mgr *vectorstore.Manager
-	mw  *memory.Writer
+	mgr    *vectorstore.Manager
+	mw     *memory.Writer
+	router *overflowRouter
 }
 
-// startVectorStores starts the vector-store manager and the project
-// memory writer over it, when vector stores are on and OpenAI (or the
-// fake) has a key.
+// startVectorStores starts what --vector-store asks for: the OpenAI
+// vector-store manager and the project memory writer over it (when OpenAI,
+// or the fake, has a key), and the local index, used for the models the
+// manager does not serve.
 func (ps *parts) startVectorStores(ctx context.Context, c config.Config, oa provider.Endpoint, httpClient *http.Client,
-	st *session.Store, clk clock.Clock, logs *logship.Pipeline) (vectorStores, error) {
-	switch {
-	case !c.VectorStore:
-		ps.log.Info("search_project_history not registered: project memory needs vector stores, turned off by --vector-store=false (or vector_store: false)")
+	st *session.Store, clk clock.Clock, logs *logship.Pipeline, models []server.Model) (vectorStores, error) {
+	mode, err := c.VectorStoreMode()
+	if err != nil {
+		return vectorStores{}, err
+	}
+	if mode == config.VectorStoreOff {
+		ps.log.Info("overflow files will be listed, not made searchable: --vector-store off")
+		ps.log.Info("search_project_history not registered: project memory needs vector stores, turned off by --vector-store off")
 		return vectorStores{}, nil
-	case oa.APIKey == "":
-		ps.log.Info("no OpenAI key: overflow files will be listed, not uploaded to a vector store")
+	}
+	var vs vectorStores
+	if mode != config.VectorStoreLocal {
+		if vs, err = ps.startOpenAIStores(ctx, c, oa, httpClient, st, clk, logs); err != nil {
+			return vectorStores{}, err
+		}
+	}
+	var local *localindex.Index
+	if mode != config.VectorStoreOpenAI {
+		if local, err = localindex.Open(ctx, st.DB(), localindex.Options{Clock: clk, TTL: c.VectorStoreTTL}); err != nil {
+			return vectorStores{}, err
+		}
+	}
+	openAITools := map[string]bool{}
+	for _, m := range models {
+		openAITools[m.Tool] = m.Provider == server.ProviderOpenAI
+	}
+	r := &overflowRouter{local: local, remoteFor: func(tool string) bool { return mode == config.VectorStoreOpenAI || openAITools[tool] }}
+	if vs.mgr != nil {
+		r.remote = vs.mgr
+	}
+	if r.remote != nil || r.local != nil {
+		vs.router = r
+	}
+	return vs, nil
+}
+
+// startOpenAIStores starts the OpenAI vector-store manager and the project
+// memory writer over it, when OpenAI (or the fake) has a key.
+func (ps *parts) startOpenAIStores(ctx context.Context, c config.Config, oa provider.Endpoint, httpClient *http.Client,
+	st *session.Store, clk clock.Clock, logs *logship.Pipeline) (vectorStores, error) {
+	if oa.APIKey == "" {
+		ps.log.Info("no OpenAI key: overflow files go to the local index (--vector-store auto) or are listed only (openai)")
 		ps.log.Info("search_project_history not registered: project memory needs an OpenAI key (OPENAI_API_KEY) or --provider fake")
 		return vectorStores{}, nil
 	}

@@ -32,7 +32,7 @@ type rawServer struct {
 func startRawServer(t *testing.T, e *e2e) *rawServer {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], e.args()...)
-	cmd.Env = append(os.Environ(), e.env()...)
+	cmd.Env = append(os.Environ(), e.environ()...)
 	stdin, stdout := stdioPipes(t, cmd)
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {

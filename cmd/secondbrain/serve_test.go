@@ -48,6 +48,7 @@ type e2e struct {
 	fakeURL string // "" means --provider fake
 	config  string
 	extra   []string // more serve flags
+	env     []string // more environment, after the defaults
 }
 
 func newE2E(t *testing.T, outOfProcessFake bool) *e2e {
@@ -98,9 +99,9 @@ func (e *e2e) args(extra ...string) []string {
 	return append(a, extra...)
 }
 
-func (e *e2e) env() []string {
-	return []string{"SB_RUN_MAIN=1", "OPENAI_API_KEY=test-openai", "GEMINI_API_KEY=test-gemini", "XAI_API_KEY=test-xai",
-		"ANTHROPIC_API_KEY=", "SECONDBRAIN_CONFIG=" + e.config, "SECONDBRAIN_BASE_URL=", "SECONDBRAIN_PROVIDER="}
+func (e *e2e) environ() []string {
+	return append([]string{"SB_RUN_MAIN=1", "OPENAI_API_KEY=test-openai", "GEMINI_API_KEY=test-gemini", "XAI_API_KEY=test-xai",
+		"ANTHROPIC_API_KEY=", "SECONDBRAIN_CONFIG=" + e.config, "SECONDBRAIN_BASE_URL=", "SECONDBRAIN_PROVIDER="}, e.env...)
 }
 
 // lockedBuffer collects the subprocess's stderr.
@@ -142,7 +143,7 @@ func initClient(t *testing.T, c *client.Client) {
 func (e *e2e) stdioClient() (*client.Client, *lockedBuffer) {
 	e.t.Helper()
 	stderr := &lockedBuffer{}
-	tr := transport.NewStdioWithOptions(os.Args[0], e.env(), e.args(), transport.WithCommandStderrWriter(stderr))
+	tr := transport.NewStdioWithOptions(os.Args[0], e.environ(), e.args(), transport.WithCommandStderrWriter(stderr))
 	c := client.NewClient(tr, client.WithProtocolVersion(mcp.LATEST_LEGACY_PROTOCOL_VERSION))
 	initClient(e.t, c)
 	return c, stderr
@@ -158,7 +159,7 @@ func (e *e2e) httpServer(extra ...string) (url string, stop func()) {
 	addr := ln.Addr().String()
 	ln.Close()
 	cmd := exec.Command(os.Args[0], e.args(append([]string{"--http", addr}, extra...)...)...)
-	cmd.Env = append(os.Environ(), e.env()...)
+	cmd.Env = append(os.Environ(), e.environ()...)
 	stderr := &lockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {

@@ -92,7 +92,7 @@ type serveProc struct {
 func startServe(t *testing.T, e *e2e, stdio bool, extra ...string) (*serveProc, io.WriteCloser, io.Reader) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], e.args(extra...)...)
-	cmd.Env = append(os.Environ(), e.env()...) // GORACE: see TestMain
+	cmd.Env = append(os.Environ(), e.environ()...) // GORACE: see TestMain
 	p := &serveProc{cmd: cmd, stderr: &lockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	var in io.WriteCloser

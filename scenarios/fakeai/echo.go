@@ -50,6 +50,9 @@ type Echo struct {
 	// function_call_output items) and ToolResultChars their text.
 	ToolResults     int `json:"tool_results"`
 	ToolResultChars int `json:"tool_result_chars"`
+	// ToolResultFiles are the files search results named
+	// (<result file="…">, as a search function answers).
+	ToolResultFiles []string `json:"tool_result_files,omitempty"`
 	// LastUser is the start (≤ 80 runes) of the last user message.
 	LastUser string `json:"last_user"`
 }
@@ -103,6 +106,9 @@ func inlinedPaths(texts ...string) []string {
 	return out
 }
 
+// resultFile finds the files a search function's results name.
+var resultFile = regexp.MustCompile(`<result file="([^"]+)"`)
+
 // conversation is a request of either API reduced to what the echo reports.
 type conversation struct {
 	api          string
@@ -129,6 +135,9 @@ func (c *conversation) echo() Echo {
 		e.InputBytes += len(t)
 	}
 	for _, t := range c.toolResults {
+		for _, m := range resultFile.FindAllStringSubmatch(t, -1) {
+			e.ToolResultFiles = append(e.ToolResultFiles, m[1])
+		}
 		n := utf8.RuneCountInString(t)
 		e.ToolResultChars += n
 		e.InputChars += n

@@ -85,8 +85,11 @@ type Config struct {
 
 	MaxFileBytes  int64 `yaml:"max_file_bytes" json:"max_file_bytes"`
 	MaxTotalBytes int64 `yaml:"max_total_bytes" json:"max_total_bytes"`
-	// VectorStore enables uploading overflow files (default true).
-	VectorStore bool `yaml:"vector_store" json:"vector_store"`
+	// VectorStore says where overflow files go to be searched: auto
+	// (OpenAI's vector stores for OpenAI models when there is an OpenAI
+	// key, else the local index), openai, local, or off. true and false,
+	// from when this was a switch, mean auto and off.
+	VectorStore string `yaml:"vector_store" json:"vector_store"`
 	// VectorStoreTTL: a session's vector store unused this long is deleted
 	// (0 = the vectorstore package's default, 6 h).
 	VectorStoreTTL time.Duration `yaml:"vector_store_ttl" json:"vector_store_ttl"`
@@ -108,7 +111,7 @@ func Default() Config {
 	c.Log.Format = "text"
 	c.Log.Shipping = "async"
 	c.TimeScale = 1
-	c.VectorStore = true
+	c.VectorStore = VectorStoreAuto
 	return c
 }
 
@@ -210,7 +213,7 @@ func ApplyEnv(c *Config, getenv func(string) string) error {
 	}
 	boolean(&c.DeveloperMode, "SECONDBRAIN_DEVELOPER_MODE")
 	boolean(&c.Debug.Profiling, "SECONDBRAIN_DEBUG_PROFILING")
-	boolean(&c.VectorStore, "SECONDBRAIN_VECTOR_STORE")
+	str(&c.VectorStore, "SECONDBRAIN_VECTOR_STORE")
 	if v := getenv("SECONDBRAIN_TIME_SCALE"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
@@ -261,6 +264,9 @@ func (c *Config) Validate() error {
 	// logship.ParseMode's error lists every mode: async, sync, sync-log, sync-stderr.
 	if _, err := logship.ParseMode(c.Log.Shipping); err != nil {
 		errs = append(errs, fmt.Errorf("log shipping: %w", err))
+	}
+	if _, err := c.VectorStoreMode(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.TimeScale <= 0 {
 		errs = append(errs, fmt.Errorf("time scale must be > 0, got %v", c.TimeScale))

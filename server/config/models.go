@@ -1,6 +1,33 @@
 package config
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Where overflow files go (Config.VectorStore).
+const (
+	VectorStoreAuto   = "auto"
+	VectorStoreOpenAI = "openai"
+	VectorStoreLocal  = "local"
+	VectorStoreOff    = "off"
+)
+
+// VectorStoreMode is VectorStore normalised: auto, openai, local or off.
+func (c *Config) VectorStoreMode() (string, error) {
+	switch strings.ToLower(strings.TrimSpace(c.VectorStore)) {
+	case "", VectorStoreAuto, "true":
+		return VectorStoreAuto, nil
+	case VectorStoreOpenAI:
+		return VectorStoreOpenAI, nil
+	case VectorStoreLocal:
+		return VectorStoreLocal, nil
+	case VectorStoreOff, "false":
+		return VectorStoreOff, nil
+	}
+	return "", fmt.Errorf("vector_store must be auto, openai, local or off, got %q", c.VectorStore)
+}
 
 // DefaultAnthropicBaseURL is Anthropic's OpenAI-compatible endpoint.
 const DefaultAnthropicBaseURL = "https://api.anthropic.com/v1/"

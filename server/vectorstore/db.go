@@ -70,7 +70,7 @@ var migrations = []string{
 	`CREATE TABLE IF NOT EXISTS vs_owners(
 		owner TEXT PRIMARY KEY,
 		heartbeat INTEGER NOT NULL)`,
-	// The owner's process on this host (processID): a restarted server
+	// The owner's process on this host (procid.ID): a restarted server
 	// knows at once that a killed run is gone, without waiting for its
 	// heartbeat to go stale.
 	`ALTER TABLE vs_owners ADD COLUMN process TEXT NOT NULL DEFAULT ''`,

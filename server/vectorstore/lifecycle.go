@@ -8,6 +8,8 @@ import (
 
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/shared"
+
+	"github.com/secondbrain-dev/secondbrain/server/procid"
 )
 
 // loop is the in-process "Loiter Killer": a recovery pass at start, then a
@@ -128,7 +130,7 @@ func (m *Manager) liveOwners(ctx context.Context, now int64) (map[string]bool, e
 		if err := rows.Scan(&o, &proc); err != nil {
 			return nil, fmt.Errorf("cannot read manager heartbeats: %w", err)
 		}
-		if o != m.owner && processGone(proc) {
+		if o != m.owner && procid.Gone(proc) {
 			continue
 		}
 		live[o] = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/secondbrain-dev/secondbrain/scenarios/fakeai"
 	"github.com/secondbrain-dev/secondbrain/server/clock"
+	"github.com/secondbrain-dev/secondbrain/server/procid"
 )
 
 func TestLifecycle_TTL(t *testing.T) {
@@ -365,7 +367,7 @@ func TestLifecycle_KilledRunCleanedAtOnce(t *testing.T) {
 	killed.abandon()
 	// Its process: this pid, started at another time — a pid the kernel
 	// has since given to another process.
-	boot, ok := bootID()
+	boot, _, ok := strings.Cut(procid.ID(os.Getpid()), ":")
 	if !ok {
 		t.Skip("no /proc: liveness rests on the heartbeat here")
 	}
@@ -388,29 +390,5 @@ func TestLifecycle_KilledRunCleanedAtOnce(t *testing.T) {
 	// (the session may continue on it; its TTL ends it otherwise).
 	if st := e.fake.Stats(); st["files_deleted"] == 0 || st["vector_stores_alive"] > 1 {
 		t.Errorf("after the restart, with no time passed: %v; want the unattached uploads deleted", st)
-	}
-}
-
-func TestProcessGone(t *testing.T) {
-	me := processID(os.Getpid())
-	boot, ok := bootID()
-	if me == "" || !ok {
-		t.Skip("no /proc")
-	}
-	tests := []struct {
-		id   string
-		gone bool
-	}{
-		{me, false},
-		{"", false},
-		{"garbage", false},
-		{fmt.Sprintf("%s:%d:1", boot, os.Getpid()), true},  // pid reused by a later process
-		{"00000000-0000-0000-0000-000000000000:1:1", true}, // another boot
-		{fmt.Sprintf("%s:%d:5", boot, 1<<30), true},        // no such pid
-	}
-	for _, tt := range tests {
-		if got := processGone(tt.id); got != tt.gone {
-			t.Errorf("processGone(%q) = %v, want %v", tt.id, got, tt.gone)
-		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/openai/openai-go/v3"
+
+	"github.com/secondbrain-dev/secondbrain/server/procid"
 )
 
 // Errors returned by [Manager].
@@ -88,7 +90,7 @@ func NewManager(ctx context.Context, client openai.Client, db *sql.DB, opts Opti
 		pinned: map[string]int{}, fileDeletes: map[string]bool{},
 	}
 	if _, err := db.ExecContext(ctx, `INSERT OR REPLACE INTO vs_owners(owner, heartbeat, process) VALUES(?, ?, ?)`,
-		m.owner, m.nowNanos(), processID(os.Getpid())); err != nil {
+		m.owner, m.nowNanos(), procid.ID(os.Getpid())); err != nil {
 		cancel()
 		return nil, fmt.Errorf("cannot register vector-store manager: %w", err)
 	}

@@ -1,4 +1,8 @@
-package vectorstore
+// Package procid names a running process so that another process can tell
+// later whether it is still alive — how a restarted server knows that the
+// work recorded by a killed one is orphaned (the vector store's uploads, the
+// jobs it ran) without waiting for a heartbeat to go stale.
+package procid
 
 import (
 	"os"
@@ -6,13 +10,13 @@ import (
 	"strings"
 )
 
-// processID names the running process on this host so that another
+// ID names the running process on this host so that another
 // process can tell later whether it is still alive: "boot-id:pid:start",
 // with the kernel's boot id and the process's start time in clock ticks
 // since boot (/proc/PID/stat field 22) — a pid reused by a later process,
 // or the same pid after a reboot, reads as dead. "" where /proc is missing:
 // liveness then rests on the heartbeat alone.
-func processID(pid int) string {
+func ID(pid int) string {
 	boot, ok := bootID()
 	if !ok {
 		return ""
@@ -54,11 +58,11 @@ func processStart(pid int) (string, bool) {
 	return f[starttime], true
 }
 
-// processGone reports whether the process named by id (see [processID])
+// Gone reports whether the process named by id (see [ID])
 // has certainly ended: it ran on this boot and its pid is gone or now
 // belongs to a process started at another time, or it ran before the last
 // reboot. An empty or unreadable id is never gone (unknown).
-func processGone(id string) bool {
+func Gone(id string) bool {
 	boot, rest, ok := strings.Cut(id, ":")
 	if !ok {
 		return false
