@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/secondbrain-dev/secondbrain/server/jobs"
 	"github.com/secondbrain-dev/secondbrain/server/localindex"
 	"github.com/secondbrain-dev/secondbrain/server/packing"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
@@ -163,7 +164,7 @@ func (c *chatCall) attach(ctx context.Context, rec *session.Record, a *chatAttem
 func (c *chatCall) ask(ctx context.Context, rec *session.Record, a *chatAttempt) error {
 	m, p, st := c.m, c.p, c.st
 	a.user = userMessage(p, a.packed)
-	pr := c.request(rec, a)
+	pr := c.request(ctx, rec, a)
 	st.set("waiting for " + m.Model)
 	t2 := time.Now()
 	if h := c.s.opt.ModelCallHook; h != nil {
@@ -193,7 +194,7 @@ func (c *chatCall) ask(ctx context.Context, rec *session.Record, a *chatAttempt)
 // request is the provider request of an attempt: the prompt, the functions
 // the model may call, search settings, and the conversation so far (a
 // previous response id for the Responses API, the history otherwise).
-func (c *chatCall) request(rec *session.Record, a *chatAttempt) providerRequest {
+func (c *chatCall) request(ctx context.Context, rec *session.Record, a *chatAttempt) providerRequest {
 	s, m, p := c.s, c.m, c.p
 	// Overflow is searched by the provider's file_search where the model
 	// has it (the Responses API over the provider's own stores), else by
@@ -221,6 +222,9 @@ func (c *chatCall) request(rec *session.Record, a *chatAttempt) providerRequest 
 			sp[k] = v
 		}
 		pr.Extra = map[string]any{"search_parameters": sp}
+	}
+	if run, ok := ctx.Value(jobRunKey{}).(jobs.Run); ok && m.Background {
+		pr.Resume, pr.OnCreated = run.Resume, run.Created
 	}
 	if m.API == APIResponses {
 		pr.PreviousResponseID = rec.PreviousResponseID

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/secondbrain-dev/secondbrain/server/clock"
+	"github.com/secondbrain-dev/secondbrain/server/jobs"
 	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
 	"github.com/secondbrain-dev/secondbrain/server/session"
@@ -80,6 +82,10 @@ type Options struct {
 	//
 	// StoreChecker confirms that a vector store a provider answer called
 	// gone is gone, and forgets it (nil: the provider's word is trusted).
+	// JobStore, when set, holds jobs (start_job, poll_job, cancel_job):
+	// the server's SQLite database. Jobs a killed server left are resumed
+	// by ResumeJobs.
+	JobStore     *sql.DB
 	StoreChecker StoreForgetter
 	// SessionStores describes a session's vector store for
 	// describe_session (nil: the answer shows none).
@@ -125,6 +131,7 @@ type Server struct {
 	models  map[string]Model
 	clients map[string]*provider.Client
 	project string
+	jobs    *jobs.Manager // nil: no job tools (Options.JobStore unset)
 
 	bgCtx    context.Context // ends at Close: background work stops
 	bgCancel context.CancelFunc
@@ -220,6 +227,12 @@ func New(opt Options) (*Server, error) {
 			"Pass file or directory paths in `context`; reuse a `session_id` to continue a conversation."),
 	)
 	s.registerTools()
+	if opt.JobStore != nil {
+		if s.jobs, err = jobs.Open(context.Background(), opt.JobStore, s.runJob, jobs.Options{Clock: opt.Clock}); err != nil {
+			return nil, err
+		}
+		s.registerJobTools()
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.bgCtx, s.bgCancel = ctx, cancel
@@ -233,6 +246,15 @@ func New(opt Options) (*Server, error) {
 		})
 	}()
 	return s, nil
+}
+
+// ResumeJobs runs again the jobs a server that is gone left unfinished,
+// and returns how many; call it once the server is up.
+func (s *Server) ResumeJobs(ctx context.Context) (int, error) {
+	if s.jobs == nil {
+		return 0, nil
+	}
+	return s.jobs.Resume(ctx)
 }
 
 // MCP returns the mcp-go protocol core (for in-process transports and tests).
@@ -257,6 +279,14 @@ func (s *Server) ServeStdio(ctx context.Context, in io.Reader, out io.Writer) er
 // Close stops the background loops and waits for them and for the
 // provider-side cancels still running. It does not close Options.Sessions.
 func (s *Server) Close() {
+	if s.jobs != nil {
+		// Running jobs stay recorded as running: the next server resumes them.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.jobs.Close(ctx); err != nil {
+			s.log.Warn("jobs did not stop", "err", err)
+		}
+		cancel()
+	}
 	s.bgCancel()
 	s.bg.Wait()
 	s.httpMu.Lock()
@@ -279,6 +309,9 @@ func (s *Server) Close() {
 func (s *Server) sendProgress(ctx context.Context, token mcp.ProgressToken, progress float64, msg string) {
 	if token == nil {
 		return
+	}
+	if sink, ok := ctx.Value(progressSinkKey{}).(func(string)); ok {
+		sink(msg)
 	}
 	err := s.mcp.SendNotificationToClient(ctx, "notifications/progress", map[string]any{
 		"progressToken": token, "progress": progress, "message": msg,

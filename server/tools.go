@@ -10,7 +10,7 @@ import (
 // no model tool may take one of these names.
 func UtilityTools() []string {
 	return []string{"list_models", "count_project_tokens", "list_sessions", "describe_session",
-		"search_project_history", "search_mcp_debug_logs"}
+		"search_project_history", "search_mcp_debug_logs", "start_job", "poll_job", "cancel_job"}
 }
 
 func (s *Server) registerTools() {

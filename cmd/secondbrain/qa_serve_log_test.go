@@ -29,7 +29,8 @@ func TestQA_ServeStartupLogs(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{"vector store off", []string{"--provider", "fake", "--vector-store=false"}, nil, "--vector-store=false"},
+		{"vector store off", []string{"--provider", "fake", "--vector-store=false"}, nil, "--vector-store off"},
+		{"local index only", []string{"--provider", "fake", "--vector-store", "local"}, nil, "--vector-store local"},
 		{"no OpenAI key", nil, []string{"OPENAI_API_KEY="}, "needs an OpenAI key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -234,11 +234,17 @@ func (ps *parts) startServer(ctx context.Context, c config.Config, logs *logship
 	if faultSet != nil {
 		o.ModelCallHook, o.Stdio.Dispatch = faultSet, faultSet
 	}
+	o.JobStore = st.DB()
 	srv, err := server.New(o)
 	if err != nil {
 		return nil, err
 	}
 	ps.add("server", srv.Close)
+	if n, err := srv.ResumeJobs(ctx); err != nil {
+		ps.log.Warn("cannot resume the jobs a stopped server left", "err", err)
+	} else if n > 0 {
+		ps.log.Info("resumed jobs a stopped server left", "jobs", n)
+	}
 	// 7. Debug listener.
 	return srv, ps.startDebug(ctx, c, debugParts{reg: reg, logs: logs, srv: srv, httpClient: httpClient, db: st.DB(), mw: vs.mw})
 }
@@ -301,7 +307,9 @@ func (ps *parts) startVectorStores(ctx context.Context, c config.Config, oa prov
 		return vectorStores{}, nil
 	}
 	var vs vectorStores
-	if mode != config.VectorStoreLocal {
+	if mode == config.VectorStoreLocal {
+		ps.log.Info("search_project_history not registered: project memory needs OpenAI's vector stores, not used with --vector-store local")
+	} else {
 		if vs, err = ps.startOpenAIStores(ctx, c, oa, httpClient, st, clk, logs); err != nil {
 			return vectorStores{}, err
 		}

@@ -175,6 +175,12 @@ type Request struct {
 	Extra              map[string]any // extra top-level JSON fields (Grok search_parameters…)
 	// OnPoll is called after each status poll of a background response.
 	OnPoll func(status string, polls int)
+	// Resume, a background response's id, is polled in place of creating
+	// the call's first response (a job picking up after a restart); when
+	// the provider no longer has it, a new one is created.
+	Resume string
+	// OnCreated is called with the id of each background response created.
+	OnCreated func(id string)
 }
 
 // Response is the model's answer.
@@ -270,6 +276,7 @@ func (c *Client) Respond(ctx context.Context, req Request) (*Response, error) {
 			return out, nil
 		}
 		out.ToolRounds++
+		req.Resume = "" // only the first response can be resumed
 		p.PreviousResponseID = param.NewOpt(resp.ID)
 		p.Input = responses.ResponseNewParamsInputUnion{OfInputItemList: items}
 		p.Instructions = param.NewOpt(req.Instructions)
@@ -288,9 +295,9 @@ func responseProblem(r *responses.Response) string {
 
 // create makes one response and, in background mode, polls until it ends.
 func (c *Client) create(ctx context.Context, p responses.ResponseNewParams, req Request, out *Response) (*responses.Response, error) {
-	resp, err := c.oa.Responses.New(ctx, p, c.extraOpts(req.Extra)...)
+	resp, err := c.resumeOrNew(ctx, p, req)
 	if err != nil {
-		return nil, fmt.Errorf("cannot create %s response: %w", req.Model, err)
+		return nil, err
 	}
 	if !req.Background {
 		return resp, nil
@@ -318,6 +325,30 @@ func (c *Client) create(ctx context.Context, p responses.ResponseNewParams, req 
 		if req.OnPoll != nil {
 			req.OnPoll(string(resp.Status), out.Polls)
 		}
+	}
+	return resp, nil
+}
+
+// resumeOrNew fetches the background response req.Resume names, or creates
+// the response.
+func (c *Client) resumeOrNew(ctx context.Context, p responses.ResponseNewParams, req Request) (*responses.Response, error) {
+	if req.Resume != "" && req.Background {
+		resp, err := c.oa.Responses.Get(ctx, req.Resume, responses.ResponseGetParams{})
+		if err == nil {
+			c.log.Info("resumed background response", "response_id", resp.ID, "status", resp.Status)
+			return resp, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		c.log.Warn("cannot resume background response; creating a new one", "response_id", req.Resume, "err", err)
+	}
+	resp, err := c.oa.Responses.New(ctx, p, c.extraOpts(req.Extra)...)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create %s response: %w", req.Model, err)
+	}
+	if req.Background && req.OnCreated != nil {
+		req.OnCreated(resp.ID)
 	}
 	return resp, nil
 }
