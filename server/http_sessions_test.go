@@ -114,3 +114,15 @@ func TestHTTP_SessionCap(t *testing.T) {
 }
 
 var _ = mcp.MethodInitialize
+
+// A server with nothing to subscribe to answers subscriptions/listen with
+// -32601 and the request's id, at once, over HTTP as over stdio.
+func TestHTTP_ListenIsNotFound(t *testing.T) {
+	url := startHTTP(t, server.HTTPOptions{})
+	body := `{"jsonrpc":"2.0","id":"l1","method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	code, _, resp := send(t, http.MethodPost, url, "", body)
+	if code != http.StatusOK || !strings.Contains(resp, `"id":"l1"`) || !strings.Contains(resp, `"code":-32601`) {
+		t.Errorf("subscriptions/listen: %d %s; want a -32601 error for id l1", code, resp)
+	}
+}

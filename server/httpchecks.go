@@ -34,6 +34,11 @@ func sessionChecks(ids *sessionIDs, maxBody int64, next http.Handler) http.Handl
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			if id, ok := listenRequest(body); ok {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write(encodeError(id, mcp.METHOD_NOT_FOUND, errNoSubscriptions))
+				return
+			}
 			if r.Header.Get(mcpserver.HeaderKeySessionID) == "" && needsSession(r.Header, body) {
 				writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST,
 					"Bad Request: the Mcp-Session-Id header is required (initialize first)")
@@ -74,6 +79,27 @@ func needsSession(h http.Header, body []byte) bool {
 		return false // 2026-07-28 has no sessions
 	}
 	return true
+}
+
+// errNoSubscriptions answers subscriptions/listen. The server advertises
+// no list-changed or resource-subscription capability, so a listen stream
+// would never carry a notification; and mcp-go's acknowledgement travels
+// through the session's notification channel, written by another goroutine
+// than the result, so it could reach the client after the result or not
+// before the stream closed (the conformance suite saw both under load).
+const errNoSubscriptions = "subscriptions/listen: this server offers no notifications to subscribe to (no listChanged or resource subscriptions)"
+
+// listenRequest reports whether body is a subscriptions/listen request,
+// with its id.
+func listenRequest(body []byte) (json.RawMessage, bool) {
+	var msg struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	if json.Unmarshal(body, &msg) != nil || msg.Method != string(mcp.MethodSubscriptionsListen) || len(msg.ID) == 0 {
+		return nil, false
+	}
+	return msg.ID, true
 }
 
 // writeRPCError answers with a JSON-RPC error (null id) and an HTTP status.

@@ -223,8 +223,9 @@ func New(opt Options) (*Server, error) {
 		// request goroutines' pprof labels carry its trace id.
 		mcpserver.WithToolHandlerMiddleware(traceParentMiddleware),
 		mcpserver.WithToolHandlerMiddleware(calls.Middleware()),
-		mcpserver.WithInstructions("secondbrain consults other models (OpenAI o3/GPT-4.1, Gemini 2.5, Grok) with your project's files as context. "+
-			"Pass file or directory paths in `context`; reuse a `session_id` to continue a conversation."),
+		mcpserver.WithInstructions("secondbrain consults other models (OpenAI GPT-5.x and o3, Gemini, Claude, Grok, and any configured) with your project's files as context. "+
+			"Pass file or directory paths in `context`; reuse a `session_id` to continue a conversation; list_models says which models are available. "+
+			"For a long call your host may give up on, use start_job and poll_job."),
 	)
 	s.registerTools()
 	if opt.JobStore != nil {

@@ -399,6 +399,10 @@ func (c *conn) dispatch(ctx, reqCtx context.Context, l line) {
 		c.answerNow(encodePong(msg.ID))
 		return
 	}
+	if msg.Method == string(mcp.MethodSubscriptionsListen) {
+		c.enqueueError(msg.ID, mcp.METHOD_NOT_FOUND, errNoSubscriptions)
+		return
+	}
 	if answeredInline(msg.Method) {
 		if resp := c.handle(reqCtx, msg.ID, l.data); resp != nil {
 			c.answerNow(resp)

@@ -44,6 +44,7 @@ func TestStdio_StatelessProtocol(t *testing.T) {
 		{"legacy ping", "ping", nil, 0, `{}`},
 		{"tools/list", "tools/list", map[string]any{"_meta": statelessMeta(nil)}, 0, `"slow"`},
 		{"call", "tools/call", map[string]any{"name": "progress", "_meta": statelessMeta(map[string]any{"progressToken": "tok"})}, 0, `"resultType":"complete"`},
+		{"nothing to listen to", "subscriptions/listen", map[string]any{"_meta": statelessMeta(nil), "notifications": map[string]any{"toolsListChanged": true}}, mcp.METHOD_NOT_FOUND, ""},
 		{"no client capabilities", "tools/list", map[string]any{"_meta": map[string]any{mcp.MetaKeyProtocolVersion: "2026-07-28"}}, mcp.INVALID_PARAMS, ""},
 		{"unknown version", "tools/list", map[string]any{"_meta": statelessMeta(map[string]any{mcp.MetaKeyProtocolVersion: "2099-01-01"})}, mcp.UNSUPPORTED_PROTOCOL_VERSION, ""},
 	}

@@ -19,7 +19,7 @@ func (s *Server) registerTools() {
 		s.mcp.AddTool(chatTool(m), s.chatHandler(m))
 	}
 	s.mcp.AddTool(mcp.NewTool("list_models",
-		mcp.WithDescription("List the model tools with their context windows, timeouts, API style, capabilities and whether their provider key is configured."),
+		mcp.WithDescription("List the model tools with their context windows, timeouts, API style, capabilities, lineup, and whether each is available (else why not: a missing key names its variable)."),
 		mcp.WithReadOnlyHintAnnotation(true),
 	), s.listModels)
 	s.mcp.AddTool(mcp.NewTool("count_project_tokens",
