@@ -190,18 +190,26 @@ func TestREADME_ToolTableMatchesRegistry(t *testing.T) {
 // the overflow files.
 func TestE2E_LocalOverflowSearch(t *testing.T) {
 	for _, tc := range []struct {
-		name, tool string
-		env, flags []string
+		name, tool, override string
+		env, flags           []string
 	}{
-		{"no OpenAI key for a chat model", "chat_with_gemini3_flash_preview", []string{"OPENAI_API_KEY="}, nil},
-		// A background model: 50 min of scenario time is 30 s here, room for a loaded machine.
-		{"asked for by a Responses model", "chat_with_gpt52", nil, []string{"--vector-store", "local"}},
+		{"no OpenAI key for a chat model", "chat_with_gemini3_flash_preview",
+			"{tool: chat_with_gemini3_flash_preview, model: gemini-3-flash-preview, provider: gemini, api: chat, window: 40000}",
+			[]string{"OPENAI_API_KEY="}, nil},
+		{"asked for by a Responses model", "chat_with_gpt52",
+			"{tool: chat_with_gpt52, model: gpt-5.2, provider: openai, api: responses, window: 40000, background: true, timeout: 50m}",
+			nil, []string{"--vector-store", "local"}},
 	} {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			e := newE2E(t, true)
 			e.env = tc.env
-			// ~6 MB: more than a 1M-token model's inline budget (85 % of its window).
-			gen := writeFiles(t, e.project, "gen", 150, 40<<10, "overflow")
+			// The same models with a 40k-token window (a configured
+			// override), so ~600 KB overflows: indexing megabytes under
+			// -race would make the test slow, not better.
+			if err := os.WriteFile(e.config, []byte("models:\n  - "+tc.override+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			gen := writeFiles(t, e.project, "gen", 60, 10<<10, "overflow")
 			p := e.startServer(tc.flags...)
 			r := call(t, p.c, tc.tool, chat("local-overflow", gen))
 			checkLocalOverflow(t, meta(t, r), echo(t, r))
