@@ -199,11 +199,11 @@ func (c *chatCall) request(ctx context.Context, rec *session.Record, a *chatAtte
 	// Overflow is searched by the provider's file_search where the model
 	// has it (the Responses API over the provider's own stores), else by
 	// our search_task_files function (chat models; the local index).
-	providerStores, searched := a.storeIDs, []string(nil)
+	var providerStores, searched []string
 	if m.API == APIChat {
-		providerStores, searched = nil, a.storeIDs
+		searched = a.storeIDs
 	} else {
-		providerStores, searched = splitLocal(a.storeIDs)
+		providerStores, searched = localindex.Split(a.storeIDs)
 	}
 	var funcs []providerFunction
 	if len(searched) > 0 && s.opt.Attacher != nil {
@@ -274,16 +274,4 @@ func userMessage(p *chatParams, packed *packing.Result) string {
 		b.WriteString(packing.FormatInline(packed.Inline))
 	}
 	return b.String()
-}
-
-// splitLocal separates the provider's store ids from the local index's.
-func splitLocal(ids []string) (provider, local []string) {
-	for _, id := range ids {
-		if localindex.IsLocal(id) {
-			local = append(local, id)
-		} else {
-			provider = append(provider, id)
-		}
-	}
-	return provider, local
 }

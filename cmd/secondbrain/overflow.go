@@ -32,14 +32,7 @@ func (r *overflowRouter) Attach(ctx context.Context, req vectorstore.AttachReque
 }
 
 func (r *overflowRouter) Search(ctx context.Context, ids []string, query string, maxResults int) ([]vectorstore.SearchHit, error) {
-	var local, remote []string
-	for _, id := range ids {
-		if localindex.IsLocal(id) {
-			local = append(local, id)
-		} else {
-			remote = append(remote, id)
-		}
-	}
+	remote, local := localindex.Split(ids)
 	var hits []vectorstore.SearchHit
 	if len(local) > 0 && r.local != nil {
 		h, err := r.local.Search(ctx, local, query, maxResults)

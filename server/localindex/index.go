@@ -34,6 +34,18 @@ const (
 // IsLocal tells a local store id from a provider's.
 func IsLocal(id string) bool { return strings.HasPrefix(id, idPrefix) }
 
+// Split separates a provider's store ids from the local index's.
+func Split(ids []string) (provider, local []string) {
+	for _, id := range ids {
+		if IsLocal(id) {
+			local = append(local, id)
+		} else {
+			provider = append(provider, id)
+		}
+	}
+	return provider, local
+}
+
 // Options configure an Index.
 type Options struct {
 	Clock      clock.Clock   // nil: real time
