@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/secondbrain-dev/secondbrain/server/config"
 )
 
 // API styles of a model.
@@ -14,11 +16,12 @@ const (
 
 // Built-in provider names: each has its own base URL and key. Any other
 // OpenAI-compatible provider is configured by name (secondbrain.yaml).
+// The names are configuration's, which keys endpoints by them.
 const (
-	ProviderOpenAI    = "openai"
-	ProviderGemini    = "gemini"
-	ProviderXAI       = "xai"
-	ProviderAnthropic = "anthropic" // through Anthropic's OpenAI-compatible endpoint
+	ProviderOpenAI    = config.ProviderOpenAI
+	ProviderGemini    = config.ProviderGemini
+	ProviderXAI       = config.ProviderXAI
+	ProviderAnthropic = config.ProviderAnthropic // through Anthropic's OpenAI-compatible endpoint
 )
 
 // Lineups a model belongs to (Model.Lineup).

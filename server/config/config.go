@@ -303,7 +303,7 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Built-in provider names (the server's registry uses the same).
+// Built-in provider names; the server's registry names them by these.
 const (
 	ProviderOpenAI    = "openai"
 	ProviderGemini    = "gemini"
