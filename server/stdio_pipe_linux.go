@@ -38,7 +38,7 @@ var errInterrupted = errors.New("stdio interrupted")
 // on a pipe (the caller then uses v as it is). It puts the pipe in
 // non-blocking mode.
 func newPipeFD(v any) *pipeFD {
-	f, fd := pipeOf(v, true)
+	f, fd := pipeOf(v)
 	if f == nil {
 		return nil
 	}
@@ -46,12 +46,18 @@ func newPipeFD(v any) *pipeFD {
 	if err != nil {
 		return nil
 	}
+	// The mode changes only once nothing can fail: a file handed back to
+	// the caller keeps the mode its *os.File expects.
+	if unix.SetNonblock(fd, true) != nil {
+		_ = unix.Close(wake)
+		return nil
+	}
 	return &pipeFD{f: f, fd: fd, wake: wake}
 }
 
 // pipeOf returns v's file and descriptor when v is an *os.File open on a
-// pipe, in the mode asked for; nil otherwise.
-func pipeOf(v any, nonblocking bool) (*os.File, int) {
+// pipe; nil otherwise.
+func pipeOf(v any) (*os.File, int) {
 	f, ok := v.(*os.File)
 	if !ok {
 		return nil, -1
@@ -63,7 +69,7 @@ func pipeOf(v any, nonblocking bool) (*os.File, int) {
 	fd := -1
 	err = rc.Control(func(d uintptr) {
 		var st unix.Stat_t
-		if unix.Fstat(int(d), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO && unix.SetNonblock(int(d), nonblocking) == nil {
+		if unix.Fstat(int(d), &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
 			fd = int(d)
 		}
 	})
@@ -166,16 +172,19 @@ type pipeIn struct {
 // on a pipe that can be woken (the caller then reads v as it is). It puts
 // the pipe in blocking mode.
 func newPipeIn(v any) *pipeIn {
-	f, fd := pipeOf(v, false)
+	f, fd := pipeOf(v)
 	if f == nil {
 		return nil
 	}
 	p := &pipeIn{f: f, fd: fd}
 	w, err := p.openWriter()
 	if err != nil {
-		return nil // no /proc: a blocked read could not be woken
+		return nil // no /proc: a blocked read could not be woken (in keeps its mode)
 	}
 	_ = unix.Close(w)
+	if unix.SetNonblock(fd, false) != nil {
+		return nil
+	}
 	return p
 }
 
