@@ -122,6 +122,8 @@ type Scenario struct {
 	// endpoint the server does not serve, a fetch that failed) and what it
 	// did on the way (breaches seen), so a missing check is never silent.
 	Notes []string `json:"notes,omitempty"`
+	// Loads are the scenario's open-model load steps, in order.
+	Loads []Load `json:"loads,omitempty"`
 }
 
 // Step is one executed scenario step (a tool call, a gap, a fault change…).
