@@ -1,0 +1,61 @@
+package load
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/secondbrain-dev/secondbrain/probes/wake"
+)
+
+// TestSearch_FindsTheKnee drives a fake server that answers in 2 ms while
+// the rate stays under its capacity and in 200 ms above it.
+func TestSearch_FindsTheKnee(t *testing.T) {
+	tests := []struct {
+		name      string
+		knee      float64
+		start     float64
+		max       float64
+		wantLow   float64
+		wantHigh  float64
+		wantBound string
+	}{
+		{"knee inside", 300, 50, 1000, 270, 300, "resolution"},
+		{"never breaks", 1e9, 50, 400, 400, 400, "max rate"},
+		{"first trial fails", 10, 50, 400, 0, 0, "first trial"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				trial := func(ctx context.Context, rate float64) (*Stats, error) {
+					d := 2 * time.Millisecond
+					if rate > tt.knee {
+						d = 200 * time.Millisecond
+					}
+					f := &fakeSender{delay: func(Request) time.Duration { return d }, class: func(Request) string { return "" }}
+					return Run(ctx, Options{Profile: Constant(rate, time.Second), Mix: mustMix(t, []Entry{{"a", 1}}),
+						MaxInFlight: 10000, Timeout: time.Second, Clock: wake.GoTimer()}, f)
+				}
+				c, best, err := Search(t.Context(), SearchOptions{Start: tt.start, Max: tt.max, Resolution: 0.1,
+					Limits: Limits{P99: 50 * time.Millisecond, ErrorRatio: 0.01, DroppedRatio: 0.01}, Cooldown: 100 * time.Millisecond}, trial)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.Rate < tt.wantLow || c.Rate > tt.wantHigh {
+					t.Errorf("capacity %v/s, want %v..%v (trials %+v)", c.Rate, tt.wantLow, tt.wantHigh, c.Trials)
+				}
+				if (best == nil) != (c.Rate == 0) {
+					t.Errorf("best stats %v for capacity %v", best != nil, c.Rate)
+				}
+				if !strings.Contains(c.Bound, tt.wantBound) {
+					t.Errorf("bound %q, want it to mention %q", c.Bound, tt.wantBound)
+				}
+				if tt.knee < tt.max && (c.Limit == "" || !strings.Contains(c.Limit, "p99")) {
+					t.Errorf("limit %q: want the p99 named", c.Limit)
+				}
+			})
+		})
+	}
+}
