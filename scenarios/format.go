@@ -243,6 +243,9 @@ type Step struct {
 	// Phase marks the start of a named phase ("baseline", "faulted"…);
 	// probes keep separate histograms per phase.
 	Phase *string `yaml:"phase"`
+	// Load runs an open-model load: calls arrive at a rate, whether or
+	// not earlier ones have returned.
+	Load *Load `yaml:"load"`
 }
 
 // Step kinds, as reported in results.
@@ -255,6 +258,7 @@ const (
 	KindConcurrent = "concurrent"
 	KindRepeat     = "repeat"
 	KindPhase      = "phase"
+	KindLoad       = "load"
 )
 
 // Kind names the step's kind.
@@ -276,6 +280,8 @@ func (s Step) Kind() string {
 		return KindRepeat
 	case s.Phase != nil:
 		return KindPhase
+	case s.Load != nil:
+		return KindLoad
 	}
 	return ""
 }
@@ -283,7 +289,7 @@ func (s Step) Kind() string {
 func (s Step) kinds() int {
 	n := 0
 	for _, set := range []bool{s.Call != nil, s.Gap != nil, s.Fault != nil, s.Cancel != nil,
-		s.Wait != nil, s.Concurrent != nil, s.Repeat != nil, s.Phase != nil} {
+		s.Wait != nil, s.Concurrent != nil, s.Repeat != nil, s.Phase != nil, s.Load != nil} {
 		if set {
 			n++
 		}
@@ -345,6 +351,80 @@ const (
 	OutcomeCancelled = "cancelled"
 	OutcomeTimeout   = "timeout"
 )
+
+// Load is an open-model load step. Unlike the rest of a scenario, its
+// rates and durations are real time: calls per second are what the server
+// really takes (the time scale shrinks the fakes' latencies, not the
+// load). The rate is either Rate for Duration, or StartRate then Stages.
+type Load struct {
+	// Name labels the load in reports (default "load").
+	Name      string      `yaml:"name"`
+	Rate      float64     `yaml:"rate"`
+	Duration  Duration    `yaml:"duration"`
+	StartRate float64     `yaml:"start_rate"`
+	Stages    []LoadStage `yaml:"stages"`
+	// Mix is the calls, drawn by weight.
+	Mix []MixEntry `yaml:"mix"`
+	// Sessions spreads the calls over this many sessions: MCP sessions
+	// over HTTP (several hosts), session_ids over stdio (one host's
+	// pipe). Default 1.
+	Sessions int `yaml:"sessions"`
+	// Churn gives every call a fresh session_id instead of reusing the
+	// sessions' own.
+	Churn bool `yaml:"churn"`
+	// MaxInFlight bounds the calls sent and not answered; an arrival that
+	// finds it reached is dropped and counted. Over HTTP it is also the
+	// number of connections (one call at a time on each, as HTTP/1.1
+	// does). Default 64.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// Timeout ends a call unanswered this long after its intended time
+	// (real time, default 30s).
+	Timeout    Duration       `yaml:"timeout"`
+	Thresholds LoadThresholds `yaml:"thresholds"`
+	// FindLimit turns the step into a capacity search: Rate, Duration
+	// and Stages are then not used.
+	FindLimit *FindLimit `yaml:"find_limit"`
+}
+
+// LoadStage is one stage of a load: the rate moves linearly to Rate over
+// Duration.
+type LoadStage struct {
+	Duration Duration `yaml:"duration"`
+	Rate     float64  `yaml:"rate"`
+}
+
+// MixEntry is one kind of call of a load, drawn Weight times in every
+// sum-of-weights arrivals (default weight 1).
+type MixEntry struct {
+	Weight int   `yaml:"weight"`
+	Call   *Call `yaml:"call"`
+}
+
+// LoadThresholds judge a load step (and each trial of a capacity search).
+type LoadThresholds struct {
+	// P99 bounds the corrected p99 of all the load's calls (0: unchecked;
+	// a capacity search defaults it to 1s).
+	P99 Duration `yaml:"p99"`
+	// ErrorRatio and DroppedRatio bound failed calls and unsent arrivals
+	// (default 0: none allowed).
+	ErrorRatio   float64 `yaml:"error_ratio"`
+	DroppedRatio float64 `yaml:"dropped_ratio"`
+	// MinRate is a floor on the answered calls per second (0: unchecked).
+	MinRate float64 `yaml:"min_rate"`
+}
+
+// FindLimit is a capacity search: trials at constant rates from Start,
+// doubling until one breaks a threshold or Max is reached, then bisection
+// to Resolution. Floor, when set, is a check: the capacity found must be
+// at least that.
+type FindLimit struct {
+	Start      float64  `yaml:"start"`
+	Max        float64  `yaml:"max"`
+	Trial      Duration `yaml:"trial"`
+	Resolution float64  `yaml:"resolution"`
+	Cooldown   Duration `yaml:"cooldown"`
+	Floor      float64  `yaml:"floor"`
+}
 
 // FaultStep changes faults: Set is applied on top of the current faults,
 // Clear resets the named sides ("api", "sink" or "all") to no fault first.

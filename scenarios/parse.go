@@ -449,10 +449,10 @@ func (s *Scenario) validateSteps(key string, steps []Step) error {
 		k := fmt.Sprintf("%s[%d]", key, i)
 		switch st.kinds() {
 		case 0:
-			return s.errAt(k, "empty step: want one of call, gap, fault, cancel, wait, concurrent, repeat, phase")
+			return s.errAt(k, "empty step: want one of call, gap, fault, cancel, wait, concurrent, repeat, phase, load")
 		case 1:
 		default:
-			return s.errAt(k, "a step has exactly one of call, gap, fault, cancel, wait, concurrent, repeat, phase")
+			return s.errAt(k, "a step has exactly one of call, gap, fault, cancel, wait, concurrent, repeat, phase, load")
 		}
 		var err error
 		switch {
@@ -488,6 +488,8 @@ func (s *Scenario) validateSteps(key string, steps []Step) error {
 			default:
 				err = s.validateSteps(k+".repeat.steps", r.Steps)
 			}
+		case st.Load != nil:
+			err = s.validateLoad(k+".load", st.Load)
 		case st.Phase != nil:
 			if !nameRe.MatchString(*st.Phase) {
 				err = s.errAt(k+".phase", fmt.Sprintf("bad phase name %q: want lower-case letters, digits and dashes", *st.Phase))

@@ -38,12 +38,22 @@ type pipePinger struct {
 	seq        atomic.Uint64
 
 	mu      sync.Mutex
-	pending map[string]func(time.Time, error) // ping id → answered
+	pending map[string]func(time.Time, rpcAnswer) // probe or load call id → answered
 }
 
-// pingIDPrefix marks the heartbeat's ping ids; the client's own ids are
-// numbers.
-const pingIDPrefix = "hb-"
+// rpcAnswer is what the pinger makes of an answer line.
+type rpcAnswer struct {
+	code    int    // the JSON-RPC error's code; 0 for a result
+	message string // the error's message, or a tool error's text
+	isError bool   // the result is a tool error
+}
+
+// pingIDPrefix marks the heartbeat's ping ids and loadIDPrefix a load
+// step's calls; the client's own ids are numbers.
+const (
+	pingIDPrefix = "hb-"
+	loadIDPrefix = "ld-"
+)
 
 // pipeBuf is POSIX's PIPE_BUF on Linux: a write of at most this many bytes
 // to a pipe is atomic.
@@ -53,7 +63,7 @@ const pipeBuf = 4096
 // ping no longer exists (2026-07-28 and later) server/discover, each
 // request with the version and capabilities in its _meta.
 func newPipePinger(stdin *os.File, version string) *pipePinger {
-	p := &pipePinger{f: stdin, pending: map[string]func(time.Time, error){},
+	p := &pipePinger{f: stdin, pending: map[string]func(time.Time, rpcAnswer){},
 		ping: `"method":"ping"`,
 		noop: `"method":"tools/call","params":{"name":"` + NoopTool + `","arguments":{}}`,
 	}
@@ -88,7 +98,7 @@ func (p *pipePinger) TrySend(kind probes.Kind, answered func(time.Time, error)) 
 		_ = p.tryWrite([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"` + id + `","reason":"heartbeat probe timed out"}}` + "\n"))
 	}
 	p.mu.Lock()
-	p.pending[id] = answered
+	p.pending[id] = func(at time.Time, a rpcAnswer) { answered(at, a.probeErr()) }
 	p.mu.Unlock()
 	if err := p.tryWrite(frame); err != nil {
 		drop()
@@ -168,26 +178,25 @@ func (a *answerFilter) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// take consumes line if it answers one of the heartbeat's probes, calling
-// its answered; it reports whether it did.
+func (a rpcAnswer) probeErr() error {
+	switch {
+	case a.code != 0:
+		return fmt.Errorf("probe answered with error %d: %s", a.code, a.message)
+	case a.isError:
+		return fmt.Errorf("%s returned a tool error", NoopTool)
+	}
+	return nil
+}
+
+// take consumes line if it answers one of the heartbeat's probes or a
+// load call, calling its answered; it reports whether it did.
 func (p *pipePinger) take(line []byte, at time.Time) bool {
 	// The whole line: a server may write the id after a long result.
-	if !bytes.Contains(line, []byte(`"`+pingIDPrefix)) {
+	if !bytes.Contains(line, []byte(`"`+pingIDPrefix)) && !bytes.Contains(line, []byte(`"`+loadIDPrefix)) {
 		return false
 	}
-	var msg struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Result *struct {
-			IsError bool `json:"isError"`
-		} `json:"result"`
-		Error *struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	var id string
-	if json.Unmarshal(line, &msg) != nil || msg.Method != "" || json.Unmarshal(msg.ID, &id) != nil || len(id) <= len(pingIDPrefix) || id[:len(pingIDPrefix)] != pingIDPrefix {
+	id, a, ok := parseAnswer(line)
+	if !ok {
 		return false
 	}
 	p.mu.Lock()
@@ -195,14 +204,46 @@ func (p *pipePinger) take(line []byte, at time.Time) bool {
 	delete(p.pending, id)
 	p.mu.Unlock()
 	if answered != nil {
-		var err error
-		switch {
-		case msg.Error != nil:
-			err = fmt.Errorf("probe answered with error %d: %s", msg.Error.Code, msg.Error.Message)
-		case msg.Result != nil && msg.Result.IsError:
-			err = fmt.Errorf("%s returned a tool error", NoopTool)
-		}
-		answered(at, err)
+		answered(at, a)
 	}
-	return true // an answer to a forgotten ping is still ours, not the client's
+	return true // an answer to a forgotten probe is still ours, not the client's
+}
+
+// parseAnswer reads a JSON-RPC answer whose id is a probe's or a load
+// call's; ok is false for any other line.
+func parseAnswer(line []byte) (id string, a rpcAnswer, ok bool) {
+	var msg struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Result *struct {
+			IsError bool `json:"isError"`
+			Content []struct {
+				Text string `json:"text"`
+			} `json:"content"`
+		} `json:"result"`
+		Error *struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(line, &msg) != nil || msg.Method != "" || json.Unmarshal(msg.ID, &id) != nil {
+		return "", a, false
+	}
+	if !(len(id) > len(pingIDPrefix) && id[:len(pingIDPrefix)] == pingIDPrefix) &&
+		!(len(id) > len(loadIDPrefix) && id[:len(loadIDPrefix)] == loadIDPrefix) {
+		return "", a, false
+	}
+	switch {
+	case msg.Error != nil:
+		a.code, a.message = msg.Error.Code, msg.Error.Message
+		if a.code == 0 {
+			a.code = -32603 // an error object without a code is still an error
+		}
+	case msg.Result != nil && msg.Result.IsError:
+		a.isError = true
+		if len(msg.Result.Content) > 0 {
+			a.message = msg.Result.Content[0].Text
+		}
+	}
+	return id, a, true
 }

@@ -263,11 +263,16 @@ type run struct {
 	project string
 	fakes   Fakes
 	sess    *Session
-	obs     []Observer
-	events  chan<- Event
-	idx     int
-	total   int
-	res     *reports.Scenario
+	// transport is the scenario's; over HTTP, mcpURL and dial reach the
+	// server for a load's connections and sessions.
+	transport string
+	mcpURL    string
+	dial      func(context.Context) (*Session, error)
+	obs       []Observer
+	events    chan<- Event
+	idx       int
+	total     int
+	res       *reports.Scenario
 
 	phase    string
 	nextStep int // next step index
@@ -299,6 +304,7 @@ func (r *Runner) runScenario(ctx context.Context, sc *Scenario, idx, total int, 
 		res.Error = err.Error()
 	}
 	res.DurationMS = reports.Millis(time.Since(start))
+	judgeLoadValidity(res)
 	// A run the harness could not judge (it fell behind) is invalid, not
 	// passed: its numbers say nothing about the server. The watcher sets
 	// Invalid only when no failure stands beyond the harness's lateness.
@@ -449,6 +455,7 @@ func (ru *run) connect(ctx context.Context, srv *serverProc, transportName strin
 			return newSession(ctx, tr, ru.r.opts.Protocol)
 		}
 		ru.sess, err = dialRetry(startCtx, dial, srv.proc)
+		ru.mcpURL, ru.dial = url, dial
 	} else {
 		out, in := srv.proc.stdio()
 		pp := newPipePinger(in, ru.r.opts.Protocol)
@@ -461,6 +468,7 @@ func (ru *run) connect(ctx context.Context, srv *serverProc, transportName strin
 	if err != nil {
 		return nil, fmt.Errorf("%w (server stderr: %s)", err, lastLines(srv.proc.LastWords(time.Second), 5))
 	}
+	ru.transport = transportName
 	debugURL := readDebugAddr(startCtx, srv.debugFile, srv.proc)
 	return &Target{Scenario: ru.sc, Transport: transportName, Session: ru.sess, Dial: dial, DebugURL: debugURL,
 		ServerPID: srv.proc.pid(), Clock: ru.clk, Fakes: ru.fakes, Elapsed: func() time.Duration { return time.Since(ru.start) }}, nil

@@ -55,6 +55,8 @@ func (ru *run) steps(ctx context.Context, steps []Step, suffix string) error {
 					break
 				}
 			}
+		case st.Load != nil:
+			err = ru.loadStep(ctx, st.Load)
 		case st.Phase != nil:
 			rs := ru.begin(KindPhase, *st.Phase)
 			ru.setPhase(*st.Phase)
@@ -80,7 +82,7 @@ func (ru *run) beginWatch(ctx context.Context, st Step) bool {
 	next := ru.nextStep
 	ru.bgMu.Unlock()
 	work := (st.Call != nil && !st.Call.Background) || st.Concurrent != nil || st.Cancel != nil ||
-		st.Wait != nil || (st.Gap != nil && inFlight)
+		st.Wait != nil || st.Load != nil || (st.Gap != nil && inFlight)
 	if !work {
 		return false
 	}

@@ -1,0 +1,287 @@
+package scenarios
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/secondbrain-dev/secondbrain/probes/wake"
+	"github.com/secondbrain-dev/secondbrain/reports"
+	"github.com/secondbrain-dev/secondbrain/scenarios/load"
+)
+
+// loadSendLagBound is the generator's own send-lag p99 above which a
+// load's latencies say more about the generator than about the server:
+// the prober's bound (a run whose prober lags more is invalid).
+const loadSendLagBound = 2 * time.Millisecond
+
+// loadStep runs a load step (or its capacity search) and records its
+// Load, its checks and a step. Only a broken harness returns an error.
+func (ru *run) loadStep(ctx context.Context, l *Load) error {
+	rs := ru.begin(KindLoad, "load "+l.LoadName())
+	rs.Expected = OutcomeOK
+	began := time.Since(ru.start)
+	sender, closeSender, conns, err := ru.loadSender(ctx, l)
+	if err != nil {
+		ru.finish(rs, OutcomeError, err.Error(), false)
+		return err
+	}
+	defer closeSender()
+	mix, err := load.NewMix(l.mixEntries(), uint64(ru.r.opts.Seed))
+	if err != nil {
+		ru.finish(rs, OutcomeError, err.Error(), false)
+		return err
+	}
+	opts := load.Options{Mix: mix, MaxInFlight: l.InFlight(), Timeout: l.CallTimeout(), Clock: wake.New()}
+	stats, capacity, err := playLoad(ctx, l, opts, sender)
+	if err != nil && stats == nil {
+		ru.finish(rs, OutcomeError, err.Error(), false)
+		return err
+	}
+	rec, rerr := stats.Report(mix, loadTools(l))
+	if rerr != nil {
+		ru.finish(rs, OutcomeError, rerr.Error(), false)
+		return rerr
+	}
+	rec.Step, rec.Name, rec.StartMS = rs.Index, l.LoadName(), reports.Millis(began)
+	rec.Transport, rec.Sessions, rec.Connections, rec.Capacity = ru.transport, l.SessionCount(), conns, capacity
+	if rec.SendLag != nil && rec.SendLag.P99 > reports.Millis(loadSendLagBound) {
+		rec.Invalid = fmt.Sprintf("the generator fell behind its schedule: send lag p99 %.2f ms > %v", rec.SendLag.P99, loadSendLagBound)
+	}
+	checks := loadChecks(l, rec)
+	pass := true
+	for _, c := range checks {
+		pass = pass && c.Pass
+	}
+	ru.bgMu.Lock()
+	ru.res.Loads = append(ru.res.Loads, *rec)
+	ru.res.Checks = append(ru.res.Checks, checks...)
+	ru.bgMu.Unlock()
+	rs.Detail = loadLine(rec)
+	ru.finish(rs, OutcomeOK, errText(err), pass && err == nil)
+	return ctx.Err()
+}
+
+// playLoad runs the profile, or the capacity search; a search returns
+// the stats of its highest passing trial, else of its last.
+func playLoad(ctx context.Context, l *Load, o load.Options, s load.Sender) (*load.Stats, *reports.Capacity, error) {
+	if l.FindLimit == nil {
+		o.Profile = l.Profile()
+		st, err := load.Run(ctx, o, s)
+		return st, nil, err
+	}
+	f := l.FindLimit
+	var last *load.Stats
+	trial := func(ctx context.Context, rate float64) (*load.Stats, error) {
+		o := o
+		o.Profile = load.Constant(rate, f.Trial.D())
+		st, err := load.Run(ctx, o, s)
+		if st != nil {
+			last = st
+		}
+		return st, err
+	}
+	c, best, err := load.Search(ctx, searchOptions(l), trial)
+	if best == nil {
+		best = last
+	}
+	return best, c, err
+}
+
+func searchOptions(l *Load) load.SearchOptions {
+	f, th := l.FindLimit, l.Thresholds
+	o := load.SearchOptions{Start: f.Start, Max: f.Max, Resolution: f.Resolution, Cooldown: f.Cooldown.D(),
+		Limits: load.Limits{P99: th.P99.D(), ErrorRatio: th.ErrorRatio, DroppedRatio: th.DroppedRatio, MaxSendLag: loadSendLagBound}}
+	if o.Resolution <= 0 {
+		o.Resolution = 0.1
+	}
+	if o.Limits.P99 <= 0 {
+		o.Limits.P99 = defaultSearchP99
+	}
+	if o.Cooldown <= 0 {
+		o.Cooldown = 500 * time.Millisecond
+	}
+	return o
+}
+
+func loadTools(l *Load) map[string]string {
+	tools := map[string]string{}
+	for _, m := range l.Mix {
+		tools[entryName(m.Call)] = m.Call.Tool
+	}
+	return tools
+}
+
+// loadSender connects the load: through the heartbeat's pipe over stdio;
+// over HTTP, connections of its own and, at 2025-11-25, sessions opened
+// by the scenario's client. It returns the connection count (0: a pipe).
+func (ru *run) loadSender(ctx context.Context, l *Load) (load.Sender, func(), int, error) {
+	version := ru.r.opts.Protocol
+	templates, err := ru.loadTemplates(l, version)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	sessions := loadSessions(l.LoadName(), l.SessionCount(), l.Churn)
+	if ru.transport != "http" {
+		if ru.sess.pinger == nil {
+			return nil, nil, 0, fmt.Errorf("cannot load over stdio: the session has no pipe to write into")
+		}
+		return &stdioLoad{p: ru.sess.pinger, templates: templates, session: sessions}, func() {}, 0, nil
+	}
+	var ids []string
+	var opened []*Session
+	closeAll := func() {
+		for _, s := range opened {
+			_ = s.Close()
+		}
+	}
+	if !ru.sess.stateless {
+		for range l.SessionCount() {
+			s, err := ru.dial(ctx)
+			if err != nil {
+				closeAll()
+				return nil, nil, 0, fmt.Errorf("cannot open the load's MCP sessions: %w", err)
+			}
+			opened = append(opened, s)
+			ids = append(ids, s.c.GetSessionId())
+		}
+	}
+	h, err := newHTTPLoad(ctx, ru.mcpURL, l.InFlight(), templates, sessions, loadHeaders(version, ids))
+	if err != nil {
+		closeAll()
+		return nil, nil, 0, err
+	}
+	return h, func() { h.Close(); closeAll() }, l.InFlight(), nil
+}
+
+// loadChecks judges a load by its thresholds.
+func loadChecks(l *Load, rec *reports.Load) []reports.Check {
+	name, th := rec.Name, l.Thresholds
+	var total reports.Latencies
+	if ls := toolLatencies(rec); ls != nil {
+		total = *ls
+	}
+	var out []reports.Check
+	add := func(c reports.Check) { out = append(out, c) }
+	errRatio, dropRatio := ratio(rec.Errors, rec.Completed), ratio(rec.Dropped, rec.Scheduled)
+	if l.FindLimit == nil {
+		add(reports.Check{Name: "load_error_ratio[" + name + "]", Value: errRatio, Unit: "ratio", Op: "<=", Threshold: th.ErrorRatio,
+			Pass: errRatio <= th.ErrorRatio, Detail: errorDetail(rec), Samples: rec.Completed})
+		add(reports.Check{Name: "load_dropped_ratio[" + name + "]", Value: dropRatio, Unit: "ratio", Op: "<=", Threshold: th.DroppedRatio,
+			Pass: dropRatio <= th.DroppedRatio, Samples: rec.Scheduled,
+			Detail: fmt.Sprintf("%d of %d arrivals found %d calls in flight and were not sent", rec.Dropped, rec.Scheduled, rec.MaxInFlight)})
+		if th.P99 > 0 {
+			lim := reports.Millis(th.P99.D())
+			add(reports.Check{Name: "load_p99[" + name + "]", Value: total.P99, Unit: "ms", Op: "<=", Threshold: lim,
+				Pass: total.Count > 0 && total.P99 <= lim, Samples: total.Count, Detail: "corrected: from each call's intended time"})
+		}
+		if th.MinRate > 0 {
+			add(reports.Check{Name: "load_rate[" + name + "]", Value: rec.AchievedRate, Unit: "calls/s", Op: ">=", Threshold: th.MinRate,
+				Pass: rec.AchievedRate >= th.MinRate, Detail: fmt.Sprintf("offered %.1f/s", rec.OfferedRate)})
+		}
+	}
+	if c := rec.Capacity; c != nil && l.FindLimit.Floor > 0 {
+		add(reports.Check{Name: "capacity[" + name + "]", Value: c.Rate, Unit: "calls/s", Op: ">=", Threshold: l.FindLimit.Floor,
+			Pass: c.Rate >= l.FindLimit.Floor, Detail: capacityLine(c)})
+	}
+	return out
+}
+
+func toolLatencies(rec *reports.Load) *reports.Latencies {
+	var ls []*reports.Latencies
+	for _, t := range rec.Tools {
+		ls = append(ls, t.Latency)
+	}
+	m, err := reports.MergeLatencies(ls...)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+func ratio(n, of int64) float64 {
+	if of == 0 {
+		return 0
+	}
+	return float64(n) / float64(of)
+}
+
+func errorDetail(rec *reports.Load) string {
+	var parts []string
+	for _, t := range rec.Tools {
+		for class, n := range t.Errors {
+			parts = append(parts, fmt.Sprintf("%s %s ×%d: %s", t.Name, class, n, truncate(t.ErrorSamples[class], 120)))
+		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%d calls, none failed", rec.Completed)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// loadLine is the step's one-line summary.
+func loadLine(rec *reports.Load) string {
+	s := fmt.Sprintf("offered %.1f/s, achieved %.1f/s; %d sent, %d dropped, %d errors", rec.OfferedRate, rec.AchievedRate, rec.Sent, rec.Dropped, rec.Errors)
+	if l := toolLatencies(rec); l != nil {
+		s += fmt.Sprintf("; p50 %.2f ms, p99 %.2f ms", l.P50, l.P99)
+	}
+	if rec.SendLag != nil {
+		s += fmt.Sprintf("; send lag p99 %.3f ms (%s)", rec.SendLag.P99, rec.Clock)
+	}
+	if rec.Capacity != nil {
+		s += "; " + capacityLine(rec.Capacity)
+	}
+	return s
+}
+
+func capacityLine(c *reports.Capacity) string {
+	s := fmt.Sprintf("capacity %v calls/s (p50 %.2f ms, p99 %.2f ms)", c.Rate, c.P50MS, c.P99MS)
+	if c.Limit != "" {
+		s += "; above it: " + c.Limit
+	}
+	if c.Bound != "" {
+		s += "; search stopped: " + c.Bound
+	}
+	return s
+}
+
+// judgeLoadValidity makes a scenario invalid when a load's generator fell
+// behind its schedule and nothing fails beyond what that explains: a
+// failed step, any check but a load's latency checks, or a latency check
+// above its limit by more than that load's worst send lag keeps the
+// verdict fail. A heartbeat that fell behind is the watcher's to judge.
+func judgeLoadValidity(res *reports.Scenario) {
+	if res.Invalid != "" {
+		return
+	}
+	var why []string
+	lag := map[string]float64{} // load name → send lag max, ms
+	for _, l := range res.Loads {
+		if l.Invalid != "" {
+			why = append(why, "load "+l.Name+": "+l.Invalid)
+			if l.SendLag != nil {
+				lag[l.Name] = l.SendLag.Max
+			}
+		}
+	}
+	if len(why) == 0 {
+		return
+	}
+	for _, st := range res.Steps {
+		if !st.Pass && st.Kind != KindLoad {
+			return
+		}
+	}
+	for _, c := range res.Checks {
+		if c.Pass {
+			continue
+		}
+		name, ok := strings.CutPrefix(c.Name, "load_p99[")
+		worst, late := lag[strings.TrimSuffix(name, "]")]
+		if !ok || !late || c.Value-c.Threshold > worst {
+			return
+		}
+	}
+	res.Invalid = strings.Join(why, "; ") + " — not a verdict on the server; run it on a quieter machine or at a lower rate"
+}
