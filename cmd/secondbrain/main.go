@@ -49,6 +49,7 @@ func newRootCmd() *cobra.Command {
 		newFakeAICmd(),
 		newFakeSinkCmd(),
 		newReplayCmd(),
+		newLoadCmd(),
 		newScenariosCmd(),
 		newReportCmd(),
 		newVersionCmd(),

@@ -151,6 +151,18 @@ func replay(ctx context.Context, o replayOpts, args []string, stdout, stderr io.
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	return replayScenarios(ctx, o, scs, stdout, stderr)
+}
+
+// replayScenarios calibrates the prober, replays scs and writes the
+// reports: replay's and load's common path.
+func replayScenarios(ctx context.Context, o replayOpts, scs []*scenarios.Scenario, stdout, stderr io.Writer) error {
+	if o.timeScale <= 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--time-scale must be > 0, got %v", o.timeScale)}
+	}
+	if o.transport != "stdio" && o.transport != "http" {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--transport must be stdio or http, got %q", o.transport)}
+	}
 	result := newResult(o)
 	progress := stderr
 	if !o.json {
