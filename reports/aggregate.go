@@ -210,7 +210,8 @@ func ToolLatencies(steps []Step) (map[string]*Latencies, error) {
 //   - Tools from the call steps;
 //   - each Phase.ToolCalls from the call steps of that phase;
 //   - Heartbeat.Ping and Heartbeat.NoopTool by merging the phases' ones;
-//   - Heartbeat.HistFile, the relative path WriteAll writes the .hlog to;
+//   - Heartbeat.HistFile and each Load.HistFile, the relative path
+//     WriteAll writes the .hlog to;
 //   - the scenario verdict (ScenarioVerdict) and the run verdict (Judge:
 //     a failure always wins), when empty.
 //
@@ -242,6 +243,7 @@ func Summarize(r *Result) error {
 		if err := summarizeHeartbeat(sc); err != nil {
 			return fmt.Errorf("cannot summarise heartbeat of scenario %q: %w", sc.Name, err)
 		}
+		fillLoadHistFiles(sc)
 		if sc.Verdict == "" {
 			sc.Verdict = ScenarioVerdict(sc)
 		}

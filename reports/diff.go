@@ -51,7 +51,7 @@ func (o DiffOptions) floorMS() float64 {
 }
 
 // floor is the noise floor for a unit: FloorMS for latencies, half a unit
-// for counts (any whole increase counts), 0.01 for ratios.
+// for counts (any whole increase counts), 0.01 for ratios, none for rates.
 func (o DiffOptions) floor(unit string) float64 {
 	switch unit {
 	case "ms":
@@ -60,6 +60,11 @@ func (o DiffOptions) floor(unit string) float64 {
 		return 0.5
 	case "ratio":
 		return 0.01
+	case UnitRate:
+		// No floor: a capacity is already the outcome of repeated trials at
+		// the search's resolution, and an achieved rate follows the offered
+		// one; the tolerance alone judges a rate.
+		return 0
 	}
 	return 0
 }
@@ -98,7 +103,7 @@ const BurstAlpha = 0.01
 // DiffRow compares one metric of one scenario between two runs.
 type DiffRow struct {
 	Scenario string  `json:"scenario"`
-	Metric   string  `json:"metric"` // "verdict", "heartbeat.ping.p99", or a check label
+	Metric   string  `json:"metric"` // "verdict", "heartbeat.ping.p99", a check label, "load.<load>.capacity"…
 	Unit     string  `json:"unit,omitempty"`
 	Old      string  `json:"old"` // formatted, "" when absent
 	New      string  `json:"new"`
@@ -125,10 +130,15 @@ type Diff struct {
 //   - the heartbeat ping or no-op p99, p99.9 or max, or a check's value, moves
 //     the wrong way (up for "<=" checks and latencies, down for ">=") by more
 //     than Tolerance × old AND more than the unit's noise floor (FloorMS for
-//     milliseconds, one for counts, 0.01 for ratios).
+//     milliseconds, one for counts, 0.01 for ratios);
+//   - a load's capacity (or, without a capacity search, its achieved rate
+//     at the same offered rate) drops by more than Tolerance × old, or a
+//     mix entry's corrected p99 rises as a heartbeat p99 would count.
+//     Loads are matched by name, mix entries by name.
 //
-// Scenarios that are invalid in either run are not compared. Scenarios or
-// checks present in only one run are listed as new or missing, never as
+// Scenarios that are invalid in either run are not compared, nor are loads
+// whose generator fell behind. Scenarios, checks, loads or mix entries
+// present in only one run are listed as new or missing, never as
 // regressions.
 func Compare(old, cur *Result, opts DiffOptions) *Diff {
 	d := &Diff{Tolerance: opts.tolerance(), FloorMS: opts.floorMS()}
@@ -187,6 +197,7 @@ func (d *Diff) compareScenario(o, n *Scenario, opts DiffOptions) {
 	floor := noiseFloorMS(o, n, d.FloorMS)
 	d.compareHeartbeat(o, n, opts, floor)
 	d.compareChecks(o, n, opts, floor)
+	d.compareLoads(o, n, opts, floor)
 }
 
 // compareHeartbeat compares the ping and no-op tails of two runs of a

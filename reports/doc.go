@@ -25,6 +25,13 @@
 // files in testdata/ pin it; `go test ./reports -update` rewrites them and
 // the README screenshot.
 //
+// A scenario's open-model loads ([Load]) render as their own sections:
+// a summary line ([LoadSummaryLine], [LoadLine] in summary.md), per-tool
+// tables, throughput and latency over time, and for a capacity search the
+// latency against the offered rate ([LoadCapacitySVG], [CapacityLine]);
+// their per-tool histograms join the scenario's .hlog, tagged
+// load.<load>.<name> (corrected) and load.<load>.<name>.raw (service).
+//
 // report.html is one self-contained file: inline CSS and hand-drawn SVG, no
 // script, and a Content-Security-Policy that forbids every fetch. A test
 // loads it in headless chromium and fails on any console error or request.
@@ -32,7 +39,8 @@
 // # Diffs
 //
 // [Compare] matches two runs scenario by scenario and check by check and
-// flags regressions beyond a relative tolerance and an absolute noise floor;
+// flags regressions beyond a relative tolerance and an absolute noise floor
+// (and a load's capacity that drops beyond the tolerance);
 // [NewDiffReporter] prints the table `secondbrain report diff` shows.
 //
 // # Concurrency

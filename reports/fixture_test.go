@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// The synthetic run every golden and rendering test uses: three scenarios
+// The synthetic run every golden and rendering test uses: four scenarios
 // shaped like real replays at --time-scale 60, generated from a fixed seed
 // (math/rand/v2's PCG is specified, so the numbers never change). The
 // failing scenario comes first so the checked-in screenshot shows a diagnosis.
@@ -15,7 +15,8 @@ import (
 //     reading stderr, 1.4 s and 0.9 s stalls seen by the prober, a diagnosis;
 //   - back-to-back passes: sub-millisecond pings, a slow log sink that does
 //     not reach the request path;
-//   - gap-sweep is invalid: the prober fell behind.
+//   - gap-sweep is invalid: the prober fell behind;
+//   - many-hosts passes: a steady open-model load and a capacity search.
 
 const fixtureIntervalMS = 20.0
 
@@ -267,12 +268,15 @@ func syntheticResult(tb testing.TB) *Result {
 	}
 	fillHeartbeatChecks(&gs)
 
+	// many-hosts: pass, open-model loads only (load_fixture_test.go).
+	mh := manyHostsScenario(tb, t0.Add(109*time.Second))
+
 	return &Result{
 		SchemaVersion: SchemaVersion,
 		Run: RunInfo{
 			ID:         "20261125T080000-8",
 			StartedAt:  t0,
-			FinishedAt: t0.Add(108500 * time.Millisecond),
+			FinishedAt: t0.Add(170 * time.Second),
 			TimeScale:  60,
 			Transport:  "stdio",
 			Seed:       8,
@@ -283,7 +287,7 @@ func syntheticResult(tb testing.TB) *Result {
 			Version:    "v0.1.0-test",
 			Verdict:    VerdictInvalid,
 		},
-		Scenarios: []Scenario{sb, b2b, gs},
+		Scenarios: []Scenario{sb, b2b, gs, mh},
 	}
 }
 

@@ -66,12 +66,14 @@ type hlogInterval struct {
 	startMS, endMS   float64 // since scenario start
 	lat              *Latencies
 	phase, component string
+	desc             string // replaces "phase … component" in the header when set
 }
 
 // hlogIntervals lists what a scenario's .hlog holds: per phase, the ping
 // histogram (untagged), the no-op tool (tag noop) and the scenario's calls
 // (tag tools). A scenario without phase histograms logs its whole-run
-// heartbeat as one interval.
+// heartbeat as one interval. Each load adds its tools' histograms after
+// them (see loadIntervals).
 func hlogIntervals(sc *Scenario) []hlogInterval {
 	var out []hlogInterval
 	add := func(tag, phase, comp string, start, end float64, l *Latencies) {
@@ -88,7 +90,19 @@ func hlogIntervals(sc *Scenario) []hlogInterval {
 		add("", "", "ping", 0, sc.DurationMS, sc.Heartbeat.Ping)
 		add(HlogTagNoop, "", "noop_tool", 0, sc.DurationMS, sc.Heartbeat.NoopTool)
 	}
-	return out
+	return append(out, loadIntervals(sc)...)
+}
+
+// what names the interval in the log's header and in errors.
+func (iv hlogInterval) what() string {
+	if iv.desc != "" {
+		return iv.desc
+	}
+	phase := iv.phase
+	if phase == "" {
+		phase = "(whole scenario)"
+	}
+	return "phase " + phase + " " + iv.component
 }
 
 func hasHistograms(sc *Scenario) bool { return len(hlogIntervals(sc)) > 0 }
@@ -98,7 +112,9 @@ func hasHistograms(sc *Scenario) bool { return len(hlogIntervals(sc)) > 0 }
 // seconds relative to the scenario start, which is recorded as StartTime and
 // BaseTime). Each phase is one interval: untagged for the heartbeat ping,
 // Tag=noop for the heartbeat no-op tool call, Tag=tools for the scenario's own
-// calls. HistogramLogProcessor, HdrHistogramVisualizer and
+// calls; each load adds one interval per mix entry spanning the load,
+// Tag=load.<load>.<name> corrected and Tag=load.<load>.<name>.raw service
+// time. HistogramLogProcessor, HdrHistogramVisualizer and
 // hdrhistogram.NewHistogramLogReader read it.
 func WriteHlog(w io.Writer, sc *Scenario) error {
 	lw := hdrhistogram.NewHistogramLogWriter(w)
@@ -112,16 +128,15 @@ func WriteHlog(w io.Writer, sc *Scenario) error {
 	}
 	comment := fmt.Sprintf("secondbrain scenario %s: untagged = heartbeat ping per phase, Tag=%s = heartbeat no-op tool, Tag=%s = scenario tool calls; values in ns",
 		sc.Name, HlogTagNoop, HlogTagTools)
+	if len(sc.Loads) > 0 {
+		comment += "; " + hlogLoadLegend
+	}
 	if err := lw.OutputComment(strings.ReplaceAll(comment, "\n", " ")); err != nil {
 		return fmt.Errorf("cannot write hlog header: %w", err)
 	}
 	intervals := hlogIntervals(sc)
 	for _, iv := range intervals {
-		phase := iv.phase
-		if phase == "" {
-			phase = "(whole scenario)"
-		}
-		if err := lw.OutputComment(fmt.Sprintf("interval %.3fs-%.3fs phase %s %s", iv.startMS/1000, iv.endMS/1000, phase, iv.component)); err != nil {
+		if err := lw.OutputComment(fmt.Sprintf("interval %.3fs-%.3fs %s", iv.startMS/1000, iv.endMS/1000, iv.what())); err != nil {
 			return fmt.Errorf("cannot write hlog header: %w", err)
 		}
 	}
@@ -137,7 +152,7 @@ func WriteHlog(w io.Writer, sc *Scenario) error {
 	for _, iv := range intervals {
 		h, err := iv.lat.Histogram()
 		if err != nil {
-			return fmt.Errorf("cannot log %s of phase %q: %w", iv.component, iv.phase, err)
+			return fmt.Errorf("cannot log %s: %w", iv.what(), err)
 		}
 		h.SetTag(hlogTag(iv.tag))
 		h.SetStartTimeMs(baseMS + int64(iv.startMS))
@@ -147,7 +162,7 @@ func WriteHlog(w io.Writer, sc *Scenario) error {
 		}
 		h.SetEndTimeMs(end)
 		if err := lw.OutputIntervalHistogram(h); err != nil {
-			return fmt.Errorf("cannot log %s of phase %q: %w", iv.component, iv.phase, err)
+			return fmt.Errorf("cannot log %s: %w", iv.what(), err)
 		}
 	}
 	return nil

@@ -24,6 +24,8 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"inc":        func(i int) int { return i + 1 },
 	"anchor":     func(name string) string { return "sc-" + FileName(name) },
 	"attempts":   AttemptLines,
+	"rate":       rateText,
+	"ratio":      ratioText,
 }).Parse(htmlTemplateText))
 
 // htmlScenario is a scenario with its plots rendered.
@@ -34,6 +36,7 @@ type htmlScenario struct {
 	GoroutinePlot  template.HTML
 	ToolNames      []string
 	Failing        []Check
+	Loads          []htmlLoad
 }
 
 type htmlPage struct {
@@ -50,8 +53,9 @@ type htmlPage struct {
 // and SVG, no script, a Content-Security-Policy that forbids every fetch) with
 // per scenario the latency-over-time plot with fault windows shaded, the
 // heartbeat percentile distribution, the goroutine count, the phases, tools
-// and checks tables, and the diagnosis with its culprit stacks and links to
-// the pprof profiles saved beside it.
+// and checks tables, the diagnosis with its culprit stacks and links to
+// the pprof profiles saved beside it, and per open-model load its
+// throughput, latency over time, per-tool table and capacity search.
 func NewHTMLReporter(r *Result) Reporter {
 	return func(w io.Writer) error {
 		page := htmlPage{Result: r, Header: runHeader(r, ""), Counts: CountVerdicts(r),
@@ -65,6 +69,7 @@ func NewHTMLReporter(r *Result) Reporter {
 				PercentilePlot: template.HTML(PercentileSVG(sc)),
 				GoroutinePlot:  template.HTML(GoroutinesSVG(sc)),
 				Failing:        FailingChecks(sc),
+				Loads:          htmlLoads(sc),
 			}
 			for name := range sc.Tools {
 				hs.ToolNames = append(hs.ToolNames, name)

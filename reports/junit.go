@@ -130,6 +130,7 @@ func junitSuite(r *Result, sc *Scenario, id int) junitTestsuite {
 			s.Properties = append(s.Properties, junitProperty{Name: p.name, Value: strconv.FormatFloat(p.v, 'f', 3, 64)})
 		}
 	}
+	s.Properties = append(s.Properties, junitLoadProperties(sc)...)
 	diagnosis := diagnosisText(sc)
 	class := "secondbrain.replay." + sc.Name
 	if sc.Error != "" {
@@ -183,6 +184,29 @@ func junitSuite(r *Result, sc *Scenario, id int) junitTestsuite {
 		s.SystemOut = "invalid: " + sc.Invalid
 	}
 	return s
+}
+
+// junitLoadProperties are the headline figures of each load, so a CI
+// dashboard that charts properties can follow them from run to run.
+func junitLoadProperties(sc *Scenario) []junitProperty {
+	var out []junitProperty
+	num := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
+	for i := range sc.Loads {
+		l := &sc.Loads[i]
+		prefix := "load." + loadName(l) + "."
+		out = append(out,
+			junitProperty{Name: prefix + "offered_rate", Value: num(l.OfferedRate)},
+			junitProperty{Name: prefix + "achieved_rate", Value: num(l.AchievedRate)},
+			junitProperty{Name: prefix + "errors", Value: strconv.FormatInt(l.Errors, 10)},
+			junitProperty{Name: prefix + "dropped", Value: strconv.FormatInt(l.Dropped, 10)})
+		if lat := loadLatency(l); lat != nil {
+			out = append(out, junitProperty{Name: prefix + "p99_ms", Value: num(lat.P99)})
+		}
+		if l.Capacity != nil {
+			out = append(out, junitProperty{Name: prefix + "capacity_rate", Value: num(l.Capacity.Rate)})
+		}
+	}
+	return out
 }
 
 // diagnosisText is the diagnosis as plain text for a failure's body: summary,

@@ -13,7 +13,7 @@ const maxChecksInCell = 3
 
 // NewMarkdownReporter renders summary.md: a run header, one table row per
 // scenario (verdict, heartbeat ping p50/p99/p99.9/max, failing checks,
-// diagnosis in one line), then a section per failed or invalid scenario
+// diagnosis in one line), one line per open-model load, then a section per failed or invalid scenario
 // with every failing check, the ranked culprit frames and the profiles. It
 // reads well both as GitHub-flavoured Markdown (a PR comment, a job summary)
 // and as plain text in a CI log.
@@ -62,6 +62,7 @@ func writeMarkdown(w *errWriter, r *Result) {
 			mdCell(sc.Name), verdictMarkdown(sc.Verdict), p50, p99, p999, pmax,
 			mdCell(failingCell(sc)), mdCode(DiagnosisLine(sc.Diagnosis)))
 	}
+	writeMarkdownLoads(w, r)
 	var bad []*Scenario
 	for i := range r.Scenarios {
 		if r.Scenarios[i].Verdict != VerdictPass {
@@ -76,6 +77,22 @@ func writeMarkdown(w *errWriter, r *Result) {
 	}
 	writeMarkdownRetried(w, r)
 	w.print("\nPlots, every check and the culprit stacks: `report.html`. CI test results: `junit.xml`. Histograms: `hlog/*.hlog` (HdrHistogram log format).\n")
+}
+
+// writeMarkdownLoads lists every open-model load in one line each: the
+// table's heartbeat columns say nothing about them.
+func writeMarkdownLoads(w *errWriter, r *Result) {
+	head := false
+	for i := range r.Scenarios {
+		sc := &r.Scenarios[i]
+		for j := range sc.Loads {
+			if !head {
+				w.print("\n## Loads\n\n")
+				head = true
+			}
+			w.printf("- %s: %s\n", mdCell(sc.Name), mdCell(LoadLine(&sc.Loads[j])))
+		}
+	}
 }
 
 // writeMarkdownRetried lists the scenarios that passed only after invalid

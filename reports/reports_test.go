@@ -448,14 +448,21 @@ func TestHlogRoundTrip(t *testing.T) {
 			}
 			rd := hdrhistogram.NewHistogramLogReader(&buf)
 			type want struct {
-				tag string
-				l   *Latencies
+				tag     string
+				l       *Latencies
+				startMS float64
 			}
 			var wants []want
 			for _, p := range sc.Phases {
-				wants = append(wants, want{"", p.Ping}, want{HlogTagNoop, p.NoopTool})
+				wants = append(wants, want{"", p.Ping, p.StartMS}, want{HlogTagNoop, p.NoopTool, p.StartMS})
 				if p.ToolCalls != nil {
-					wants = append(wants, want{HlogTagTools, p.ToolCalls})
+					wants = append(wants, want{HlogTagTools, p.ToolCalls, p.StartMS})
+				}
+			}
+			for _, l := range sc.Loads {
+				for _, lt := range l.Tools {
+					wants = append(wants, want{"load." + l.Name + "." + lt.Name, lt.Latency, l.StartMS},
+						want{"load." + l.Name + "." + lt.Name + ".raw", lt.Service, l.StartMS})
 				}
 			}
 			for j, w := range wants {
@@ -470,19 +477,13 @@ func TestHlogRoundTrip(t *testing.T) {
 				if h.Tag() != w.tag || !h.Equals(orig) {
 					t.Fatalf("interval %d: tag %q count %d, want tag %q count %d", j, h.Tag(), h.TotalCount(), w.tag, orig.TotalCount())
 				}
-				p := sc.Phases[0]
-				for _, ph := range sc.Phases {
-					if ph.Ping == w.l || ph.NoopTool == w.l || ph.ToolCalls == w.l {
-						p = ph
-					}
-				}
-				wantStart := sc.StartedAt.UnixMilli() + int64(p.StartMS)
+				wantStart := sc.StartedAt.UnixMilli() + int64(w.startMS)
 				if d := h.StartTimeMs() - wantStart; d < -1 || d > 1 {
 					t.Fatalf("interval %d starts at %d ms, want %d", j, h.StartTimeMs(), wantStart)
 				}
 			}
 			if h, err := rd.NextIntervalHistogram(); h != nil || err != nil {
-				t.Fatalf("extra interval after the phases: %v, %v", h, err)
+				t.Fatalf("extra interval after the phases and loads: %v", err)
 			}
 		})
 	}
@@ -515,7 +516,7 @@ func TestWriteAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range []string{ResultFile, SummaryFile, HTMLFile, JUnitFile,
-		"hlog/back-to-back.hlog", "hlog/back-to-back.hgrm", "hlog/stderr-backpressure.hlog", "hlog/gap-sweep.hlog"} {
+		"hlog/back-to-back.hlog", "hlog/back-to-back.hgrm", "hlog/stderr-backpressure.hlog", "hlog/gap-sweep.hlog", "hlog/many-hosts.hlog"} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || fi.Size() == 0 {
 			t.Fatalf("%s: %v (size %d)", name, err, fi.Size())
@@ -604,10 +605,12 @@ func TestHTMLSelfContained(t *testing.T) {
 			t.Errorf("report.html contains %q: it must not load anything", bad)
 		}
 	}
-	// Latency over time and percentiles for all three scenarios; gap-sweep
-	// has no goroutine samples, so no goroutine plot.
-	if got := strings.Count(out, `<svg class="plot"`); got != 8 {
-		t.Errorf("%d plots, want 8", got)
+	// Latency over time and percentiles for the three replays; gap-sweep
+	// has no goroutine samples, so no goroutine plot; many-hosts has
+	// throughput and latency over time for both loads and the capacity
+	// plot of its search.
+	if got := strings.Count(out, `<svg class="plot"`); got != 13 {
+		t.Errorf("%d plots, want 13", got)
 	}
 	for _, want := range []string{`class="fault"`, "99.9%", "(*StderrHandler).Handle (stderr.go:71)", `href="profiles/stderr-backpressure-block.pb.gz"`, `href="hlog/back-to-back.hlog"`} {
 		if !strings.Contains(out, want) {
