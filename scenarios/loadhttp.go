@@ -126,12 +126,26 @@ type loadConn struct {
 	conn    *net.TCPConn
 	raw     syscall.RawConn
 	br      *bufio.Reader
+	read    atomic.Int64 // bytes read from the connection since the last request was written
 	pending chan *loadCall
 }
 
 type loadCall struct {
+	req       []byte
 	done      func(load.Answer)
 	abandoned atomic.Bool
+}
+
+// countingReader counts what the connection gave the response parser.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
 }
 
 func (c *loadConn) dial(ctx context.Context) error {
@@ -147,7 +161,7 @@ func (c *loadConn) dial(ctx context.Context) error {
 		return fmt.Errorf("cannot reach the socket of %s: %w", c.h.addr, err)
 	}
 	c.mu.Lock()
-	c.conn, c.raw, c.br = tc, raw, bufio.NewReaderSize(tc, 16<<10)
+	c.conn, c.raw, c.br = tc, raw, bufio.NewReaderSize(countingReader{r: tc, n: &c.read}, 16<<10)
 	c.mu.Unlock()
 	return nil
 }
@@ -164,7 +178,8 @@ func (c *loadConn) close() {
 // write; what the socket does not take is written by a goroutine), or,
 // from Send, waiting.
 func (c *loadConn) send(req []byte, done func(load.Answer), now bool) (func(), error) {
-	lc := &loadCall{done: done}
+	lc := &loadCall{req: req, done: done}
+	c.read.Store(0)
 	c.mu.Lock()
 	raw, conn := c.raw, c.conn
 	c.mu.Unlock()
@@ -211,10 +226,7 @@ func (c *loadConn) readLoop() {
 		case <-c.h.stop:
 			return
 		}
-		c.mu.Lock()
-		br := c.br
-		c.mu.Unlock()
-		a, broken := readAnswer(br)
+		a, broken := c.answer(lc)
 		if broken {
 			c.close()
 			if err := c.dial(context.Background()); err != nil {
@@ -231,6 +243,35 @@ func (c *loadConn) readLoop() {
 			lc.done(a)
 		}
 	}
+}
+
+// answer reads the call's answer. A connection the server closed while
+// it sat idle (a Go server closes idle keep-alive connections after its
+// idle timeout) fails the first request written on it with nothing read:
+// that request never reached a handler, so it is written once more on a
+// fresh connection, as HTTP clients do — its latency still counts from
+// the intended time.
+func (c *loadConn) answer(lc *loadCall) (load.Answer, bool) {
+	c.mu.Lock()
+	br := c.br
+	c.mu.Unlock()
+	a, broken := readAnswer(br)
+	if !broken || a.Class != load.ClassTransport || c.read.Load() != 0 || lc.abandoned.Load() {
+		return a, broken
+	}
+	c.close()
+	if err := c.dial(context.Background()); err != nil {
+		a.Detail += "; " + err.Error()
+		return a, true
+	}
+	c.read.Store(0)
+	c.mu.Lock()
+	conn, br := c.conn, c.br
+	c.mu.Unlock()
+	if _, err := conn.Write(lc.req); err != nil {
+		return load.Answer{At: time.Now(), Class: load.ClassTransport, Detail: fmt.Sprintf("cannot write a load call again on a fresh connection: %v", err)}, true
+	}
+	return readAnswer(br)
 }
 
 // readAnswer reads one HTTP response and makes a load answer of it;
