@@ -335,11 +335,11 @@ func replayCanaries(ctx context.Context, o replayOpts, names []string, stdout, s
 	if len(names) > 0 {
 		canaries = nil
 		for _, n := range names {
-			c, ok := catalog.CanaryByName(n)
-			if !ok {
+			runs := catalog.CanaryRuns(n)
+			if len(runs) == 0 {
 				return &exitError{code: exitUsage, err: fmt.Errorf("unknown canary %q; known: %s", n, strings.Join(faults.Names(), ", "))}
 			}
-			canaries = append(canaries, c)
+			canaries = append(canaries, runs...)
 		}
 	}
 	byName := map[string]*scenarios.Scenario{}

@@ -44,12 +44,33 @@ var canaryScenario = map[string]string{
 	faults.HeldLock:       "back-to-back",
 }
 
+// canaryLoad is the load scenario that must catch a fault too: many-hosts
+// sends context queries from four hosts through a slow sink, so shipping
+// logs on the request path holds every host's calls on the sink.
+var canaryLoad = map[string]string{
+	faults.SyncLog: "many-hosts",
+}
+
 // Canaries lists every fault of the registry, in its order, with its
-// scenario.
+// scenario — and once more with the load scenario that catches it too.
 func Canaries() []Canary {
 	var out []Canary
 	for _, f := range faults.All() {
-		out = append(out, Canary{Fault: f, Scenario: canaryScenario[f.Name]})
+		out = append(out, CanaryRuns(f.Name)...)
+	}
+	return out
+}
+
+// CanaryRuns is every run of the named canary: its scenario, then its
+// load scenario if it has one; nil for an unknown name.
+func CanaryRuns(name string) []Canary {
+	c, ok := CanaryByName(name)
+	if !ok {
+		return nil
+	}
+	out := []Canary{c}
+	if sc, ok := canaryLoad[name]; ok {
+		out = append(out, Canary{Fault: c.Fault, Scenario: sc})
 	}
 	return out
 }

@@ -119,8 +119,8 @@ func TestCanaries(t *testing.T) {
 		names[sc.Name] = true
 	}
 	cs := Canaries()
-	if len(cs) != len(faults.All()) {
-		t.Errorf("%d canaries; the server's registry has %d faults", len(cs), len(faults.All()))
+	if len(cs) != len(faults.All())+len(canaryLoad) {
+		t.Errorf("%d canary runs; the server's registry has %d faults, %d with a load scenario too", len(cs), len(faults.All()), len(canaryLoad))
 	}
 	for _, c := range cs {
 		if !names[c.Scenario] {
@@ -133,6 +133,11 @@ func TestCanaries(t *testing.T) {
 	for name := range canaryScenario {
 		if _, ok := faults.Lookup(name); !ok {
 			t.Errorf("a scenario for %q, which is no fault", name)
+		}
+	}
+	for name, sc := range canaryLoad {
+		if _, ok := faults.Lookup(name); !ok || !names[sc] {
+			t.Errorf("a load scenario %q for %q: unknown fault or scenario", sc, name)
 		}
 	}
 	if _, ok := CanaryByName("no-such"); ok {
