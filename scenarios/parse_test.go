@@ -39,6 +39,15 @@ steps:
   - concurrent: {count: 3, call: {tool: list_models}}
   - repeat: {times: 2, steps: [{gap: 30s}, {call: {tool: chat_with_o3, session: s2}}]}
   - wait: {}
+  - load:
+      name: hosts
+      start_rate: 0
+      stages: [{duration: 2s, rate: 50}, {duration: 3s, rate: 50}]
+      sessions: 4
+      mix:
+        - {weight: 3, call: {tool: chat_with_o3, context: []}}
+        - {call: {tool: chat_with_o3}}
+      thresholds: {p99: 2s, min_rate: 10}
 `
 	sc, err := Parse("demo.yaml", []byte(in))
 	if err != nil {
@@ -56,11 +65,15 @@ steps:
 	if got, want := sc.RealLength(), 3*time.Minute+8600*time.Millisecond+time.Minute; got != want {
 		t.Errorf("RealLength = %v; want %v", got, want)
 	}
-	if got := len(sc.Steps); got != 9 {
-		t.Fatalf("len(Steps) = %d; want 9", got)
+	if got := len(sc.Steps); got != 10 {
+		t.Fatalf("len(Steps) = %d; want 10", got)
 	}
 	if c := sc.Steps[4].Call; c.Context == nil || len(*c.Context) != 0 || !c.Background {
 		t.Errorf("no-context background call parsed as %+v", c)
+	}
+	if l := sc.Steps[9].Load; l == nil || l.LoadName() != "hosts" || l.Profile().Expected() != 200 || l.SessionCount() != 4 ||
+		l.InFlight() != DefaultLoadInFlight || l.mixEntries()[0].Name != "chat_with_o3" || l.mixEntries()[1].Name != "chat_with_o3+context" {
+		t.Errorf("load step parsed as %+v", l)
 	}
 	var th map[string]float64
 	if err := sc.DecodeThresholds(&th); err != nil || th["heartbeat_p99_ms"] != 50 {
@@ -119,6 +132,14 @@ func TestParse_malformed(t *testing.T) {
 		{"thresholds not a mapping", validHead + "thresholds: 5\n" + steps, 8, "thresholds", "must be a mapping"},
 		{"rule without count", validHead + "faults: {api: {rate_limit: {retry_after: 2s}}}\n" + steps, 8, "faults.api.rate_limit", "needs count"},
 		{"bad phase", validHead + "steps:\n  - phase: Base Line\n", 9, "steps[0].phase", "bad phase name"},
+		{"load without mix", validHead + "steps:\n  - load: {rate: 10, duration: 1s}\n", 9, "steps[0].load.mix", "mix of at least one call"},
+		{"load without rate", validHead + "steps:\n  - load: {mix: [{call: {tool: list_models}}]}\n", 9, "steps[0].load", "bad rate profile"},
+		{"load rate and stages", validHead + "steps:\n  - load: {rate: 5, duration: 1s, stages: [{duration: 1s, rate: 9}], mix: [{call: {tool: list_models}}]}\n", 9, "steps[0].load", "not both"},
+		{"load negative rate", validHead + "steps:\n  - load: {rate: -5, duration: 1s, mix: [{call: {tool: list_models}}]}\n", 9, "steps[0].load.rate", "rates must be"},
+		{"load same call twice", validHead + "steps:\n  - load: {rate: 5, duration: 1s, mix: [{call: {tool: list_models}}, {call: {tool: list_models}}]}\n", 9, "steps[0].load.mix", "used twice"},
+		{"load background call", validHead + "steps:\n  - load: {rate: 5, duration: 1s, mix: [{call: {tool: list_models, background: true}}]}\n", 9, "steps[0].load.mix[0].call", "cannot be background"},
+		{"load bad search", validHead + "steps:\n  - load: {mix: [{call: {tool: list_models}}], find_limit: {start: 100, max: 50, trial: 1s}}\n", 9, "steps[0].load.find_limit.max", "max must be"},
+		{"load bad ratio", validHead + "steps:\n  - load: {rate: 5, duration: 1s, mix: [{call: {tool: list_models}}], thresholds: {error_ratio: 2}}\n", 9, "steps[0].load.thresholds", "between 0 and 1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

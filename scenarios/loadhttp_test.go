@@ -1,0 +1,107 @@
+package scenarios
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/secondbrain-dev/secondbrain/scenarios/load"
+)
+
+// mcpEcho answers tools/call: "ok" with a JSON body, "sse" as an event
+// stream after a progress notification, "toolerr" with isError, "rpcerr"
+// with a JSON-RPC error, "http" with a 503.
+func mcpEcho(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID     json.RawMessage `json:"id"`
+		Params struct {
+			Name string `json:"name"`
+		} `json:"params"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ok := fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"fine"}]}}`, req.ID)
+	switch req.Params.Name {
+	case "ok":
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, ok)
+	case "sse":
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\n")
+		io.WriteString(w, "event: message\ndata: "+ok+"\n\n")
+	case "toolerr":
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"isError":true,"content":[{"type":"text","text":"no such file"}]}}`, req.ID)
+	case "rpcerr":
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32602,"message":"unknown tool"}}`, req.ID)
+	default:
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}
+}
+
+func TestHTTPLoad_Answers(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A short idle timeout: the server closes connections the load left
+	// idle, and the load must write such a call again, not fail it.
+	srv := &http.Server{Handler: http.HandlerFunc(mcpEcho), IdleTimeout: 50 * time.Millisecond}
+	go srv.Serve(ln)
+	defer srv.Close()
+	tools := []string{"ok", "sse", "toolerr", "rpcerr", "http"}
+	var templates []callTemplate
+	for _, tool := range tools {
+		templates = append(templates, callTemplate{tool: tool, pre: `"method":"tools/call","params":{"name":"` + tool + `","arguments":{"session_id":"`, post: `"}}`, session: true})
+	}
+	h, err := newHTTPLoad(t.Context(), "http://"+ln.Addr().String()+"/mcp", 2, templates, loadSessions("t", 1, false), loadHeaders(ProtocolLegacy, []string{"sid"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	want := map[string]string{"ok": "", "sse": "", "toolerr": load.ClassToolError, "rpcerr": load.ClassRPC(-32602), "http": load.ClassHTTP(503)}
+	for round := range 2 {
+		for i, tool := range tools {
+			got := make(chan load.Answer, 1)
+			send := h.Send
+			if i%2 == 0 {
+				send = func(_ context.Context, r load.Request, done func(load.Answer)) (func(), error) { return h.TrySend(r, done) }
+			}
+			if _, err := send(t.Context(), load.Request{Index: uint64(i), Entry: i, Intended: time.Now()}, func(a load.Answer) { got <- a }); err != nil {
+				t.Fatalf("round %d: %s: %v", round, tool, err)
+			}
+			select {
+			case a := <-got:
+				if a.Class != want[tool] {
+					t.Errorf("round %d: %s answered class %q (%s), want %q", round, tool, a.Class, a.Detail, want[tool])
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("round %d: %s: no answer", round, tool)
+			}
+		}
+		time.Sleep(150 * time.Millisecond) // past the idle timeout: every connection closed by the server
+	}
+}
+
+func FuzzParseHTTPAnswer(f *testing.F) {
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":\"ld-1\",\"result\":{}}"))
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"ld-1\",\"error\":{\"code\":-1}}\n\n"))
+	f.Add([]byte("HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		a, _ := readAnswer(bufio.NewReader(bytes.NewReader(raw)))
+		if a.Class == "" && !strings.Contains(string(raw), `"ld-`) {
+			t.Fatalf("a success without a load call's id: %q", raw)
+		}
+	})
+}
