@@ -76,7 +76,9 @@ func TestHTTPLoad_Answers(t *testing.T) {
 			got := make(chan load.Answer, 1)
 			send := h.Send
 			if i%2 == 0 {
-				send = func(_ context.Context, r load.Request, done func(load.Answer)) (func(), error) { return h.TrySend(r, done) }
+				send = func(_ context.Context, r load.Request, done func(load.Answer)) (func(), error) {
+					return h.TrySend(r, done)
+				}
 			}
 			if _, err := send(t.Context(), load.Request{Index: uint64(i), Entry: i, Intended: time.Now()}, func(a load.Answer) { got <- a }); err != nil {
 				t.Fatalf("round %d: %s: %v", round, tool, err)
