@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,21 +31,22 @@ import (
 // write a request with one non-blocking write(2) the moment it wakes (an
 // http.Client would hand each request to goroutines first). A reader
 // goroutine per connection parses the answer (JSON or an SSE stream) and
-// puts the connection back.
+// frees the connection. The clock's thread takes no lock: it claims an
+// idle connection with one compare-and-swap on its state.
 type httpLoad struct {
-	addr      string // host:port
-	path      string
-	host      string
+	addr string // host:port
+	head []string
+	// headers[e][j] ends the request head of entry e in session j.
+	headers   [][]string
 	templates []callTemplate
-	session   func(k uint64) string
-	// headers of arrival k: the MCP session's and the protocol's.
-	headers func(k uint64, tool string) string
+	sessions  *sessionNames
 
-	free  chan *loadConn
-	conns []*loadConn
-	stop  chan struct{}
-	wg    sync.WaitGroup
-	seq   atomic.Uint64
+	conns    []*loadConn
+	cursor   atomic.Uint64
+	slotConn []atomic.Pointer[loadConn] // by Request.Slot: the call's connection
+	freed    chan struct{}              // a connection came free (for Send)
+	stop     chan struct{}
+	wg       sync.WaitGroup
 }
 
 var _ load.Sender = (*httpLoad)(nil)
@@ -52,23 +54,40 @@ var _ load.Sender = (*httpLoad)(nil)
 // dialTimeout bounds every connection the load opens.
 const dialTimeout = 5 * time.Second
 
-// newHTTPLoad opens n connections to rawURL.
-func newHTTPLoad(ctx context.Context, rawURL string, n int, templates []callTemplate, session func(uint64) string,
-	headers func(k uint64, tool string) string) (*httpLoad, error) {
+// Connection states beyond a live call's token (tokens stay below 2^60).
+const (
+	connIdle      = 0
+	connPreparing = 1 << 60 // claimed by a sender, token not yet set
+	connAbandoned = 1 << 61 // OR'ed onto a token given up on
+	connOwned     = 1 << 62 // its reader is redialling it
+)
+
+// newHTTPLoad opens n connections to rawURL; slots is the run's bound on
+// calls in flight.
+func newHTTPLoad(ctx context.Context, rawURL string, n, slots int, templates []callTemplate, sessions *sessionNames,
+	headers func(entry, session int) string) (*httpLoad, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "http" {
 		return nil, fmt.Errorf("cannot load %q: want an http:// URL", rawURL)
 	}
-	h := &httpLoad{addr: u.Host, path: u.RequestURI(), host: u.Host, templates: templates, session: session, headers: headers,
-		free: make(chan *loadConn, n), stop: make(chan struct{})}
+	h := &httpLoad{addr: u.Host, templates: templates, sessions: sessions,
+		slotConn: make([]atomic.Pointer[loadConn], slots), freed: make(chan struct{}, 1), stop: make(chan struct{})}
+	for e := range templates {
+		var row []string
+		for j := range sessions.mcp {
+			row = append(row, "POST "+u.RequestURI()+" HTTP/1.1\r\nHost: "+u.Host+
+				"\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"+headers(e, j))
+		}
+		h.headers = append(h.headers, row)
+	}
 	for range n {
-		c := &loadConn{h: h, pending: make(chan *loadCall, 1)}
+		c := &loadConn{h: h}
+		c.writeFn = c.writeNow
 		if err := c.dial(ctx); err != nil {
 			h.Close()
 			return nil, err
 		}
 		h.conns = append(h.conns, c)
-		h.free <- c
 		h.wg.Add(1)
 		go c.readLoop()
 	}
@@ -79,73 +98,107 @@ func newHTTPLoad(ctx context.Context, rawURL string, n int, templates []callTemp
 func (h *httpLoad) Close() {
 	close(h.stop)
 	for _, c := range h.conns {
-		c.close()
+		if rc := c.rc.Load(); rc != nil {
+			rc.conn.Close()
+		}
 	}
 	h.wg.Wait()
 }
 
-func (h *httpLoad) request(r load.Request) []byte {
-	t := h.templates[r.Entry]
-	id := loadIDPrefix + strconv.FormatUint(h.seq.Add(1), 10)
-	body := `{"jsonrpc":"2.0","id":"` + id + `",` + t.body(h.session(r.Index)) + "}"
-	var b bytes.Buffer
-	b.Grow(len(body) + 256)
-	b.WriteString("POST " + h.path + " HTTP/1.1\r\nHost: " + h.host +
-		"\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: " +
-		strconv.Itoa(len(body)) + "\r\n" + h.headers(r.Index, t.tool) + "\r\n")
-	b.WriteString(body)
-	return b.Bytes()
+// claim takes an idle connection, or nil.
+func (h *httpLoad) claim() *loadConn {
+	n := uint64(len(h.conns))
+	start := h.cursor.Add(1)
+	for j := range n {
+		c := h.conns[(start+j)%n]
+		if c.state.CompareAndSwap(connIdle, connPreparing) {
+			return c
+		}
+	}
+	return nil
 }
 
 // TrySend implements load.Sender: an idle connection and one write.
-func (h *httpLoad) TrySend(r load.Request, done func(load.Answer)) (func(), error) {
-	var c *loadConn
-	select {
-	case c = <-h.free:
-	default:
-		return nil, load.ErrWouldBlock
+func (h *httpLoad) TrySend(r load.Request, d load.Done) error {
+	c := h.claim()
+	if c == nil {
+		return load.ErrWouldBlock
 	}
-	return c.send(h.request(r), done, true)
+	return c.send(r, d, true)
 }
 
 // Send implements load.Sender: waits for an idle connection.
-func (h *httpLoad) Send(ctx context.Context, r load.Request, done func(load.Answer)) (func(), error) {
-	var c *loadConn
-	select {
-	case c = <-h.free:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("no connection came free: %w", ctx.Err())
+func (h *httpLoad) Send(ctx context.Context, r load.Request, d load.Done) error {
+	for {
+		if c := h.claim(); c != nil {
+			return c.send(r, d, false)
+		}
+		select {
+		case <-h.freed:
+		case <-ctx.Done():
+			return fmt.Errorf("no connection came free: %w", ctx.Err())
+		}
 	}
-	return c.send(h.request(r), done, false)
+}
+
+// Abandon implements load.Sender: the call's connection is closed, and
+// its reader redials it.
+func (h *httpLoad) Abandon(r load.Request) {
+	c := h.slotConn[r.Slot].Load()
+	if c == nil || !c.state.CompareAndSwap(r.Token, r.Token|connAbandoned) {
+		return
+	}
+	if rc := c.rc.Load(); rc != nil {
+		rc.conn.Close()
+	}
+}
+
+// appendRequest writes r's request into buf.
+func (h *httpLoad) appendRequest(buf []byte, r load.Request) []byte {
+	t := h.templates[r.Entry]
+	mcpSession := h.sessions.mcpIndex(r.Index)
+	bodyLen := len(`{"jsonrpc":"2.0","id":"`+loadIDPrefix) + digits(r.Token) + len(`",`) + len(t.pre) + len(`}`)
+	if t.session {
+		bodyLen += h.sessions.len(r.Index) + len(t.post)
+	}
+	buf = append(buf, h.headers[r.Entry][mcpSession]...)
+	buf = append(buf, "Content-Length: "...)
+	buf = strconv.AppendInt(buf, int64(bodyLen), 10)
+	buf = append(buf, "\r\n\r\n"...)
+	return appendCall(buf, loadIDPrefix, r, t, h.sessions)
+}
+
+func digits(v uint64) int {
+	n := 1
+	for v >= 10 {
+		v /= 10
+		n++
+	}
+	return n
 }
 
 // loadConn is one connection and the call on it.
 type loadConn struct {
-	h       *httpLoad
-	mu      sync.Mutex // guards conn and br across a redial
-	conn    *net.TCPConn
-	raw     syscall.RawConn
-	br      *bufio.Reader
-	read    atomic.Int64 // bytes read from the connection since the last request was written
-	pending chan *loadCall
+	h *httpLoad
+	// state is connIdle, connPreparing, the call's token (with
+	// connAbandoned once given up on) or connOwned.
+	state atomic.Uint64
+	rc    atomic.Pointer[rawConn]
+	read  atomic.Int64 // bytes read since the last request was written
+	// Set by the claimant before the token is stored, read by the reader
+	// after it loads the token.
+	done load.Done
+	buf  []byte
+	// writeNow's result; writeFn is writeNow bound once.
+	wn      int
+	werr    error
+	writeFn func(fd uintptr) bool
 }
 
-type loadCall struct {
-	req       []byte
-	done      func(load.Answer)
-	abandoned atomic.Bool
-}
-
-// countingReader counts what the connection gave the response parser.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c countingReader) Read(b []byte) (int, error) {
-	n, err := c.r.Read(b)
-	c.n.Add(int64(n))
-	return n, err
+type rawConn struct {
+	conn *net.TCPConn
+	raw  syscall.RawConn
+	br   *bufio.Reader
 }
 
 func (c *loadConn) dial(ctx context.Context) error {
@@ -160,118 +213,159 @@ func (c *loadConn) dial(ctx context.Context) error {
 		tc.Close()
 		return fmt.Errorf("cannot reach the socket of %s: %w", c.h.addr, err)
 	}
-	c.mu.Lock()
-	c.conn, c.raw, c.br = tc, raw, bufio.NewReaderSize(countingReader{r: tc, n: &c.read}, 16<<10)
-	c.mu.Unlock()
+	c.rc.Store(&rawConn{conn: tc, raw: raw, br: bufio.NewReaderSize(countingReader{r: tc, n: &c.read}, 16<<10)})
 	return nil
 }
 
-func (c *loadConn) close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.conn != nil {
-		c.conn.Close()
-	}
+func (c *loadConn) writeNow(fd uintptr) bool {
+	c.wn, c.werr = unix.Write(int(fd), c.buf)
+	return true
 }
 
-// send writes req on the idle connection c: at once (a non-blocking
-// write; what the socket does not take is written by a goroutine), or,
-// from Send, waiting.
-func (c *loadConn) send(req []byte, done func(load.Answer), now bool) (func(), error) {
-	lc := &loadCall{req: req, done: done}
+// send writes r on c, which the caller claimed (connPreparing): at once
+// (a non-blocking write; what the socket does not take is written by a
+// goroutine), or, from Send, waiting.
+func (c *loadConn) send(r load.Request, d load.Done, now bool) error {
+	c.buf = c.h.appendRequest(c.buf[:0], r)
+	c.done = d
 	c.read.Store(0)
-	c.mu.Lock()
-	raw, conn := c.raw, c.conn
-	c.mu.Unlock()
-	n := 0
-	if now {
-		var werr error
-		if err := raw.Write(func(fd uintptr) bool { n, werr = unix.Write(int(fd), req); return true }); err != nil || (werr != nil && !errors.Is(werr, unix.EAGAIN)) {
-			// The reader, given a call nobody waits for, reads the
-			// closed connection's error, redials and frees it.
-			gone := &loadCall{done: func(load.Answer) {}}
-			gone.abandoned.Store(true)
-			conn.Close()
-			c.pending <- gone
-			return nil, fmt.Errorf("cannot write a load call: %w", errors.Join(err, werr))
+	c.h.slotConn[r.Slot].Store(c)
+	c.state.Store(r.Token)
+	rc := c.rc.Load()
+	if !now {
+		if _, err := rc.conn.Write(c.buf); err != nil {
+			rc.conn.Close() // the reader answers the call as a transport error
 		}
-		n = max(n, 0)
+		return nil
 	}
-	c.pending <- lc
-	if n < len(req) {
-		rest := req[n:]
-		if now {
-			c.h.wg.Add(1)
-			go func() {
-				defer c.h.wg.Done()
-				_, _ = conn.Write(rest) // a failure shows as the reader's
-			}()
-		} else if _, err := conn.Write(rest); err != nil {
-			conn.Close() // the reader answers the call as a transport error
-		}
+	c.wn, c.werr = 0, nil
+	if err := rc.raw.Write(c.writeFn); err != nil || (c.werr != nil && !errors.Is(c.werr, unix.EAGAIN)) {
+		rc.conn.Close() // the reader answers the call as a transport error
+		return nil
 	}
-	return func() {
-		lc.abandoned.Store(true)
-		conn.Close() // the answer is not wanted: free the connection by a redial
-	}, nil
+	if n := max(c.wn, 0); n < len(c.buf) {
+		rest := c.buf[n:]
+		c.h.wg.Add(1)
+		go func() {
+			defer c.h.wg.Done()
+			if _, err := rc.conn.Write(rest); err != nil {
+				rc.conn.Close()
+			}
+		}()
+	}
+	return nil
 }
 
-// readLoop answers each call written on the connection, then frees it.
+// countingReader counts what the connection gave the response parser.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// readLoop reads whatever the connection gives: the answer to its call,
+// or, idle, the server closing it (then redialled).
 func (c *loadConn) readLoop() {
 	defer c.h.wg.Done()
 	for {
-		var lc *loadCall
-		select {
-		case lc = <-c.pending:
-		case <-c.h.stop:
-			return
-		}
-		a, broken := c.answer(lc)
-		if broken {
-			c.close()
-			if err := c.dial(context.Background()); err != nil {
-				a.Detail += "; " + err.Error()
-			}
-		}
+		a, broken := readAnswer(c.rc.Load().br)
 		select {
 		case <-c.h.stop:
 			return
 		default:
 		}
-		c.h.free <- c
-		if !lc.abandoned.Load() {
-			lc.done(a)
+		s := c.state.Load()
+		for s == connPreparing { // a sender is filling the request in
+			runtime.Gosched()
+			s = c.state.Load()
+		}
+		switch {
+		case s == connIdle:
+			if c.state.CompareAndSwap(connIdle, connOwned) {
+				c.redial()
+				c.free()
+			}
+		case s&connAbandoned != 0:
+			if c.state.CompareAndSwap(s, connOwned) {
+				c.redial()
+				c.free()
+			}
+		default:
+			c.deliver(s, a, broken)
 		}
 	}
 }
 
-// answer reads the call's answer. A connection the server closed while
-// it sat idle (a Go server closes idle keep-alive connections after its
-// idle timeout) fails the first request written on it with nothing read:
-// that request never reached a handler, so it is written once more on a
-// fresh connection, as HTTP clients do — its latency still counts from
-// the intended time.
-func (c *loadConn) answer(lc *loadCall) (load.Answer, bool) {
-	c.mu.Lock()
-	br := c.br
-	c.mu.Unlock()
-	a, broken := readAnswer(br)
-	if !broken || a.Class != load.ClassTransport || c.read.Load() != 0 || lc.abandoned.Load() {
+// deliver hands the answer of the call token to its Done and frees c.
+func (c *loadConn) deliver(token uint64, a load.Answer, broken bool) {
+	a, broken = c.retryStale(a, broken)
+	if broken {
+		c.redial()
+	}
+	d := c.done
+	if !c.state.CompareAndSwap(token, connIdle) {
+		// Abandoned meanwhile: its socket may have been closed too.
+		if c.state.CompareAndSwap(token|connAbandoned, connOwned) {
+			c.redial()
+			c.free()
+		}
+		return
+	}
+	c.notifyFree()
+	a.Token = token
+	d.Answered(a)
+}
+
+// retryStale writes a call once more on a fresh connection when the
+// server had closed the one it went out on while it sat idle (a Go
+// server closes idle keep-alive connections after its idle timeout):
+// nothing was read, so the request never reached a handler — HTTP
+// clients retry it the same way. Its latency still counts from the
+// intended time.
+func (c *loadConn) retryStale(a load.Answer, broken bool) (load.Answer, bool) {
+	if !broken || a.Class != load.ClassTransport || c.read.Load() != 0 {
 		return a, broken
 	}
-	c.close()
-	if err := c.dial(context.Background()); err != nil {
+	if err := c.redialErr(); err != nil {
 		a.Detail += "; " + err.Error()
 		return a, true
 	}
 	c.read.Store(0)
-	c.mu.Lock()
-	conn, br := c.conn, c.br
-	c.mu.Unlock()
-	if _, err := conn.Write(lc.req); err != nil {
+	rc := c.rc.Load()
+	if _, err := rc.conn.Write(c.buf); err != nil {
 		return load.Answer{At: time.Now(), Class: load.ClassTransport, Detail: fmt.Sprintf("cannot write a load call again on a fresh connection: %v", err)}, true
 	}
-	return readAnswer(br)
+	return readAnswer(rc.br)
+}
+
+func (c *loadConn) redial() { _ = c.redialErr() }
+
+// redialErr replaces the connection; on failure the old (closed) one
+// stays, and the next call on it fails as a transport error.
+func (c *loadConn) redialErr() error {
+	if rc := c.rc.Load(); rc != nil {
+		rc.conn.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
+	defer cancel()
+	return c.dial(ctx)
+}
+
+func (c *loadConn) free() {
+	c.state.Store(connIdle)
+	c.notifyFree()
+}
+
+func (c *loadConn) notifyFree() {
+	select {
+	case c.h.freed <- struct{}{}:
+	default:
+	}
 }
 
 // readAnswer reads one HTTP response and makes a load answer of it;
@@ -342,19 +436,20 @@ func httpAnswer(b []byte, at time.Time) (load.Answer, error) {
 	return a.loadAnswer(at), nil
 }
 
-// loadHeaders are the MCP headers of the load's requests: the session's
-// id (2025-11-25) or the method and tool (2026-07-28), and the version.
-func loadHeaders(version string, sessionIDs []string) func(k uint64, tool string) string {
+// loadHeaders are the MCP headers that end a load request's head, for a
+// call of tool in MCP session j: the session's id (2025-11-25) or the
+// method and tool (2026-07-28), and the version.
+func loadHeaders(version string, tools []string, sessionIDs []string) func(entry, j int) string {
 	pv := mcp.HeaderProtocolVersion + ": " + version + "\r\n"
 	if mcp.IsModernProtocol(version) {
-		return func(_ uint64, tool string) string {
-			return pv + mcp.HeaderMethod + ": tools/call\r\n" + mcp.HeaderName + ": " + tool + "\r\n"
+		return func(e, _ int) string {
+			return pv + mcp.HeaderMethod + ": tools/call\r\n" + mcp.HeaderName + ": " + tools[e] + "\r\n"
 		}
 	}
-	return func(k uint64, _ string) string {
+	return func(_, j int) string {
 		if len(sessionIDs) == 0 {
 			return pv
 		}
-		return pv + "Mcp-Session-Id: " + sessionIDs[k%uint64(len(sessionIDs))] + "\r\n"
+		return pv + "Mcp-Session-Id: " + sessionIDs[j] + "\r\n"
 	}
 }

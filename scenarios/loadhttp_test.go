@@ -65,28 +65,28 @@ func TestHTTPLoad_Answers(t *testing.T) {
 	for _, tool := range tools {
 		templates = append(templates, callTemplate{tool: tool, pre: `"method":"tools/call","params":{"name":"` + tool + `","arguments":{"session_id":"`, post: `"}}`, session: true})
 	}
-	h, err := newHTTPLoad(t.Context(), "http://"+ln.Addr().String()+"/mcp", 2, templates, loadSessions("t", 1, false), loadHeaders(ProtocolLegacy, []string{"sid"}))
+	h, err := newHTTPLoad(t.Context(), "http://"+ln.Addr().String()+"/mcp", 2, 1, templates, newSessionNames("t", 1, false, 1),
+		loadHeaders(ProtocolLegacy, tools, []string{"sid"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
 	want := map[string]string{"ok": "", "sse": "", "toolerr": load.ClassToolError, "rpcerr": load.ClassRPC(-32602), "http": load.ClassHTTP(503)}
+	got := answers(make(chan load.Answer, 1))
 	for round := range 2 {
 		for i, tool := range tools {
-			got := make(chan load.Answer, 1)
+			r := load.Request{Index: uint64(i), Entry: i, Intended: time.Now(), Token: uint64(round*100 + i + 1)}
 			send := h.Send
 			if i%2 == 0 {
-				send = func(_ context.Context, r load.Request, done func(load.Answer)) (func(), error) {
-					return h.TrySend(r, done)
-				}
+				send = func(_ context.Context, r load.Request, d load.Done) error { return h.TrySend(r, d) }
 			}
-			if _, err := send(t.Context(), load.Request{Index: uint64(i), Entry: i, Intended: time.Now()}, func(a load.Answer) { got <- a }); err != nil {
+			if err := send(t.Context(), r, got); err != nil {
 				t.Fatalf("round %d: %s: %v", round, tool, err)
 			}
 			select {
 			case a := <-got:
-				if a.Class != want[tool] {
-					t.Errorf("round %d: %s answered class %q (%s), want %q", round, tool, a.Class, a.Detail, want[tool])
+				if a.Class != want[tool] || a.Token != r.Token {
+					t.Errorf("round %d: %s answered class %q (%s), token %d; want %q, token %d", round, tool, a.Class, a.Detail, a.Token, want[tool], r.Token)
 				}
 			case <-time.After(5 * time.Second):
 				t.Fatalf("round %d: %s: no answer", round, tool)
@@ -95,6 +95,11 @@ func TestHTTPLoad_Answers(t *testing.T) {
 		time.Sleep(150 * time.Millisecond) // past the idle timeout: every connection closed by the server
 	}
 }
+
+// answers is a load.Done that passes answers on.
+type answers chan load.Answer
+
+func (c answers) Answered(a load.Answer) { c <- a }
 
 func FuzzParseHTTPAnswer(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 38\r\n\r\n{\"jsonrpc\":\"2.0\",\"id\":\"ld-1\",\"result\":{}}"))

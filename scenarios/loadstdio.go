@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -61,76 +62,144 @@ func (ru *run) loadTemplates(l *Load, version string) ([]callTemplate, error) {
 	return out, nil
 }
 
-// loadSessions names the session of arrival k: one of n, or with churn a
-// fresh one per call.
-func loadSessions(name string, n int, churn bool) func(k uint64) string {
-	return func(k uint64) string {
-		if churn {
-			return name + "-c" + strconv.FormatUint(k, 10)
-		}
-		return name + "-s" + strconv.FormatUint(k%uint64(n), 10)
+// sessionNames names each arrival's session — one of n, or with churn a
+// fresh one per call — and its MCP session (over HTTP at 2025-11-25),
+// writing into a buffer rather than allocating a string per call.
+type sessionNames struct {
+	name  string
+	fixed []string // reuse: the n names
+	churn bool
+	mcp   int // MCP sessions the calls are spread over (≥ 1)
+}
+
+func newSessionNames(name string, n int, churn bool, mcpSessions int) *sessionNames {
+	s := &sessionNames{name: name, churn: churn, mcp: max(mcpSessions, 1)}
+	for j := range n {
+		s.fixed = append(s.fixed, name+"-s"+strconv.Itoa(j))
 	}
+	return s
+}
+
+func (s *sessionNames) append(buf []byte, k uint64) []byte {
+	if s.churn {
+		buf = append(buf, s.name...)
+		buf = append(buf, "-c"...)
+		return strconv.AppendUint(buf, k, 10)
+	}
+	return append(buf, s.fixed[k%uint64(len(s.fixed))]...)
+}
+
+func (s *sessionNames) len(k uint64) int {
+	if s.churn {
+		return len(s.name) + 2 + digits(k)
+	}
+	return len(s.fixed[k%uint64(len(s.fixed))])
+}
+
+func (s *sessionNames) mcpIndex(k uint64) int { return int(k % uint64(s.mcp)) }
+
+// appendCall writes r's JSON-RPC request, with id prefix+token.
+func appendCall(buf []byte, prefix string, r load.Request, t callTemplate, sessions *sessionNames) []byte {
+	buf = append(buf, `{"jsonrpc":"2.0","id":"`...)
+	buf = append(buf, prefix...)
+	buf = strconv.AppendUint(buf, r.Token, 10)
+	buf = append(buf, `",`...)
+	buf = append(buf, t.pre...)
+	if t.session {
+		buf = sessions.append(buf, r.Index)
+		buf = append(buf, t.post...)
+	}
+	return append(buf, '}')
 }
 
 // stdioLoad sends a load's calls into the server's stdin through the
 // heartbeat's pipe pinger: one host, one pipe, the calls interleaved with
-// the heartbeat's probes and the scenario's own calls.
+// the heartbeat's probes and the scenario's own calls. Each call in flight
+// has a slot of its own (by Request.Slot), so neither the clock's thread
+// nor the pinger's reader takes a lock to match an answer to its call.
 type stdioLoad struct {
 	p         *pipePinger
 	templates []callTemplate
-	session   func(k uint64) string
+	sessions  *sessionNames
+	calls     []stdioCall
+}
+
+type stdioCall struct {
+	token atomic.Uint64 // the call's; 0 when none is waiting
+	done  load.Done     // set before token
+	buf   []byte
 }
 
 var _ load.Sender = (*stdioLoad)(nil)
 
-func (s *stdioLoad) frame(r load.Request) (id string, frame []byte) {
-	id = loadIDPrefix + strconv.FormatUint(s.p.seq.Add(1), 10)
-	t := s.templates[r.Entry]
-	return id, []byte(`{"jsonrpc":"2.0","id":"` + id + `",` + t.body(s.session(r.Index)) + "}\n")
+// newStdioLoad routes the pinger's answers to ld- ids to the load until
+// stop is called.
+func newStdioLoad(p *pipePinger, templates []callTemplate, sessions *sessionNames, slots int) (s *stdioLoad, stop func()) {
+	s = &stdioLoad{p: p, templates: templates, sessions: sessions, calls: make([]stdioCall, slots)}
+	p.load.Store(s)
+	return s, func() { p.load.CompareAndSwap(s, nil) }
 }
 
-func (s *stdioLoad) register(id string, done func(load.Answer)) (abandon func()) {
-	s.p.mu.Lock()
-	s.p.pending[id] = func(at time.Time, a rpcAnswer) { done(a.loadAnswer(at)) }
-	s.p.mu.Unlock()
-	return func() {
-		s.p.mu.Lock()
-		delete(s.p.pending, id)
-		s.p.mu.Unlock()
-		_ = s.p.tryWrite([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"` + id + `","reason":"load call timed out"}}` + "\n"))
-	}
-}
-
-func (s *stdioLoad) unregister(id string) {
-	s.p.mu.Lock()
-	delete(s.p.pending, id)
-	s.p.mu.Unlock()
+func (s *stdioLoad) prepare(r load.Request, d load.Done) []byte {
+	c := &s.calls[r.Slot]
+	c.buf = append(appendCall(c.buf[:0], loadIDPrefix, r, s.templates[r.Entry], s.sessions), '\n')
+	c.done = d
+	c.token.Store(r.Token)
+	return c.buf
 }
 
 // TrySend implements load.Sender.
-func (s *stdioLoad) TrySend(r load.Request, done func(load.Answer)) (func(), error) {
-	id, frame := s.frame(r)
-	abandon := s.register(id, done)
+func (s *stdioLoad) TrySend(r load.Request, d load.Done) error {
+	frame := s.prepare(r, d)
 	if err := s.p.tryWrite(frame); err != nil {
-		s.unregister(id)
+		s.calls[r.Slot].token.CompareAndSwap(r.Token, 0)
 		if errors.Is(err, probes.ErrWouldBlock) {
-			return nil, load.ErrWouldBlock
+			return load.ErrWouldBlock
 		}
-		return nil, err
+		return err
 	}
-	return abandon, nil
+	return nil
 }
 
 // Send implements load.Sender: a frame the pipe could not take at once
 // (a full pipe, a frame above PIPE_BUF, another writer mid-frame).
-func (s *stdioLoad) Send(ctx context.Context, r load.Request, done func(load.Answer)) (func(), error) {
-	id, frame := s.frame(r)
-	abandon := s.register(id, done)
+func (s *stdioLoad) Send(ctx context.Context, r load.Request, d load.Done) error {
+	frame := s.prepare(r, d)
 	if err := s.p.writeBlocking(ctx, frame); err != nil {
-		s.unregister(id)
-		return nil, err
+		s.calls[r.Slot].token.CompareAndSwap(r.Token, 0)
+		return err
 	}
-	return abandon, nil
+	return nil
+}
+
+// Abandon implements load.Sender: the server is told, as a host would,
+// without waiting for the pipe.
+func (s *stdioLoad) Abandon(r load.Request) {
+	if !s.calls[r.Slot].token.CompareAndSwap(r.Token, 0) {
+		return
+	}
+	id := loadIDPrefix + strconv.FormatUint(r.Token, 10)
+	_ = s.p.tryWrite([]byte(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"` + id + `","reason":"load call timed out"}}` + "\n"))
+}
+
+// answer delivers the answer to the load call id (its token in decimal
+// after the prefix); an answer to a call given up on is dropped.
+func (s *stdioLoad) answer(id string, at time.Time, a rpcAnswer) {
+	token, err := strconv.ParseUint(id[len(loadIDPrefix):], 10, 64)
+	if err != nil {
+		return
+	}
+	slot := int(token >> 40)
+	if slot >= len(s.calls) {
+		return
+	}
+	c := &s.calls[slot]
+	if !c.token.CompareAndSwap(token, 0) {
+		return
+	}
+	la := a.loadAnswer(at)
+	la.Token = token
+	c.done.Answered(la)
 }
 
 // writeBlocking writes frame whole, waiting for the pipe, until ctx ends.

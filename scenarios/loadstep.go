@@ -122,12 +122,12 @@ func (ru *run) loadSender(ctx context.Context, l *Load) (load.Sender, func(), in
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	sessions := loadSessions(l.LoadName(), l.SessionCount(), l.Churn)
 	if ru.transport != "http" {
 		if ru.sess.pinger == nil {
 			return nil, nil, 0, fmt.Errorf("cannot load over stdio: the session has no pipe to write into")
 		}
-		return &stdioLoad{p: ru.sess.pinger, templates: templates, session: sessions}, func() {}, 0, nil
+		s, stop := newStdioLoad(ru.sess.pinger, templates, newSessionNames(l.LoadName(), l.SessionCount(), l.Churn, 1), l.InFlight())
+		return s, stop, 0, nil
 	}
 	var ids []string
 	var opened []*Session
@@ -147,7 +147,12 @@ func (ru *run) loadSender(ctx context.Context, l *Load) (load.Sender, func(), in
 			ids = append(ids, s.c.GetSessionId())
 		}
 	}
-	h, err := newHTTPLoad(ctx, ru.mcpURL, l.InFlight(), templates, sessions, loadHeaders(version, ids))
+	tools := make([]string, len(templates))
+	for i, t := range templates {
+		tools[i] = t.tool
+	}
+	names := newSessionNames(l.LoadName(), l.SessionCount(), l.Churn, len(ids))
+	h, err := newHTTPLoad(ctx, ru.mcpURL, l.InFlight(), l.InFlight(), templates, names, loadHeaders(version, tools, ids))
 	if err != nil {
 		closeAll()
 		return nil, nil, 0, err

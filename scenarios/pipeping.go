@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,7 +39,9 @@ type pipePinger struct {
 	seq        atomic.Uint64
 
 	mu      sync.Mutex
-	pending map[string]func(time.Time, rpcAnswer) // probe or load call id → answered
+	pending map[string]func(time.Time, rpcAnswer) // probe id → answered
+	// load takes the answers to a load step's calls while one runs.
+	load atomic.Pointer[stdioLoad]
 }
 
 // rpcAnswer is what the pinger makes of an answer line.
@@ -198,6 +201,12 @@ func (p *pipePinger) take(line []byte, at time.Time) bool {
 	id, a, ok := parseAnswer(line)
 	if !ok {
 		return false
+	}
+	if strings.HasPrefix(id, loadIDPrefix) {
+		if l := p.load.Load(); l != nil {
+			l.answer(id, at, a)
+		}
+		return true
 	}
 	p.mu.Lock()
 	answered := p.pending[id]

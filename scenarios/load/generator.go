@@ -16,31 +16,50 @@ import (
 var ErrWouldBlock = errors.New("load: the call cannot be written without waiting")
 
 // Request is one arrival: which entry of the mix it calls and when it was
-// due.
+// due. Token identifies the call until it ends; Slot, below the run's
+// MaxInFlight, is the call's alone while it is in flight (a sender may
+// keep per-call state in an array indexed by it).
 type Request struct {
 	Index    uint64
 	Entry    int
 	Intended time.Time
+	Token    uint64
+	Slot     int
 }
 
 // Answer is how a call ended, as the sender saw it.
 type Answer struct {
+	Token  uint64    // the request's
 	At     time.Time // when the answer arrived
 	Class  string    // "" when the call succeeded; else an error class
 	Detail string    // the error's message, for the report
 }
 
+// Done takes the answers of a run's calls.
+type Done interface {
+	// Answered is called once per call written, from a goroutine of the
+	// sender's, with the answer (whose Token is the request's), unless
+	// the call was abandoned first.
+	Answered(a Answer)
+}
+
 // Sender writes calls to the server under test.
+//
+// TrySend runs on the clock's thread, at every arrival: it must not
+// block, and it must not take a lock another goroutine may hold — a
+// goroutine the kernel descheduled while holding one would hold the
+// clock up for a whole time slice (on a 2-vCPU VM running the server
+// flat out, fires that took a channel's or a map's lock took 2–10 ms in
+// 75 of 20,000 arrivals, and each made the arrivals after it late).
 type Sender interface {
-	// TrySend writes r's call if it can do so at once, without blocking,
-	// and arranges for done to be called once, from another goroutine,
-	// with the answer. The returned abandon makes the sender stop waiting
-	// for the answer (done is then not called). It returns ErrWouldBlock
-	// having written nothing when it would have to wait. TrySend runs on
-	// the clock's thread: it must never block.
-	TrySend(r Request, done func(Answer)) (abandon func(), err error)
+	// TrySend writes r's call if it can at once, or returns
+	// ErrWouldBlock having written nothing.
+	TrySend(r Request, d Done) error
 	// Send writes r's call, waiting as long as it must, until ctx ends.
-	Send(ctx context.Context, r Request, done func(Answer)) (abandon func(), err error)
+	Send(ctx context.Context, r Request, d Done) error
+	// Abandon stops waiting for r's answer: d is then not called for it
+	// (and an answer already on its way is dropped by its token).
+	Abandon(r Request)
 }
 
 // Options configure [Run].
@@ -92,7 +111,7 @@ func Run(ctx context.Context, o Options, s Sender) (*Stats, error) {
 	if o.Lead <= 0 {
 		o.Lead = 20 * time.Millisecond
 	}
-	g := &generator{o: o, s: s, ctx: ctx, live: map[*call]struct{}{}}
+	g := &generator{o: o, s: s, ctx: ctx, slots: make([]slot, o.MaxInFlight)}
 	g.stats = newStats(o.Profile, o.Mix, o.MaxInFlight, o.Clock.Name(), o.Bucket)
 	start := time.Now().Add(o.Lead)
 	g.stats.Start = start
@@ -101,11 +120,20 @@ func Run(ctx context.Context, o Options, s Sender) (*Stats, error) {
 		d, ok := offsets()
 		return start.Add(d), ok
 	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	var sweeper sync.WaitGroup
+	sweeper.Add(1)
+	go func() {
+		defer sweeper.Done()
+		g.sweep(sweepCtx)
+	}()
 	err := o.Clock.Run(ctx, next, g.fire)
 	if ctx.Err() != nil {
-		g.abandonAll()
+		g.endAll(ClassCancelled, "the load run was stopped")
 	}
 	g.wg.Wait()
+	stopSweep()
+	sweeper.Wait()
 	g.stats.Elapsed = time.Since(start)
 	if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return g.stats, fmt.Errorf("the load's clock failed: %w", err)
@@ -119,139 +147,163 @@ type generator struct {
 	ctx      context.Context
 	stats    *Stats
 	k        uint64 // next arrival index (clock thread only)
+	cursor   int    // where the next free slot is looked for (clock thread only)
 	inFlight atomic.Int64
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // calls not ended, and their send goroutines
+	slots    []slot
+}
 
-	liveMu sync.Mutex
-	live   map[*call]struct{}
+// slot is one call in flight. The clock's thread claims a free slot
+// (state 0 → 1), fills it and writes the call; whoever ends the call
+// first — its answer, the sweeper's timeout, a stop — wins the token
+// (CompareAndSwap to 0), records it and frees the slot.
+type slot struct {
+	state    atomic.Int32
+	token    atomic.Uint64 // the call's; 0 once it ended
+	deadline atomic.Int64  // unix ns after which the sweeper times it out
+	req      Request
+	woke     time.Time
+	// sentAt is when the write began, as ns since the run's start: set
+	// after the token, so it is atomic.
+	sentAt  atomic.Int64
+	sent    atomic.Bool // written: only then is there an answer to abandon
+	blocked bool
 }
 
 // fire handles one arrival on the clock's thread: count it, drop it when
 // the bound is reached, else write it at once — or, when the transport
-// cannot take it without waiting, hand it to a goroutine that does.
+// cannot take it without waiting, hand it to a goroutine that does. It
+// takes no lock and allocates nothing on the way to the write.
 func (g *generator) fire(intended, woke time.Time) {
 	k := g.k
 	g.k++
 	g.stats.offer(intended)
-	req := Request{Index: k, Entry: g.o.Mix.Pick(k), Intended: intended}
-	if g.inFlight.Add(1) > int64(g.o.MaxInFlight) {
-		g.inFlight.Add(-1)
-		g.stats.drop(intended, req.Entry)
+	entry := g.o.Mix.Pick(k)
+	i, ok := g.claim()
+	if !ok {
+		g.stats.drop(intended, entry)
 		return
 	}
-	c := &call{g: g, req: req, woke: woke}
+	sl := &g.slots[i]
+	token := uint64(i)<<40 | (k+1)&(1<<40-1)
+	sl.req = Request{Index: k, Entry: entry, Intended: intended, Token: token, Slot: i}
+	sl.woke, sl.blocked = woke, false
+	sl.sent.Store(false)
+	sl.deadline.Store(intended.Add(g.o.Timeout).UnixNano())
 	g.wg.Add(1)
-	g.track(c, true)
-	c.sentAt = time.Now()
-	abandon, err := g.s.TrySend(req, c.answered)
+	sl.token.Store(token)
+	sl.sentAt.Store(int64(time.Since(g.stats.Start)))
+	err := g.s.TrySend(sl.req, g)
 	switch {
 	case errors.Is(err, ErrWouldBlock):
+		sl.blocked = true
 		g.wg.Add(1) // the goroutine's own: it may outlive the call
-		go func() {
-			defer g.wg.Done()
-			c.sendBlocking()
-		}()
+		go g.sendBlocking(sl, token)
 		return
 	case err != nil:
 		g.stats.markSent(intended, false)
-		c.finish(Answer{At: time.Now(), Class: ClassTransport, Detail: err.Error()})
+		g.end(token, Answer{Token: token, At: time.Now(), Class: ClassTransport, Detail: err.Error()})
 		return
 	}
+	sl.sent.Store(true)
 	g.stats.markSent(intended, false)
-	c.sent(abandon)
 }
 
-func (g *generator) track(c *call, add bool) {
-	g.liveMu.Lock()
-	if add {
-		g.live[c] = struct{}{}
-	} else {
-		delete(g.live, c)
+// claim finds a free slot, or reports that MaxInFlight calls are out.
+func (g *generator) claim() (int, bool) {
+	if g.inFlight.Add(1) > int64(len(g.slots)) {
+		g.inFlight.Add(-1)
+		return 0, false
 	}
-	g.liveMu.Unlock()
-}
-
-// abandonAll ends every call still out: the run was stopped.
-func (g *generator) abandonAll() {
-	g.liveMu.Lock()
-	calls := make([]*call, 0, len(g.live))
-	for c := range g.live {
-		calls = append(calls, c)
+	n := len(g.slots)
+	for j := range n {
+		i := (g.cursor + j) % n
+		if g.slots[i].state.CompareAndSwap(0, 1) {
+			g.cursor = (i + 1) % n
+			return i, true
+		}
 	}
-	g.liveMu.Unlock()
-	for _, c := range calls {
-		c.finish(Answer{At: time.Now(), Class: ClassCancelled, Detail: "the load run was stopped"})
-	}
-}
-
-// call is one arrival that was sent (or is being sent), until it ends.
-type call struct {
-	g       *generator
-	req     Request
-	woke    time.Time
-	sentAt  time.Time
-	timer   atomic.Pointer[time.Timer]
-	abandon atomic.Pointer[func()]
-	done    atomic.Bool
-}
-
-func (c *call) answered(a Answer) { c.finish(a) }
-
-// sent arms the call's timeout once it is written.
-func (c *call) sent(abandon func()) {
-	if abandon != nil {
-		c.abandon.Store(&abandon)
-	}
-	deadline := c.req.Intended.Add(c.g.o.Timeout)
-	c.timer.Store(time.AfterFunc(time.Until(deadline), func() {
-		c.finish(Answer{At: time.Now(), Class: ClassTimeout,
-			Detail: fmt.Sprintf("no answer within %v of the call's intended time", c.g.o.Timeout)})
-	}))
-	if c.done.Load() {
-		c.release()
-	}
+	// A call counted out but not yet freed its slot: count it dropped.
+	g.inFlight.Add(-1)
+	return 0, false
 }
 
 // sendBlocking writes a call the transport could not take at once; its
 // lateness counts in the send lag.
-func (c *call) sendBlocking() {
-	g := c.g
-	ctx, cancel := context.WithDeadline(g.ctx, c.req.Intended.Add(g.o.Timeout))
+func (g *generator) sendBlocking(sl *slot, token uint64) {
+	defer g.wg.Done()
+	ctx, cancel := context.WithDeadline(g.ctx, sl.req.Intended.Add(g.o.Timeout))
 	defer cancel()
-	c.sentAt = time.Now()
-	abandon, err := g.s.Send(ctx, c.req, c.answered)
-	g.stats.markSent(c.req.Intended, true)
+	sl.sentAt.Store(int64(time.Since(g.stats.Start)))
+	err := g.s.Send(ctx, sl.req, g)
+	g.stats.markSent(sl.req.Intended, true)
 	if err != nil {
 		class := ClassTransport
 		if ctx.Err() != nil {
 			class = ClassTimeout
 		}
-		c.finish(Answer{At: time.Now(), Class: class, Detail: fmt.Sprintf("cannot write the call: %v", err)})
+		g.end(token, Answer{Token: token, At: time.Now(), Class: class, Detail: fmt.Sprintf("cannot write the call: %v", err)})
 		return
 	}
-	c.sent(abandon)
+	sl.sent.Store(true)
 }
 
-// finish ends the call once: records it, frees its slot.
-func (c *call) finish(a Answer) {
-	if !c.done.CompareAndSwap(false, true) {
+// Answered implements Done.
+func (g *generator) Answered(a Answer) { g.end(a.Token, a) }
+
+// end ends the call of token once: records it, frees its slot. An answer
+// for a call already ended (timed out, abandoned) is dropped.
+func (g *generator) end(token uint64, a Answer) {
+	i := int(token >> 40)
+	if i >= len(g.slots) {
 		return
 	}
-	c.release()
-	if a.Class == ClassTimeout || a.Class == ClassCancelled {
-		if f := c.abandon.Load(); f != nil {
-			(*f)()
-		}
+	sl := &g.slots[i]
+	if !sl.token.CompareAndSwap(token, 0) {
+		return
 	}
-	g := c.g
-	g.track(c, false)
-	g.stats.result(c, a)
+	if (a.Class == ClassTimeout || a.Class == ClassCancelled) && sl.sent.Load() {
+		g.s.Abandon(sl.req)
+	}
+	g.stats.result(sl, a)
+	sl.state.Store(0)
 	g.inFlight.Add(-1)
 	g.wg.Done()
 }
 
-func (c *call) release() {
-	if t := c.timer.Load(); t != nil {
-		t.Stop()
+// sweepEvery is how often the sweeper looks for calls past their timeout.
+func (g *generator) sweepEvery() time.Duration {
+	return min(max(g.o.Timeout/50, time.Millisecond), 50*time.Millisecond)
+}
+
+// sweep times out the calls past their deadline until ctx ends: one
+// goroutine instead of a timer per call, which the clock's thread would
+// have to arm.
+func (g *generator) sweep(ctx context.Context) {
+	t := time.NewTicker(g.sweepEvery())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for i := range g.slots {
+				sl := &g.slots[i]
+				tok := sl.token.Load()
+				if tok != 0 && now.UnixNano() > sl.deadline.Load() {
+					g.end(tok, Answer{Token: tok, At: now, Class: ClassTimeout,
+						Detail: fmt.Sprintf("no answer within %v of the call's intended time", g.o.Timeout)})
+				}
+			}
+		}
+	}
+}
+
+// endAll ends every call still out: the run was stopped.
+func (g *generator) endAll(class, detail string) {
+	for i := range g.slots {
+		if tok := g.slots[i].token.Load(); tok != 0 {
+			g.end(tok, Answer{Token: tok, At: time.Now(), Class: class, Detail: detail})
+		}
 	}
 }

@@ -10,8 +10,9 @@ import (
 	"github.com/secondbrain-dev/secondbrain/probes/wake"
 )
 
-// fakeSender answers each call after delay(entry) with class(entry); it
-// refuses TrySend for the entries in blocked (a full pipe).
+// fakeSender answers each call after delay(r) with class(r) (never, for
+// a negative delay); it refuses TrySend for the entries in blocked (a
+// full pipe).
 type fakeSender struct {
 	delay   func(Request) time.Duration
 	class   func(Request) string
@@ -19,30 +20,43 @@ type fakeSender struct {
 
 	mu        sync.Mutex
 	abandoned int
-	timers    []*time.Timer
+	timers    map[uint64]*time.Timer
 }
 
-func (f *fakeSender) TrySend(r Request, done func(Answer)) (func(), error) {
+func (f *fakeSender) TrySend(r Request, d Done) error {
 	if f.blocked[r.Entry] {
-		return nil, ErrWouldBlock
+		return ErrWouldBlock
 	}
-	return f.send(r, done), nil
+	f.send(r, d)
+	return nil
 }
 
-func (f *fakeSender) Send(ctx context.Context, r Request, done func(Answer)) (func(), error) {
-	return f.send(r, done), nil
+func (f *fakeSender) Send(ctx context.Context, r Request, d Done) error {
+	f.send(r, d)
+	return nil
 }
 
-func (f *fakeSender) send(r Request, done func(Answer)) func() {
-	d := f.delay(r)
-	if d < 0 {
-		return func() { f.mu.Lock(); f.abandoned++; f.mu.Unlock() } // never answers
-	}
-	t := time.AfterFunc(d, func() { done(Answer{At: time.Now(), Class: f.class(r), Detail: "fake"}) })
+func (f *fakeSender) Abandon(r Request) {
 	f.mu.Lock()
-	f.timers = append(f.timers, t)
+	defer f.mu.Unlock()
+	f.abandoned++
+	if t := f.timers[r.Token]; t != nil {
+		t.Stop()
+	}
+}
+
+func (f *fakeSender) send(r Request, d Done) {
+	delay := f.delay(r)
+	if delay < 0 {
+		return // never answers
+	}
+	t := time.AfterFunc(delay, func() { d.Answered(Answer{Token: r.Token, At: time.Now(), Class: f.class(r), Detail: "fake"}) })
+	f.mu.Lock()
+	if f.timers == nil {
+		f.timers = map[uint64]*time.Timer{}
+	}
+	f.timers[r.Token] = t
 	f.mu.Unlock()
-	return func() { t.Stop(); f.mu.Lock(); f.abandoned++; f.mu.Unlock() }
 }
 
 func TestRun_Accounting(t *testing.T) {

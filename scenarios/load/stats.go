@@ -109,12 +109,13 @@ func (s *Stats) markSent(intended time.Time, blocked bool) {
 }
 
 // result records one ended call.
-func (s *Stats) result(c *call, a Answer) {
+func (s *Stats) result(c *slot, a Answer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.entries[c.req.Entry]
 	e.sent++
-	reports.Record(s.sendLag, c.sentAt.Sub(c.req.Intended))
+	sentAt := s.Start.Add(time.Duration(c.sentAt.Load()))
+	reports.Record(s.sendLag, sentAt.Sub(c.req.Intended))
 	reports.Record(s.wakeLag, c.woke.Sub(c.req.Intended))
 	s.completed++
 	if a.Class == "" {
@@ -136,7 +137,7 @@ func (s *Stats) result(c *call, a Answer) {
 	w.completed++
 	lat := a.At.Sub(c.req.Intended)
 	reports.Record(e.corrected, lat)
-	reports.Record(e.service, a.At.Sub(c.sentAt))
+	reports.Record(e.service, a.At.Sub(sentAt))
 	reports.Record(w.lat, lat)
 }
 
