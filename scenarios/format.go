@@ -369,9 +369,11 @@ type Load struct {
 	// over HTTP (several hosts), session_ids over stdio (one host's
 	// pipe). Default 1.
 	Sessions int `yaml:"sessions"`
-	// Churn gives every call a fresh session_id instead of reusing the
-	// sessions' own.
-	Churn bool `yaml:"churn"`
+	// ChurnEvery renews a session after it carried this many calls (a
+	// host starting a new conversation); 0 reuses the sessions for the
+	// whole load, 1 gives every call a fresh session. A conversation grows
+	// with each call, and so does what the server sends upstream for it.
+	ChurnEvery int `yaml:"churn_every"`
 	// MaxInFlight bounds the calls sent and not answered; an arrival that
 	// finds it reached is dropped and counted. Over HTTP it is also the
 	// number of connections (one call at a time on each, as HTTP/1.1

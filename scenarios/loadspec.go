@@ -93,6 +93,8 @@ func (s *Scenario) validateLoad(key string, l *Load) error {
 		return s.errAt(key+".max_in_flight", fmt.Sprintf("max_in_flight must be 1..%d", maxLoadInFlight))
 	case l.Sessions < 0 || l.Sessions > 10000:
 		return s.errAt(key+".sessions", "sessions must be 1..10000")
+	case l.ChurnEvery < 0:
+		return s.errAt(key+".churn_every", "churn_every must be ≥ 0 (0: never renew a session)")
 	case !finite(l.Rate) || !finite(l.StartRate):
 		return s.errAt(key+".rate", fmt.Sprintf("rates must be between 0 and %g calls/s", float64(maxLoadRate)))
 	case !finite(l.Thresholds.ErrorRatio) || l.Thresholds.ErrorRatio > 1 || !finite(l.Thresholds.DroppedRatio) || l.Thresholds.DroppedRatio > 1:

@@ -62,38 +62,61 @@ func (ru *run) loadTemplates(l *Load, version string) ([]callTemplate, error) {
 	return out, nil
 }
 
-// sessionNames names each arrival's session — one of n, or with churn a
-// fresh one per call — and its MCP session (over HTTP at 2025-11-25),
-// writing into a buffer rather than allocating a string per call.
+// sessionNames names each arrival's session and its MCP session (over
+// HTTP at 2025-11-25), writing into a buffer rather than allocating a
+// string per call. Arrival k goes to session k mod n; with every > 0 a
+// session carries that many calls and then a fresh one takes its place
+// (every = 1: a fresh session per call). A session's conversation grows
+// with each call it carries, and so does what the server sends upstream
+// for it: a long run on a few sessions measures ever longer calls.
 type sessionNames struct {
 	name  string
-	fixed []string // reuse: the n names
-	churn bool
-	mcp   int // MCP sessions the calls are spread over (≥ 1)
+	n     uint64
+	every uint64
+	round uint64 // a capacity search's trial: each starts fresh sessions
+	mcp   int    // MCP sessions the calls are spread over (≥ 1)
 }
 
-func newSessionNames(name string, n int, churn bool, mcpSessions int) *sessionNames {
-	s := &sessionNames{name: name, churn: churn, mcp: max(mcpSessions, 1)}
-	for j := range n {
-		s.fixed = append(s.fixed, name+"-s"+strconv.Itoa(j))
+func newSessionNames(name string, n, every, mcpSessions int) *sessionNames {
+	return &sessionNames{name: name, n: uint64(max(n, 1)), every: uint64(max(every, 0)), mcp: max(mcpSessions, 1)}
+}
+
+// parts are the numbers of arrival k's session name: its index, its
+// generation (renewals so far) and whether the name carries one.
+func (s *sessionNames) parts(k uint64) (j, gen uint64, renewed bool) {
+	j = k % s.n
+	if s.every == 0 {
+		return j, 0, false
 	}
-	return s
+	return j, (k / s.n) / s.every, true
 }
 
 func (s *sessionNames) append(buf []byte, k uint64) []byte {
-	if s.churn {
-		buf = append(buf, s.name...)
-		buf = append(buf, "-c"...)
-		return strconv.AppendUint(buf, k, 10)
+	j, gen, renewed := s.parts(k)
+	buf = append(buf, s.name...)
+	if s.round > 0 {
+		buf = append(buf, "-t"...)
+		buf = strconv.AppendUint(buf, s.round, 10)
 	}
-	return append(buf, s.fixed[k%uint64(len(s.fixed))]...)
+	buf = append(buf, "-s"...)
+	buf = strconv.AppendUint(buf, j, 10)
+	if renewed {
+		buf = append(buf, "-g"...)
+		buf = strconv.AppendUint(buf, gen, 10)
+	}
+	return buf
 }
 
 func (s *sessionNames) len(k uint64) int {
-	if s.churn {
-		return len(s.name) + 2 + digits(k)
+	j, gen, renewed := s.parts(k)
+	n := len(s.name) + 2 + digits(j)
+	if s.round > 0 {
+		n += 2 + digits(s.round)
 	}
-	return len(s.fixed[k%uint64(len(s.fixed))])
+	if renewed {
+		n += 2 + digits(gen)
+	}
+	return n
 }
 
 func (s *sessionNames) mcpIndex(k uint64) int { return int(k % uint64(s.mcp)) }

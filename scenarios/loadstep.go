@@ -22,7 +22,7 @@ func (ru *run) loadStep(ctx context.Context, l *Load) error {
 	rs := ru.begin(KindLoad, "load "+l.LoadName())
 	rs.Expected = OutcomeOK
 	began := time.Since(ru.start)
-	sender, closeSender, conns, err := ru.loadSender(ctx, l)
+	sender, names, closeSender, conns, err := ru.loadSender(ctx, l)
 	if err != nil {
 		ru.finish(rs, OutcomeError, err.Error(), false)
 		return err
@@ -34,7 +34,7 @@ func (ru *run) loadStep(ctx context.Context, l *Load) error {
 		return err
 	}
 	opts := load.Options{Mix: mix, MaxInFlight: l.InFlight(), Timeout: l.CallTimeout(), Clock: wake.New()}
-	stats, capacity, err := playLoad(ctx, l, opts, sender)
+	stats, capacity, err := playLoad(ctx, l, opts, sender, names)
 	if err != nil && stats == nil {
 		ru.finish(rs, OutcomeError, err.Error(), false)
 		return err
@@ -64,8 +64,10 @@ func (ru *run) loadStep(ctx context.Context, l *Load) error {
 }
 
 // playLoad runs the profile, or the capacity search; a search returns
-// the stats of its highest passing trial, else of its last.
-func playLoad(ctx context.Context, l *Load, o load.Options, s load.Sender) (*load.Stats, *reports.Capacity, error) {
+// the stats of its highest passing trial, else of its last. Each trial
+// starts sessions of its own: one trial's conversations would otherwise
+// make the next one's calls longer.
+func playLoad(ctx context.Context, l *Load, o load.Options, s load.Sender, names *sessionNames) (*load.Stats, *reports.Capacity, error) {
 	if l.FindLimit == nil {
 		o.Profile = l.Profile()
 		st, err := load.Run(ctx, o, s)
@@ -76,6 +78,7 @@ func playLoad(ctx context.Context, l *Load, o load.Options, s load.Sender) (*loa
 	trial := func(ctx context.Context, rate float64) (*load.Stats, error) {
 		o := o
 		o.Profile = load.Constant(rate, f.Trial.D())
+		names.round++
 		st, err := load.Run(ctx, o, s)
 		if st != nil {
 			last = st
@@ -116,18 +119,19 @@ func loadTools(l *Load) map[string]string {
 // loadSender connects the load: through the heartbeat's pipe over stdio;
 // over HTTP, connections of its own and, at 2025-11-25, sessions opened
 // by the scenario's client. It returns the connection count (0: a pipe).
-func (ru *run) loadSender(ctx context.Context, l *Load) (load.Sender, func(), int, error) {
+func (ru *run) loadSender(ctx context.Context, l *Load) (load.Sender, *sessionNames, func(), int, error) {
 	version := ru.r.opts.Protocol
 	templates, err := ru.loadTemplates(l, version)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, 0, err
 	}
 	if ru.transport != "http" {
 		if ru.sess.pinger == nil {
-			return nil, nil, 0, fmt.Errorf("cannot load over stdio: the session has no pipe to write into")
+			return nil, nil, nil, 0, fmt.Errorf("cannot load over stdio: the session has no pipe to write into")
 		}
-		s, stop := newStdioLoad(ru.sess.pinger, templates, newSessionNames(l.LoadName(), l.SessionCount(), l.Churn, 1), l.InFlight())
-		return s, stop, 0, nil
+		names := newSessionNames(l.LoadName(), l.SessionCount(), l.ChurnEvery, 1)
+		s, stop := newStdioLoad(ru.sess.pinger, templates, names, l.InFlight())
+		return s, names, stop, 0, nil
 	}
 	var ids []string
 	var opened []*Session
@@ -141,7 +145,7 @@ func (ru *run) loadSender(ctx context.Context, l *Load) (load.Sender, func(), in
 			s, err := ru.dial(ctx)
 			if err != nil {
 				closeAll()
-				return nil, nil, 0, fmt.Errorf("cannot open the load's MCP sessions: %w", err)
+				return nil, nil, nil, 0, fmt.Errorf("cannot open the load's MCP sessions: %w", err)
 			}
 			opened = append(opened, s)
 			ids = append(ids, s.c.GetSessionId())
@@ -151,13 +155,13 @@ func (ru *run) loadSender(ctx context.Context, l *Load) (load.Sender, func(), in
 	for i, t := range templates {
 		tools[i] = t.tool
 	}
-	names := newSessionNames(l.LoadName(), l.SessionCount(), l.Churn, len(ids))
+	names := newSessionNames(l.LoadName(), l.SessionCount(), l.ChurnEvery, len(ids))
 	h, err := newHTTPLoad(ctx, ru.mcpURL, l.InFlight(), l.InFlight(), templates, names, loadHeaders(version, tools, ids))
 	if err != nil {
 		closeAll()
-		return nil, nil, 0, err
+		return nil, nil, nil, 0, err
 	}
-	return h, func() { h.Close(); closeAll() }, l.InFlight(), nil
+	return h, names, func() { h.Close(); closeAll() }, l.InFlight(), nil
 }
 
 // loadChecks judges a load by its thresholds.

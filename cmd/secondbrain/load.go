@@ -22,7 +22,7 @@ type loadOpts struct {
 	stages            string
 	calls             []string
 	sessions          int
-	churn             bool
+	churnEvery        int
 	inFlight          int
 	timeout           time.Duration
 	p99               time.Duration
@@ -93,7 +93,7 @@ func (o *loadOpts) flags(cmd *cobra.Command) {
 	f.StringVar(&o.stages, "stages", "", "rate stages instead of a constant rate, DURATION:RATE,… e.g. 10s:200,20s:200,10s:800 (the rate moves linearly from --rate to each stage's)")
 	f.StringArrayVar(&o.calls, "call", nil, "a call of the mix, TOOL[:WEIGHT[:JSON-ARGS]], repeatable (default "+strings.Join(defaultLoadCalls, ", ")+")")
 	f.IntVar(&o.sessions, "sessions", 4, "spread calls over this many sessions (MCP sessions over HTTP, session_ids over stdio)")
-	f.BoolVar(&o.churn, "churn", false, "every call a fresh session_id")
+	f.IntVar(&o.churnEvery, "churn-every", 10, "renew a session after this many calls, as a host starts a new conversation (0: never; 1: every call a fresh session) — a conversation grows with each call")
 	f.IntVar(&o.inFlight, "max-in-flight", 256, "bound on calls in flight (and HTTP connections); an arrival finding it reached is dropped and counted")
 	f.DurationVar(&o.timeout, "call-timeout", scenarios.DefaultLoadTimeout, "a call unanswered this long after its intended time is a timeout")
 	f.DurationVar(&o.p99, "p99", 0, "limit on the corrected p99 of all calls (0: unchecked; --find-limit default 1s)")
@@ -137,7 +137,7 @@ func (o *loadOpts) scenario() (*scenarios.Scenario, error) {
 	if err != nil {
 		return nil, err
 	}
-	step := map[string]any{"name": "cli", "mix": mix, "sessions": o.sessions, "churn": o.churn,
+	step := map[string]any{"name": "cli", "mix": mix, "sessions": o.sessions, "churn_every": o.churnEvery,
 		"max_in_flight": o.inFlight, "timeout": o.timeout.String(),
 		"thresholds": map[string]any{"p99": o.p99.String(), "error_ratio": o.errRatio, "dropped_ratio": o.dropped, "min_rate": o.minRate}}
 	switch {
