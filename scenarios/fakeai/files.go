@@ -22,6 +22,11 @@ type file struct {
 	Bytes     int64
 	CreatedAt time.Time
 	Content   []byte
+	// lower is Content in lower case, made once at upload: a search scans
+	// every file of a store under the fake's lock, and lower-casing each
+	// file per search made a growing store (project memory under a load:
+	// a file per call) the fake's own bottleneck within seconds.
+	lower string
 }
 
 type fileObject struct {
@@ -108,9 +113,10 @@ func (s *Server) uploadFile(ctx context.Context, w http.ResponseWriter, r *http.
 		return nil // the client is gone; nothing was stored
 	}
 
+	lower := strings.ToLower(string(content))
 	s.mu.Lock()
 	fl := &file{ID: s.nextIDLocked("file-"), Filename: filename, Purpose: purpose,
-		Bytes: int64(len(content)), CreatedAt: s.clk.Now(), Content: content}
+		Bytes: int64(len(content)), CreatedAt: s.clk.Now(), Content: content, lower: lower}
 	s.files[fl.ID] = fl
 	s.fileOrder = append(s.fileOrder, fl.ID)
 	s.mu.Unlock()

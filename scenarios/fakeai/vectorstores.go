@@ -480,38 +480,46 @@ func (s *Server) searchStore(ctx context.Context, w http.ResponseWriter, r *http
 		return nil
 	}
 	words := strings.Fields(strings.ToLower(strings.Join(queries, " ")))
-	var results []searchResult
+	// The store's completed files are listed under the lock and searched
+	// after it: a scan of a growing store must not hold up every other
+	// request to the fake.
+	type candidate struct {
+		f     *file
+		attrs json.RawMessage
+	}
+	var cands []candidate
 	if e := s.withStore(r.PathValue("vs"), func(vs *vectorStore, now time.Time) *apiError {
 		for _, id := range vs.order {
 			sf := vs.files[id]
-			f, ok := s.files[id]
-			if !ok || sf.status(now) != "completed" {
-				continue
+			if f, ok := s.files[id]; ok && sf.status(now) == "completed" {
+				cands = append(cands, candidate{f: f, attrs: sf.Attributes})
 			}
-			low := strings.ToLower(string(f.Content))
-			hits := 0
-			for _, wd := range words {
-				hits += strings.Count(low, wd)
-			}
-			if hits == 0 {
-				continue
-			}
-			attrs := sf.Attributes
-			if len(attrs) == 0 {
-				attrs = json.RawMessage("{}")
-			}
-			txt := string(f.Content)
-			if len(txt) > 800 {
-				txt = txt[:800]
-			}
-			results = append(results, searchResult{FileID: id, Filename: f.Filename,
-				Score: float64(hits) / float64(hits+1), Attributes: attrs,
-				Content: []searchResultTxt{{Type: "text", Text: txt}}})
 		}
 		vs.LastActiveAt = now
 		return nil
 	}); e != nil {
 		return e
+	}
+	var results []searchResult
+	for _, c := range cands {
+		hits := 0
+		for _, wd := range words {
+			hits += strings.Count(c.f.lower, wd)
+		}
+		if hits == 0 {
+			continue
+		}
+		attrs := c.attrs
+		if len(attrs) == 0 {
+			attrs = json.RawMessage("{}")
+		}
+		txt := string(c.f.Content)
+		if len(txt) > 800 {
+			txt = txt[:800]
+		}
+		results = append(results, searchResult{FileID: c.f.ID, Filename: c.f.Filename,
+			Score: float64(hits) / float64(hits+1), Attributes: attrs,
+			Content: []searchResultTxt{{Type: "text", Text: txt}}})
 	}
 	sort.SliceStable(results, func(i, j int) bool { return results[i].Score > results[j].Score })
 	if len(results) > req.MaxNumResults {
