@@ -59,3 +59,52 @@ func TestSearch_FindsTheKnee(t *testing.T) {
 		})
 	}
 }
+
+// lateClock wakes every arrival late by lag, as a clock thread that must
+// wait for a CPU does.
+type lateClock struct{ lag time.Duration }
+
+func (c lateClock) Name() string { return "late" }
+
+func (c lateClock) Run(ctx context.Context, next func() (time.Time, bool), fire func(intended, woke time.Time)) error {
+	return wake.GoTimer().Run(ctx, func() (time.Time, bool) {
+		t, ok := next()
+		return t.Add(c.lag), ok
+	}, func(at, woke time.Time) { fire(at.Add(-c.lag), woke) })
+}
+
+func TestSearch_LateGenerator(t *testing.T) {
+	tests := []struct {
+		name        string
+		answer      time.Duration
+		wantInvalid bool
+	}{
+		// p99 of 48 ms against a 45 ms limit: within the clock's 5 ms.
+		{"failure within the lag is invalid", 43 * time.Millisecond, true},
+		// p99 of 205 ms: far beyond what 5 ms of lateness explains.
+		{"failure beyond the lag stands", 200 * time.Millisecond, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				trial := func(ctx context.Context, rate float64) (*Stats, error) {
+					f := &fakeSender{delay: func(Request) time.Duration { return tt.answer }, class: func(Request) string { return "" }}
+					return Run(ctx, Options{Profile: Constant(rate, time.Second), Mix: mustMix(t, []Entry{{"a", 1}}),
+						MaxInFlight: 1000, Timeout: time.Second, Clock: lateClock{lag: 5 * time.Millisecond}}, f)
+				}
+				c, _, err := Search(t.Context(), SearchOptions{Start: 10, Max: 100, Resolution: 0.1,
+					Limits: Limits{P99: 45 * time.Millisecond, MaxSendLag: 2 * time.Millisecond}}, trial)
+				if err != nil {
+					t.Fatal(err)
+				}
+				first := c.Trials[0]
+				if got := first.Invalid != ""; got != tt.wantInvalid {
+					t.Errorf("trial %+v: invalid %v, want %v", first, got, tt.wantInvalid)
+				}
+				if tt.wantInvalid && !strings.Contains(c.Bound, "fell behind") {
+					t.Errorf("bound %q: want the generator named", c.Bound)
+				}
+			})
+		})
+	}
+}

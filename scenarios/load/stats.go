@@ -163,7 +163,7 @@ type Summary struct {
 	Sent, Completed, Errors, Dropped int64
 	Achieved                         float64 // answered calls per second of the profile
 	P50, P99                         time.Duration
-	SendLagP99                       time.Duration
+	SendLagP99, WakeLagP99           time.Duration
 	ErrorRatio, DroppedRatio         float64
 }
 
@@ -177,7 +177,7 @@ func (s *Stats) Summary() Summary {
 	}
 	sum := Summary{Sent: s.sent.Load(), Completed: s.completed, Errors: s.errors, Dropped: s.dropped.Load(),
 		P50: time.Duration(all.ValueAtQuantile(50)), P99: time.Duration(all.ValueAtQuantile(99)),
-		SendLagP99: time.Duration(s.sendLag.ValueAtQuantile(99))}
+		SendLagP99: time.Duration(s.sendLag.ValueAtQuantile(99)), WakeLagP99: time.Duration(s.wakeLag.ValueAtQuantile(99))}
 	if d := s.Profile.Duration().Seconds(); d > 0 {
 		sum.Achieved = float64(all.TotalCount()) / d
 	}
