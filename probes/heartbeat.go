@@ -163,9 +163,10 @@ type Heartbeat struct {
 }
 
 type phaseStats struct {
-	name       string
-	start, end time.Time
-	kinds      map[Kind]*kindStats
+	name         string
+	start, end   time.Time
+	kinds        map[Kind]*kindStats
+	lag, wakeLag *hdrhistogram.Histogram // of the probes sent in this phase
 }
 
 type kindStats struct {
@@ -313,7 +314,7 @@ func (h *Heartbeat) enterPhaseLocked(name string, now time.Time) *phaseStats {
 		p = &phaseStats{name: name, start: now, kinds: map[Kind]*kindStats{
 			KindPing: {hist: NewHistogram()},
 			KindNoop: {hist: NewHistogram()},
-		}}
+		}, lag: NewHistogram(), wakeLag: NewHistogram()}
 		h.byName[name] = p
 		h.phases = append(h.phases, p)
 	}
@@ -379,19 +380,33 @@ func (h *Heartbeat) schedule(ctx context.Context, kind Kind, interval time.Durat
 	}()
 	// The clock's thread takes no lock the probes take: a probe holding
 	// it while descheduled would make the clock late. Its lateness goes
-	// into a histogram of its own, merged when the schedule ends.
-	wakeLag := NewHistogram()
+	// into histograms of its own, one per phase, merged when the schedule
+	// ends.
+	wakeLags := map[string]*hdrhistogram.Histogram{}
 	send := h.opts.Sender != nil
 	_ = h.opts.Clock.Run(ctx, wake.Every(start, interval), func(intended, woke time.Time) {
-		if !send || !h.sendNow(ctx, kind, interval, *h.phase.Load(), intended) {
+		phase := *h.phase.Load()
+		if !send || !h.sendNow(ctx, kind, interval, phase, intended) {
 			ticks.Fire(intended)
 		}
-		recordClamped(wakeLag, woke.Sub(intended))
+		wl := wakeLags[phase]
+		if wl == nil {
+			wl = NewHistogram()
+			wakeLags[phase] = wl
+		}
+		recordClamped(wl, woke.Sub(intended))
 	})
 	ticks.Close()
 	launcher.Wait()
 	h.mu.Lock()
-	h.wakeLag.Merge(wakeLag)
+	for phase, wl := range wakeLags {
+		h.wakeLag.Merge(wl)
+		p := h.byName[phase]
+		if p == nil {
+			p = h.enterPhaseLocked(phase, start)
+		}
+		p.wakeLag.Merge(wl)
+	}
 	h.mu.Unlock()
 	if n := ticks.Dropped(); n > 0 {
 		h.recordDrops(kind, *h.phase.Load(), n)
@@ -459,6 +474,7 @@ func (h *Heartbeat) record(kind Kind, phase string, intended time.Time, lag, lat
 	if p == nil {
 		p = h.enterPhaseLocked(phase, intended)
 	}
+	recordClamped(p.lag, lag)
 	ks := p.kinds[kind]
 	switch {
 	case timedOut:
@@ -545,6 +561,9 @@ type PhaseSnapshot struct {
 	Name       string
 	Start, End time.Time // End is zero while the phase is current
 	Ping, Noop KindStats
+	// SendLag and WakeLag are of the probes sent in this phase (WakeLag
+	// only once the heartbeat stopped).
+	SendLag, WakeLag *hdrhistogram.Histogram
 }
 
 // HeartbeatSnapshot is a consistent copy of a heartbeat's numbers.
@@ -588,7 +607,8 @@ func (h *Heartbeat) Snapshot() *HeartbeatSnapshot {
 	}
 	for _, p := range h.phases {
 		ps := PhaseSnapshot{Name: p.name, Start: p.start, End: p.end,
-			Ping: cloneKind(p.kinds[KindPing]), Noop: cloneKind(p.kinds[KindNoop])}
+			Ping: cloneKind(p.kinds[KindPing]), Noop: cloneKind(p.kinds[KindNoop]),
+			SendLag: p.lag.Clone(), WakeLag: p.wakeLag.Clone()}
 		mergeKind(&s.Ping, ps.Ping)
 		mergeKind(&s.Noop, ps.Noop)
 		s.Phases = append(s.Phases, ps)
@@ -623,6 +643,34 @@ func (s *HeartbeatSnapshot) Phase(name string) (PhaseSnapshot, bool) {
 		}
 	}
 	return PhaseSnapshot{}, false
+}
+
+// Without is the snapshot with the named phases left out: their probes
+// count in no merged figure (latencies, send and wake lag, drops). The
+// series are kept whole. s is unchanged.
+func (s *HeartbeatSnapshot) Without(skip map[string]string) *HeartbeatSnapshot {
+	if len(skip) == 0 {
+		return s
+	}
+	out := *s
+	out.Phases = nil
+	out.Ping, out.Noop = KindStats{Hist: NewHistogram()}, KindStats{Hist: NewHistogram()}
+	out.SendLag, out.WakeLag = NewHistogram(), NewHistogram()
+	for _, p := range s.Phases {
+		if _, ok := skip[p.Name]; ok {
+			continue
+		}
+		out.Phases = append(out.Phases, p)
+		mergeKind(&out.Ping, p.Ping)
+		mergeKind(&out.Noop, p.Noop)
+		if p.SendLag != nil {
+			out.SendLag.Merge(p.SendLag)
+		}
+		if p.WakeLag != nil {
+			out.WakeLag.Merge(p.WakeLag)
+		}
+	}
+	return &out
 }
 
 // Dropped is the number of ticks dropped over all phases and kinds.

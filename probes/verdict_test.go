@@ -398,3 +398,42 @@ func TestAllowedAbove(t *testing.T) {
 	f(1000, 21)
 	f(20000, 244) // normal approximation: 200 + 3.09·√198
 }
+
+// TestSnapshot_Without: a phase left out counts in no merged figure, so
+// neither the thresholds nor the validity see a capacity trial driven
+// past the limit on purpose.
+func TestSnapshot_Without(t *testing.T) {
+	base := phaseOf("baseline", repeat(time.Millisecond, 1000), nil, 0)
+	over := phaseOf("load-at-400", repeat(900*time.Millisecond, 1000), nil, 0)
+	base.SendLag, base.WakeLag = NewHistogram(), NewHistogram()
+	over.SendLag, over.WakeLag = NewHistogram(), NewHistogram()
+	for range 1000 {
+		recordClamped(base.SendLag, 100*time.Microsecond)
+		recordClamped(over.SendLag, 30*time.Millisecond)
+	}
+	snap := &HeartbeatSnapshot{Interval: 5 * time.Millisecond, Phases: []PhaseSnapshot{base, over},
+		Ping: KindStats{Hist: NewHistogram()}, Noop: KindStats{Hist: NewHistogram()}, SendLag: NewHistogram(), WakeLag: NewHistogram()}
+	for _, p := range snap.Phases {
+		mergeKind(&snap.Ping, p.Ping)
+		snap.SendLag.Merge(p.SendLag)
+	}
+	th := DefaultThresholds()
+	if th.Validity(snap, nil, nil) == "" {
+		t.Fatal("the whole snapshot, with 30 ms of send lag in half its probes, judged valid")
+	}
+	judged := snap.Without(map[string]string{"load-at-400": "beyond the limit"})
+	if got := judged.Ping.Count(); got != 1000 {
+		t.Errorf("%d pings after leaving the trial out, want the baseline's 1000", got)
+	}
+	if why := th.Validity(judged, nil, nil); why != "" {
+		t.Errorf("validity without the trial: %q, want valid", why)
+	}
+	for _, c := range th.Evaluate(Measurements{Heartbeat: judged}) {
+		if c.Phase == "load-at-400" {
+			t.Errorf("check %s judges the phase left out", c.Name)
+		}
+	}
+	if snap.Ping.Count() != 2000 || len(snap.Phases) != 2 {
+		t.Errorf("Without changed the snapshot it was called on")
+	}
+}

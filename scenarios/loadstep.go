@@ -3,6 +3,7 @@ package scenarios
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -35,7 +36,12 @@ func (ru *run) loadStep(ctx context.Context, l *Load) error {
 		return err
 	}
 	opts := load.Options{Mix: mix, MaxInFlight: l.InFlight(), Timeout: l.CallTimeout(), Clock: wake.New()}
-	stats, capacity, err := playLoad(ctx, l, opts, sender, names)
+	prevPhase := ru.phase
+	onTrial := func(rate float64) { ru.setPhase(trialPhase(l.LoadName(), rate)) }
+	stats, capacity, err := playLoad(ctx, l, opts, sender, names, onTrial)
+	if l.FindLimit != nil {
+		ru.setPhase(prevPhase)
+	}
 	if err != nil && stats == nil {
 		ru.finish(rs, OutcomeError, err.Error(), false)
 		return err
@@ -70,7 +76,7 @@ func (ru *run) loadStep(ctx context.Context, l *Load) error {
 // the stats of its highest passing trial, else of its last. Each trial
 // starts sessions of its own: one trial's conversations would otherwise
 // make the next one's calls longer.
-func playLoad(ctx context.Context, l *Load, o load.Options, s load.Sender, names *sessionNames) (*load.Stats, *reports.Capacity, error) {
+func playLoad(ctx context.Context, l *Load, o load.Options, s load.Sender, names *sessionNames, onTrial func(rate float64)) (*load.Stats, *reports.Capacity, error) {
 	if l.FindLimit == nil {
 		o.Profile = l.Profile()
 		st, err := load.Run(ctx, o, s)
@@ -82,6 +88,7 @@ func playLoad(ctx context.Context, l *Load, o load.Options, s load.Sender, names
 		o := o
 		o.Profile = load.Constant(rate, f.Trial.D())
 		names.round++
+		onTrial(rate)
 		st, err := load.Run(ctx, o, s)
 		if st != nil {
 			last = st
@@ -299,4 +306,35 @@ func judgeLoadValidity(res *reports.Scenario) {
 		}
 	}
 	res.Invalid = strings.Join(why, "; ") + " — not a verdict on the server; run it on a quieter machine or at a lower rate"
+}
+
+// trialPhase names the heartbeat's phase during a capacity trial.
+func trialPhase(load string, rate float64) string { return fmt.Sprintf("%s-at-%v", load, rate) }
+
+// unjudgedPhases are the phases of capacity trials beyond the limit: the
+// server was driven past what it takes on purpose, and the trial records
+// that it failed; the heartbeat there is measured and reported, but no
+// heartbeat threshold (nor the prober's validity) judges it.
+func unjudgedPhases(res *reports.Scenario) map[string]string {
+	skip := map[string]string{}
+	for _, l := range res.Loads {
+		if l.Capacity == nil {
+			continue
+		}
+		for _, t := range l.Capacity.Trials {
+			if !t.Pass {
+				skip[trialPhase(l.Name, t.Rate)] = fmt.Sprintf("capacity trial at %v/s beyond the limit (%s%s)", t.Rate, t.Broke, t.Invalid)
+			}
+		}
+	}
+	return skip
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -428,6 +428,12 @@ func (w *watch) Stop(ctx context.Context, res *reports.Scenario) error {
 
 // evaluate measures what the thresholds judge and appends the checks.
 func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probes.HeartbeatSnapshot) {
+	if skip := unjudgedPhases(res); len(skip) > 0 {
+		for _, p := range sortedKeys(skip) {
+			w.note("heartbeat phase %s measured, not judged: %s", p, skip[p])
+		}
+		snap = snap.Without(skip)
+	}
 	m := probes.Measurements{Heartbeat: snap}
 	for _, st := range res.Steps {
 		if st.Kind == KindCancel && st.NextOKMS > 0 {
