@@ -112,30 +112,3 @@ func FuzzParseHTTPAnswer(f *testing.F) {
 		}
 	})
 }
-
-func TestSessionNames(t *testing.T) {
-	tests := []struct {
-		name     string
-		n, every int
-		round    uint64
-		ks       []uint64
-		want     []string
-	}{
-		{"reuse", 2, 0, 0, []uint64{0, 1, 2, 3}, []string{"l-s0", "l-s1", "l-s0", "l-s1"}},
-		{"renew after two", 2, 2, 0, []uint64{0, 1, 2, 3, 4, 5}, []string{"l-s0-g0", "l-s1-g0", "l-s0-g0", "l-s1-g0", "l-s0-g1", "l-s1-g1"}},
-		{"fresh per call", 1, 1, 0, []uint64{0, 1, 12}, []string{"l-s0-g0", "l-s0-g1", "l-s0-g12"}},
-		{"a trial's own", 3, 0, 7, []uint64{4}, []string{"l-t7-s1"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := newSessionNames("l", tt.n, tt.every, 1)
-			s.round = tt.round
-			for i, k := range tt.ks {
-				got := string(s.append(nil, k))
-				if got != tt.want[i] || s.len(k) != len(got) {
-					t.Errorf("arrival %d: %q (len %d), want %q", k, got, s.len(k), tt.want[i])
-				}
-			}
-		})
-	}
-}
