@@ -48,3 +48,70 @@ func TestUnjudgedPhases(t *testing.T) {
 		t.Errorf("unjudged %v, want %v (trials at ≤ 80 %% of the capacity stay judged)", keys, want)
 	}
 }
+
+// TestRunner_load: a load step and a capacity search against the stand-in
+// server, over both transports and protocol versions: every arrival is
+// accounted for (sent + dropped = scheduled), every call sent is answered,
+// and the answers reach the right tool's histogram.
+func TestRunner_load(t *testing.T) {
+	t.Parallel()
+	body := `
+server:
+  env: {SB_TEST_SERVER: "1", SB_TEST_CALL_MS: "2"}
+project: {files: 2, size: 2KiB, inline_files: 2, inline_size: 512}
+steps:
+  - load:
+      name: steady
+      rate: 60
+      duration: 1s
+      sessions: 2
+      churn_every: 3
+      mix:
+        - {weight: 2, call: {tool: list_models}}
+        - {call: {tool: chat_with_o3, context: []}}
+  - load:
+      name: search
+      mix: [{call: {tool: list_models}}]
+      find_limit: {start: 20, max: 40, trial: 250ms, cooldown: 50ms}
+`
+	for _, tc := range []struct{ transport, protocol string }{
+		{"stdio", ProtocolLegacy}, {"http", ProtocolLegacy}, {"stdio", ProtocolStateless}, {"http", ProtocolStateless},
+	} {
+		t.Run(tc.transport+"/"+tc.protocol, func(t *testing.T) {
+			t.Parallel()
+			opts := testOptions(t, tc.transport, &stubFakes{})
+			opts.Protocol = tc.protocol
+			res := runAll(t, opts, mustParse(t, body))
+			if len(res) != 1 || res[0].Error != "" {
+				t.Fatalf("results %+v", res)
+			}
+			r := res[0]
+			if len(r.Loads) != 2 {
+				t.Fatalf("%d loads recorded, want 2", len(r.Loads))
+			}
+			l := r.Loads[0]
+			if l.Scheduled != 60 || l.Sent+l.Dropped != l.Scheduled || l.Completed != l.Sent || l.Errors != 0 {
+				t.Errorf("steady: scheduled %d, sent %d, dropped %d, completed %d, errors %d: want 60 = sent + dropped, all answered",
+					l.Scheduled, l.Sent, l.Dropped, l.Completed, l.Errors)
+			}
+			counts := map[string]int64{}
+			for _, tool := range l.Tools {
+				counts[tool.Name] = tool.Latency.Count
+				if len(tool.Errors) > 0 {
+					t.Errorf("%s: errors %v %v", tool.Name, tool.Errors, tool.ErrorSamples)
+				}
+			}
+			if counts["list_models"] < 30 || counts["chat_with_o3"] < 10 || counts["list_models"]+counts["chat_with_o3"] != l.Completed {
+				t.Errorf("per-tool answers %v of %d: want about 2:1, adding up", counts, l.Completed)
+			}
+			if c := r.Loads[1].Capacity; c == nil || len(c.Trials) == 0 || c.Rate == 0 {
+				t.Errorf("search: capacity %+v, want trials and a passing rate", c)
+			}
+			for _, s := range r.Steps {
+				if s.Kind == KindLoad && !s.Pass {
+					t.Errorf("load step %q failed: %s", s.Name, s.Detail)
+				}
+			}
+		})
+	}
+}
