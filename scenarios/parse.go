@@ -339,6 +339,10 @@ func tokenAt(root *ast.File, p string) *token.Token {
 
 var nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
 
+// toolNameRe is what MCP allows in a tool's name: 1–128 of letters,
+// digits, '_', '-' and '.' (other servers' tools, e.g. get-sum, too).
+var toolNameRe = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
+
 // validate checks values that the YAML types cannot.
 func (s *Scenario) validate() error {
 	switch {
@@ -506,7 +510,7 @@ func (s *Scenario) validateCall(key string, c *Call) error {
 	switch {
 	case c.Tool == "":
 		return s.errAt(key+".tool", "missing tool")
-	case !regexp.MustCompile(`^[a-z0-9_]+$`).MatchString(c.Tool):
+	case !toolNameRe.MatchString(c.Tool):
 		return s.errAt(key+".tool", fmt.Sprintf("bad tool name %q", c.Tool))
 	case c.Expect != "" && c.Expect != OutcomeOK && c.Expect != OutcomeError && c.Expect != OutcomeCancelled:
 		return s.errAt(key+".expect", fmt.Sprintf("unknown outcome %q: want ok, error or cancelled", c.Expect))
