@@ -13,6 +13,7 @@ import (
 // CanaryResult is one canary's outcome for `replay --canaries`.
 type CanaryResult struct {
 	Canary   string
+	Scenario string // the scenario it ran in ("" if not said)
 	Expected string // cause label the rule set must name
 	Got      string // cause the diagnosis named ("" if none)
 	Culprit  string
@@ -54,7 +55,11 @@ func WriteConfusion(w io.Writer, results []CanaryResult) error {
 		if got == "" {
 			got = "none"
 		}
-		fmt.Fprintf(tw, "%s (%s)\t", r.Canary, r.Expected)
+		label := r.Canary
+		if r.Scenario != "" {
+			label += " in " + r.Scenario
+		}
+		fmt.Fprintf(tw, "%s (%s)\t", label, r.Expected)
 		for _, c := range causes {
 			mark := "."
 			if c == got {

@@ -378,7 +378,9 @@ func replayCanaries(ctx context.Context, o replayOpts, names []string, stdout, s
 				verdict = "error"
 			}
 		}
-		judged = append(judged, probes.JudgeCanary(c.Fault, verdict, diag))
+		cr := probes.JudgeCanary(c.Fault, verdict, diag)
+		cr.Scenario = c.Scenario
+		judged = append(judged, cr)
 	}
 	p.done()
 	fmt.Fprintln(progress)
