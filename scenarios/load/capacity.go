@@ -81,7 +81,14 @@ func (sr *search) bisect(ctx context.Context) error {
 			sr.capacity.Bound = fmt.Sprintf("resolution %.0f %%: passed at %v/s, failed at %v/s", sr.o.Resolution*100, sr.pass, sr.fail)
 			return nil
 		}
-		if _, err := sr.try(ctx, roundRate((sr.pass+sr.fail)/2)); err != nil {
+		mid := roundRate((sr.pass + sr.fail) / 2)
+		if mid <= sr.pass || mid >= sr.fail {
+			// Rates are rounded (whole calls/s above 10): nothing lies
+			// between the two any more.
+			sr.capacity.Bound = fmt.Sprintf("rate granularity: passed at %v/s, failed at %v/s", sr.pass, sr.fail)
+			return nil
+		}
+		if _, err := sr.try(ctx, mid); err != nil {
 			return err
 		}
 	}

@@ -21,10 +21,14 @@ func TestSearch_FindsTheKnee(t *testing.T) {
 		wantLow   float64
 		wantHigh  float64
 		wantBound string
+		res       float64 // resolution; 0 means 0.1
 	}{
-		{"knee inside", 300, 50, 1000, 270, 300, "resolution"},
-		{"never breaks", 1e9, 50, 400, 400, 400, "max rate"},
-		{"first trial fails", 10, 50, 400, 0, 0, "first trial"},
+		{"knee inside", 300, 50, 1000, 270, 300, "resolution", 0},
+		{"never breaks", 1e9, 50, 400, 400, 400, "max rate", 0},
+		{"first trial fails", 10, 50, 400, 0, 0, "first trial", 0},
+		// Whole rates: 16 passes, 17 fails, and 5 % of 16 is under one
+		// call/s — the search must stop, not retry 17 for ever.
+		{"rate granularity", 16.5, 16, 17, 16, 16, "granularity", 0.05},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,7 +42,11 @@ func TestSearch_FindsTheKnee(t *testing.T) {
 					return Run(ctx, Options{Profile: Constant(rate, time.Second), Mix: mustMix(t, []Entry{{"a", 1}}),
 						MaxInFlight: 10000, Timeout: time.Second, Clock: wake.GoTimer()}, f)
 				}
-				c, best, err := Search(t.Context(), SearchOptions{Start: tt.start, Max: tt.max, Resolution: 0.1,
+				res := tt.res
+				if res == 0 {
+					res = 0.1
+				}
+				c, best, err := Search(t.Context(), SearchOptions{Start: tt.start, Max: tt.max, Resolution: res,
 					Limits: Limits{P99: 50 * time.Millisecond, ErrorRatio: 0.01, DroppedRatio: 0.01}, Cooldown: 100 * time.Millisecond}, trial)
 				if err != nil {
 					t.Fatal(err)

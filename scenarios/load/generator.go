@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -111,7 +112,7 @@ func Run(ctx context.Context, o Options, s Sender) (*Stats, error) {
 	if o.Lead <= 0 {
 		o.Lead = 20 * time.Millisecond
 	}
-	g := &generator{o: o, s: s, ctx: ctx, slots: make([]slot, o.MaxInFlight)}
+	g := &generator{o: o, s: s, ctx: ctx, slots: make([]slot, o.MaxInFlight), seqBase: rand.Uint64()}
 	g.stats = newStats(o.Profile, o.Mix, o.MaxInFlight, o.Clock.Name(), o.Bucket)
 	start := time.Now().Add(o.Lead)
 	g.stats.Start = start
@@ -151,6 +152,11 @@ type generator struct {
 	inFlight atomic.Int64
 	wg       sync.WaitGroup // calls not ended, and their send goroutines
 	slots    []slot
+	// seqBase starts this run's call numbers at a random point, so the
+	// tokens of one sender's successive runs (a capacity search's trials)
+	// do not repeat: a late answer from an earlier trial must not pass
+	// for a call of this one.
+	seqBase uint64
 }
 
 // slot is one call in flight. The clock's thread claims a free slot
@@ -165,9 +171,7 @@ type slot struct {
 	woke     time.Time
 	// sentAt is when the write began, as ns since the run's start: set
 	// after the token, so it is atomic.
-	sentAt  atomic.Int64
-	sent    atomic.Bool // written: only then is there an answer to abandon
-	blocked bool
+	sentAt atomic.Int64
 }
 
 // fire handles one arrival on the clock's thread: count it, drop it when
@@ -185,28 +189,30 @@ func (g *generator) fire(intended, woke time.Time) {
 		return
 	}
 	sl := &g.slots[i]
-	token := uint64(i)<<40 | (k+1)&(1<<40-1)
-	sl.req = Request{Index: k, Entry: entry, Intended: intended, Token: token, Slot: i}
-	sl.woke, sl.blocked = woke, false
-	sl.sent.Store(false)
+	token := uint64(i)<<40 | (g.seqBase+k)%(1<<40-1) + 1
+	req := Request{Index: k, Entry: entry, Intended: intended, Token: token, Slot: i}
+	sl.req, sl.woke = req, woke
 	sl.deadline.Store(intended.Add(g.o.Timeout).UnixNano())
 	g.wg.Add(1)
 	sl.token.Store(token)
 	sl.sentAt.Store(int64(time.Since(g.stats.Start)))
-	err := g.s.TrySend(sl.req, g)
-	switch {
-	case errors.Is(err, ErrWouldBlock):
-		sl.blocked = true
-		g.wg.Add(1) // the goroutine's own: it may outlive the call
-		go g.sendBlocking(sl, token)
-		return
-	case err != nil:
+	err := g.s.TrySend(req, g)
+	if err == nil {
 		g.stats.markSent(intended, false)
-		g.end(token, Answer{Token: token, At: time.Now(), Class: ClassTransport, Detail: err.Error()})
 		return
 	}
-	sl.sent.Store(true)
-	g.stats.markSent(intended, false)
+	// Anything but a write at once goes to a goroutine: recording a
+	// failure takes the stats' lock, which the clock's thread never does.
+	g.wg.Add(1) // the goroutine's own: it may outlive the call
+	if errors.Is(err, ErrWouldBlock) {
+		go g.sendBlocking(req)
+		return
+	}
+	go func() {
+		defer g.wg.Done()
+		g.stats.markSent(intended, false)
+		g.end(token, Answer{Token: token, At: time.Now(), Class: ClassTransport, Detail: err.Error()})
+	}()
 }
 
 // claim finds a free slot, or reports that MaxInFlight calls are out.
@@ -229,23 +235,28 @@ func (g *generator) claim() (int, bool) {
 }
 
 // sendBlocking writes a call the transport could not take at once; its
-// lateness counts in the send lag.
-func (g *generator) sendBlocking(sl *slot, token uint64) {
+// lateness counts in the send lag. It owns req, a copy: the call's slot
+// may be ended and reused while it still runs.
+func (g *generator) sendBlocking(req Request) {
 	defer g.wg.Done()
-	ctx, cancel := context.WithDeadline(g.ctx, sl.req.Intended.Add(g.o.Timeout))
+	ctx, cancel := context.WithDeadline(g.ctx, req.Intended.Add(g.o.Timeout))
 	defer cancel()
-	sl.sentAt.Store(int64(time.Since(g.stats.Start)))
-	err := g.s.Send(ctx, sl.req, g)
-	g.stats.markSent(sl.req.Intended, true)
-	if err != nil {
-		class := ClassTransport
-		if ctx.Err() != nil {
-			class = ClassTimeout
-		}
-		g.end(token, Answer{Token: token, At: time.Now(), Class: class, Detail: fmt.Sprintf("cannot write the call: %v", err)})
+	if sl := &g.slots[req.Slot]; sl.token.Load() == req.Token {
+		sl.sentAt.Store(int64(time.Since(g.stats.Start)))
+	}
+	err := g.s.Send(ctx, req, g)
+	g.stats.markSent(req.Intended, true)
+	if err == nil {
 		return
 	}
-	sl.sent.Store(true)
+	class := ClassTransport
+	switch {
+	case g.ctx.Err() != nil:
+		class = ClassCancelled
+	case ctx.Err() != nil:
+		class = ClassTimeout
+	}
+	g.end(req.Token, Answer{Token: req.Token, At: time.Now(), Class: class, Detail: fmt.Sprintf("cannot write the call: %v", err)})
 }
 
 // Answered implements Done.
@@ -262,7 +273,9 @@ func (g *generator) end(token uint64, a Answer) {
 	if !sl.token.CompareAndSwap(token, 0) {
 		return
 	}
-	if (a.Class == ClassTimeout || a.Class == ClassCancelled) && sl.sent.Load() {
+	if a.Class == ClassTimeout || a.Class == ClassCancelled {
+		// Written or still being written: the sender stops waiting (and
+		// over HTTP closes the connection, which ends a blocked write).
 		g.s.Abandon(sl.req)
 	}
 	g.stats.result(sl, a)

@@ -126,6 +126,9 @@ func (p Profile) Offsets() func() (time.Duration, bool) {
 // solveArea finds τ in [0, d) where the area under a rate going linearly
 // from r0 to r1 over d seconds reaches n: r0·τ + (r1−r0)·τ²/(2d) = n.
 func solveArea(r0, r1, d, n float64) (float64, bool) {
+	if n < 0 && n > -1e-9 {
+		n = 0 // the area before this stage, summed in floating point, came out a hair above k
+	}
 	if n < 0 {
 		return 0, false
 	}

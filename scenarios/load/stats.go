@@ -129,10 +129,10 @@ func (s *Stats) result(c *slot, a Answer) {
 	}
 	w := s.window(a.At)
 	if a.Class != "" {
+		// A failure has no latency worth a percentile: a server that
+		// fails fast would lower the p99 and raise the rate answered.
 		w.errors++
-	}
-	if a.Class == ClassTimeout || a.Class == ClassCancelled {
-		return // no answer: no latency to record (the timeout is the class)
+		return
 	}
 	w.completed++
 	lat := a.At.Sub(c.req.Intended)
@@ -167,7 +167,8 @@ type Summary struct {
 	ErrorRatio, DroppedRatio         float64
 }
 
-// Summary merges every entry's corrected latencies.
+// Summary merges every entry's corrected latencies (of the calls that
+// succeeded).
 func (s *Stats) Summary() Summary {
 	s.mu.Lock()
 	defer s.mu.Unlock()
