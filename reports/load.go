@@ -32,6 +32,9 @@ type Load struct {
 	Sent      int64 `json:"sent"`
 	Dropped   int64 `json:"dropped"`
 	Blocked   int64 `json:"blocked,omitempty"`
+	// Retried calls were written again on a fresh HTTP connection: the
+	// server had closed the idle one they went out on, unread.
+	Retried   int64 `json:"retried,omitempty"`
 	Completed int64 `json:"completed"`
 	Errors    int64 `json:"errors"`
 	// Clock kept the schedule; SendLag is write time minus intended time,

@@ -43,6 +43,7 @@ type httpLoad struct {
 
 	conns    []*loadConn
 	cursor   atomic.Uint64
+	retried  atomic.Int64               // calls written again on a fresh connection (retryStale)
 	slotConn []atomic.Pointer[loadConn] // by Request.Slot: the call's connection
 	freed    chan struct{}              // a connection came free (for Send)
 	stop     chan struct{}
@@ -131,6 +132,7 @@ func (h *httpLoad) TrySend(r load.Request, d load.Done) error {
 func (h *httpLoad) Send(ctx context.Context, r load.Request, d load.Done) error {
 	for {
 		if c := h.claim(); c != nil {
+			h.notifyFree() // pass the signal on: another waiter may find a connection too
 			return c.send(r, d, false)
 		}
 		select {
@@ -145,10 +147,14 @@ func (h *httpLoad) Send(ctx context.Context, r load.Request, d load.Done) error 
 // its reader redials it.
 func (h *httpLoad) Abandon(r load.Request) {
 	c := h.slotConn[r.Slot].Load()
-	if c == nil || !c.state.CompareAndSwap(r.Token, r.Token|connAbandoned) {
+	if c == nil {
 		return
 	}
-	if rc := c.rc.Load(); rc != nil {
+	rc := c.rc.Load() // the call's: loaded before the CAS, as a redial after it would carry the next call
+	if !c.state.CompareAndSwap(r.Token, r.Token|connAbandoned) {
+		return
+	}
+	if rc != nil {
 		rc.conn.Close()
 	}
 }
@@ -185,10 +191,16 @@ type loadConn struct {
 	state atomic.Uint64
 	rc    atomic.Pointer[rawConn]
 	read  atomic.Int64 // bytes read since the last request was written
+	// idleSince is when the connection last came free (unix ns).
+	idleSince atomic.Int64
+	// tail is set while a goroutine writes the end of a request the
+	// socket did not take at once: the connection is not reused then.
+	tail atomic.Bool
 	// Set by the claimant before the token is stored, read by the reader
 	// after it loads the token.
-	done load.Done
-	buf  []byte
+	done    load.Done
+	buf     []byte
+	idleFor time.Duration // how long the connection sat idle before this call
 	// writeNow's result; writeFn is writeNow bound once.
 	wn      int
 	werr    error
@@ -214,6 +226,15 @@ func (c *loadConn) dial(ctx context.Context) error {
 		return fmt.Errorf("cannot reach the socket of %s: %w", c.h.addr, err)
 	}
 	c.rc.Store(&rawConn{conn: tc, raw: raw, br: bufio.NewReaderSize(countingReader{r: tc, n: &c.read}, 16<<10)})
+	c.idleSince.Store(time.Now().UnixNano())
+	// Close closes stop before it closes the connections it finds: a
+	// connection stored after that is closed here, so no reader stays
+	// blocked on one.
+	select {
+	case <-c.h.stop:
+		tc.Close()
+	default:
+	}
 	return nil
 }
 
@@ -228,6 +249,7 @@ func (c *loadConn) writeNow(fd uintptr) bool {
 func (c *loadConn) send(r load.Request, d load.Done, now bool) error {
 	c.buf = c.h.appendRequest(c.buf[:0], r)
 	c.done = d
+	c.idleFor = time.Duration(time.Now().UnixNano() - c.idleSince.Load())
 	c.read.Store(0)
 	c.h.slotConn[r.Slot].Store(c)
 	c.state.Store(r.Token)
@@ -244,10 +266,12 @@ func (c *loadConn) send(r load.Request, d load.Done, now bool) error {
 		return nil
 	}
 	if n := max(c.wn, 0); n < len(c.buf) {
-		rest := c.buf[n:]
+		rest := append([]byte(nil), c.buf[n:]...) // c.buf is the next call's once c is free
+		c.tail.Store(true)
 		c.h.wg.Add(1)
 		go func() {
 			defer c.h.wg.Done()
+			defer c.tail.Store(false)
 			if _, err := rc.conn.Write(rest); err != nil {
 				rc.conn.Close()
 			}
@@ -273,11 +297,12 @@ func (c countingReader) Read(b []byte) (int, error) {
 func (c *loadConn) readLoop() {
 	defer c.h.wg.Done()
 	for {
-		a, broken := readAnswer(c.rc.Load().br)
-		select {
-		case <-c.h.stop:
+		if c.stopped() {
 			return
-		default:
+		}
+		a, broken := readAnswer(c.rc.Load().br)
+		if c.stopped() {
+			return
 		}
 		s := c.state.Load()
 		for s == connPreparing { // a sender is filling the request in
@@ -304,10 +329,13 @@ func (c *loadConn) readLoop() {
 // deliver hands the answer of the call token to its Done and frees c.
 func (c *loadConn) deliver(token uint64, a load.Answer, broken bool) {
 	a, broken = c.retryStale(a, broken)
-	if broken {
+	if broken || c.tail.Load() {
+		// A request still being written (the server answered before it
+		// read it all) would run into the next one: a fresh connection.
 		c.redial()
 	}
 	d := c.done
+	c.idleSince.Store(time.Now().UnixNano())
 	if !c.state.CompareAndSwap(token, connIdle) {
 		// Abandoned meanwhile: its socket may have been closed too.
 		if c.state.CompareAndSwap(token|connAbandoned, connOwned) {
@@ -322,25 +350,46 @@ func (c *loadConn) deliver(token uint64, a load.Answer, broken bool) {
 }
 
 // retryStale writes a call once more on a fresh connection when the
-// server had closed the one it went out on while it sat idle (a Go
-// server closes idle keep-alive connections after its idle timeout):
-// nothing was read, so the request never reached a handler — HTTP
-// clients retry it the same way. Its latency still counts from the
-// intended time.
+// server had closed the one it went out on while it sat idle: a server
+// closes idle keep-alive connections after its idle timeout, and one that
+// does so just as a request is written answers it with nothing — that
+// request never reached a handler. Only a connection idle for at least
+// staleIdleMin before the write qualifies (no server's idle timeout is
+// shorter; a connection under load is reused far sooner), so a handler
+// that died on a busy connection is reported, not retried. The retry is
+// counted, and the call's latency still counts from its intended time.
 func (c *loadConn) retryStale(a load.Answer, broken bool) (load.Answer, bool) {
-	if !broken || a.Class != load.ClassTransport || c.read.Load() != 0 {
+	if !broken || a.Class != load.ClassTransport || c.read.Load() != 0 || c.idleFor < staleIdleMin {
 		return a, broken
 	}
 	if err := c.redialErr(); err != nil {
 		a.Detail += "; " + err.Error()
 		return a, true
 	}
+	c.h.retried.Add(1)
 	c.read.Store(0)
 	rc := c.rc.Load()
 	if _, err := rc.conn.Write(c.buf); err != nil {
 		return load.Answer{At: time.Now(), Class: load.ClassTransport, Detail: fmt.Sprintf("cannot write a load call again on a fresh connection: %v", err)}, true
 	}
 	return readAnswer(rc.br)
+}
+
+// staleIdleMin is how long a connection must have sat idle for a call
+// failed on it with nothing read to be written again (retryStale).
+const staleIdleMin = time.Second
+
+// Retried is how many calls were written again on a fresh connection
+// because the server had closed the idle one they went out on.
+func (h *httpLoad) Retried() int64 { return h.retried.Load() }
+
+func (c *loadConn) stopped() bool {
+	select {
+	case <-c.h.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *loadConn) redial() { _ = c.redialErr() }
@@ -353,17 +402,33 @@ func (c *loadConn) redialErr() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), dialTimeout)
 	defer cancel()
-	return c.dial(ctx)
+	err := c.dial(ctx)
+	if err != nil {
+		// A server that is gone refuses at once: without a pause every
+		// reader would spin on connect(2) and starve the clock's thread.
+		select {
+		case <-c.h.stop:
+		case <-time.After(redialBackoff):
+		}
+	}
+	return err
 }
 
+// redialBackoff is how long a reader waits after a connection it could
+// not open before its connection is used (and fails) again.
+const redialBackoff = 100 * time.Millisecond
+
 func (c *loadConn) free() {
+	c.idleSince.Store(time.Now().UnixNano())
 	c.state.Store(connIdle)
 	c.notifyFree()
 }
 
-func (c *loadConn) notifyFree() {
+func (c *loadConn) notifyFree() { c.h.notifyFree() }
+
+func (h *httpLoad) notifyFree() {
 	select {
-	case c.h.freed <- struct{}{}:
+	case h.freed <- struct{}{}:
 	default:
 	}
 }

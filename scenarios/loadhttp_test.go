@@ -9,7 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -111,4 +113,55 @@ func FuzzParseHTTPAnswer(f *testing.F) {
 			t.Fatalf("a success without a load call's id: %q", raw)
 		}
 	})
+}
+
+// TestHTTPLoad_RetryStale: a call that fails with nothing read is written
+// once more on a fresh connection only when its connection had sat idle
+// long enough for a server to have closed it; on a busy connection the
+// failure is reported (a handler that died must not run twice unseen).
+func TestHTTPLoad_RetryStale(t *testing.T) {
+	tests := []struct {
+		name      string
+		idle      time.Duration
+		wantClass string
+		wantRetry int64
+	}{
+		{"idle connection retried", staleIdleMin + 100*time.Millisecond, "", 1},
+		{"busy connection reported", 0, load.ClassTransport, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var first atomic.Bool
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if first.CompareAndSwap(false, true) {
+					conn, _, err := w.(http.Hijacker).Hijack()
+					if err == nil {
+						conn.Close() // closed with nothing written, as an idle close crossing the request
+					}
+					return
+				}
+				mcpEcho(w, r)
+			}))
+			defer srv.Close()
+			tmpl := []callTemplate{{tool: "ok", pre: `"method":"tools/call","params":{"name":"ok","arguments":{}}`}}
+			h, err := newHTTPLoad(t.Context(), srv.URL+"/mcp", 1, 1, tmpl, newSessionNames("t", 1, 0, 1), loadHeaders(ProtocolLegacy, []string{"ok"}, nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+			time.Sleep(tt.idle)
+			got := answers(make(chan load.Answer, 1))
+			if err := h.TrySend(load.Request{Entry: 0, Intended: time.Now(), Token: 1}, got); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case a := <-got:
+				if a.Class != tt.wantClass || h.Retried() != tt.wantRetry {
+					t.Errorf("class %q (%s), %d retried; want %q, %d", a.Class, a.Detail, h.Retried(), tt.wantClass, tt.wantRetry)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no answer")
+			}
+		})
+	}
 }

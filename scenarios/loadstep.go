@@ -52,6 +52,9 @@ func (ru *run) loadStep(ctx context.Context, l *Load) error {
 		return rerr
 	}
 	rec.Step, rec.Name, rec.StartMS = rs.Index, l.LoadName(), reports.Millis(began)
+	if h, ok := sender.(*httpLoad); ok {
+		rec.Retried = h.Retried()
+	}
 	rec.Transport, rec.Sessions, rec.Connections, rec.Capacity = ru.transport, l.SessionCount(), conns, capacity
 	// The clock's own lateness is the generator's; the rest of the send
 	// lag (a stdin pipe the server did not read) is the server's.
