@@ -145,11 +145,19 @@ type stdioLoad struct {
 	templates []callTemplate
 	sessions  *sessionNames
 	calls     []stdioCall
+	// guard ends a write wedged in a pipe the server stopped reading
+	// (Session.guard); nil: none.
+	guard func(ctx context.Context) func(error) error
+	// done is the run's load.Done (a doneHolder), swapped only between
+	// runs: an answer matched by token may arrive after its slot was
+	// reused, and must still reach a Done.
+	done atomic.Value
 }
+
+type doneHolder struct{ d load.Done }
 
 type stdioCall struct {
 	token atomic.Uint64 // the call's; 0 when none is waiting
-	done  load.Done     // set before token
 	buf   []byte
 }
 
@@ -157,16 +165,19 @@ var _ load.Sender = (*stdioLoad)(nil)
 
 // newStdioLoad routes the pinger's answers to ld- ids to the load until
 // stop is called.
-func newStdioLoad(p *pipePinger, templates []callTemplate, sessions *sessionNames, slots int) (s *stdioLoad, stop func()) {
-	s = &stdioLoad{p: p, templates: templates, sessions: sessions, calls: make([]stdioCall, slots)}
+func newStdioLoad(p *pipePinger, templates []callTemplate, sessions *sessionNames, slots int,
+	guard func(ctx context.Context) func(error) error) (s *stdioLoad, stop func()) {
+	s = &stdioLoad{p: p, templates: templates, sessions: sessions, calls: make([]stdioCall, slots), guard: guard}
 	p.load.Store(s)
 	return s, func() { p.load.CompareAndSwap(s, nil) }
 }
 
 func (s *stdioLoad) prepare(r load.Request, d load.Done) []byte {
+	if cur, _ := s.done.Load().(doneHolder); cur.d != d {
+		s.done.Store(doneHolder{d}) // once per run
+	}
 	c := &s.calls[r.Slot]
 	c.buf = append(appendCall(c.buf[:0], loadIDPrefix, r, s.templates[r.Entry], s.sessions), '\n')
-	c.done = d
 	c.token.Store(r.Token)
 	return c.buf
 }
@@ -185,10 +196,18 @@ func (s *stdioLoad) TrySend(r load.Request, d load.Done) error {
 }
 
 // Send implements load.Sender: a frame the pipe could not take at once
-// (a full pipe, a frame above PIPE_BUF, another writer mid-frame).
+// (a full pipe, a frame above PIPE_BUF, another writer mid-frame). The
+// frame is written whole — half a frame would glue the next one onto it
+// and corrupt the session — so ctx cannot cut the write short; a write
+// still blocked a while after ctx ended is ended by the session's guard,
+// which closes the server's stdin (the server stopped reading it).
 func (s *stdioLoad) Send(ctx context.Context, r load.Request, d load.Done) error {
 	frame := s.prepare(r, d)
-	if err := s.p.writeBlocking(ctx, frame); err != nil {
+	written := func(err error) error { return err }
+	if s.guard != nil {
+		written = s.guard(ctx)
+	}
+	if err := written(s.p.writeBlocking(frame)); err != nil {
 		s.calls[r.Slot].token.CompareAndSwap(r.Token, 0)
 		return err
 	}
@@ -220,20 +239,20 @@ func (s *stdioLoad) answer(id string, at time.Time, a rpcAnswer) {
 	if !c.token.CompareAndSwap(token, 0) {
 		return
 	}
+	h, _ := s.done.Load().(doneHolder)
+	if h.d == nil {
+		return
+	}
 	la := a.loadAnswer(at)
 	la.Token = token
-	c.done.Answered(la)
+	h.d.Answered(la)
 }
 
-// writeBlocking writes frame whole, waiting for the pipe, until ctx ends.
-func (p *pipePinger) writeBlocking(ctx context.Context, frame []byte) error {
+// writeBlocking writes frame whole, waiting for the pipe and for the
+// frame writer's lock.
+func (p *pipePinger) writeBlocking(frame []byte) error {
 	p.frames.Lock()
 	defer p.frames.Unlock()
-	if d, ok := ctx.Deadline(); ok {
-		if err := p.f.SetWriteDeadline(d); err == nil {
-			defer p.f.SetWriteDeadline(time.Time{})
-		}
-	}
 	if _, err := p.f.Write(frame); err != nil {
 		return fmt.Errorf("cannot write a load call to the server's stdin: %w", err)
 	}

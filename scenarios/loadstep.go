@@ -143,7 +143,7 @@ func (ru *run) loadSender(ctx context.Context, l *Load) (load.Sender, *sessionNa
 			return nil, nil, nil, 0, fmt.Errorf("cannot load over stdio: the session has no pipe to write into")
 		}
 		names := newSessionNames(l.LoadName(), l.SessionCount(), l.ChurnEvery, 1)
-		s, stop := newStdioLoad(ru.sess.pinger, templates, names, l.InFlight())
+		s, stop := newStdioLoad(ru.sess.pinger, templates, names, l.InFlight(), ru.sess.guard)
 		return s, names, stop, 0, nil
 	}
 	var ids []string

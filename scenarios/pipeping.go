@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -37,6 +38,15 @@ type pipePinger struct {
 	ping, noop string
 	frames     sync.Mutex
 	seq        atomic.Uint64
+	// raw, writeFn and the fields after them serve tryWrite, under
+	// frames: made once, so a write from a clock's thread allocates
+	// nothing.
+	raw     syscall.RawConn
+	rawErr  error
+	writeFn func(fd uintptr)
+	wframe  []byte
+	wn      int
+	werr    error
 
 	mu      sync.Mutex
 	pending map[string]func(time.Time, rpcAnswer) // probe id → answered
@@ -70,6 +80,8 @@ func newPipePinger(stdin *os.File, version string) *pipePinger {
 		ping: `"method":"ping"`,
 		noop: `"method":"tools/call","params":{"name":"` + NoopTool + `","arguments":{}}`,
 	}
+	p.raw, p.rawErr = stdin.SyscallConn()
+	p.writeFn = p.writeFrame
 	if mcp.IsModernProtocol(version) {
 		meta := `"_meta":{"` + mcp.MetaKeyProtocolVersion + `":"` + version + `","` + mcp.MetaKeyClientCapabilities + `":{}}`
 		p.ping = `"method":"` + string(mcp.MethodServerDiscover) + `","params":{` + meta + `}`
@@ -111,19 +123,23 @@ func (p *pipePinger) TrySend(kind probes.Kind, answered func(time.Time, error)) 
 }
 
 // tryWrite writes frame with one non-blocking write(2), or returns
-// probes.ErrWouldBlock having written nothing.
+// probes.ErrWouldBlock having written nothing. It runs on the probes' and
+// the load's clock threads: it allocates nothing (the descriptor's
+// RawConn and the write function are made once) and takes the frame lock
+// only if it is free.
 func (p *pipePinger) tryWrite(frame []byte) error {
 	if len(frame) > pipeBuf || !p.frames.TryLock() {
 		return probes.ErrWouldBlock
 	}
 	defer p.frames.Unlock()
-	rc, err := p.f.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("cannot reach the server's stdin: %w", err)
+	if p.raw == nil {
+		return fmt.Errorf("cannot reach the server's stdin: %w", p.rawErr)
 	}
-	var n int
-	var werr error
-	if err := rc.Control(func(fd uintptr) { n, werr = unix.Write(int(fd), frame) }); err != nil {
+	p.wframe = frame
+	err := p.raw.Control(p.writeFn)
+	n, werr := p.wn, p.werr
+	p.wframe = nil
+	if err != nil {
 		return fmt.Errorf("cannot write a ping to the server's stdin: %w", err)
 	}
 	switch {
@@ -137,6 +153,9 @@ func (p *pipePinger) tryWrite(frame []byte) error {
 	}
 	return nil
 }
+
+// writeFrame is tryWrite's write, under the frame lock.
+func (p *pipePinger) writeFrame(fd uintptr) { p.wn, p.werr = unix.Write(int(fd), p.wframe) }
 
 // writer is what the MCP client writes its frames through.
 func (p *pipePinger) writer() io.WriteCloser { return (*frameWriter)(p) }
