@@ -120,6 +120,9 @@ func (s *Scenario) validateLoad(key string, l *Load) error {
 		return s.errAt(key+".mix", fmt.Sprintf("%v (name the calls apart with name:)", err))
 	}
 	if l.FindLimit != nil {
+		if l.Rate != 0 || l.Duration != 0 || len(l.Stages) > 0 || l.StartRate != 0 {
+			return s.errAt(key+".find_limit", "a capacity search sets its own rates: drop rate, duration, start_rate and stages")
+		}
 		return s.validateFindLimit(key+".find_limit", l.FindLimit)
 	}
 	if len(l.Stages) > 0 && (l.Rate != 0 || l.Duration != 0) {
@@ -132,16 +135,19 @@ func (s *Scenario) validateLoad(key string, l *Load) error {
 }
 
 func (s *Scenario) validateFindLimit(key string, f *FindLimit) error {
+	// Each test is written so that NaN fails it.
 	switch {
-	case !(f.Start > 0) || f.Start > maxLoadRate:
+	case !(f.Start > 0 && f.Start <= maxLoadRate):
 		return s.errAt(key+".start", "start must be a rate > 0")
-	case f.Max < f.Start || f.Max > maxLoadRate:
+	case !(f.Max >= f.Start && f.Max <= maxLoadRate):
 		return s.errAt(key+".max", "max must be a rate ≥ start")
 	case f.Trial <= 0:
 		return s.errAt(key+".trial", "trial must be a duration > 0 (each rate is held this long)")
-	case f.Resolution < 0 || f.Resolution >= 1:
+	case f.Trial.D().Seconds()*f.Start < 1:
+		return s.errAt(key+".trial", fmt.Sprintf("a %v trial at the start rate %v/s holds no call: lengthen it or start higher", f.Trial, f.Start))
+	case !(f.Resolution >= 0 && f.Resolution < 1):
 		return s.errAt(key+".resolution", "resolution must be between 0 and 1 (default 0.1)")
-	case f.Floor < 0:
+	case !(f.Floor >= 0 && f.Floor <= maxLoadRate):
 		return s.errAt(key+".floor", "floor must be a rate ≥ 0")
 	}
 	return nil

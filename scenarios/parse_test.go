@@ -139,6 +139,9 @@ func TestParse_malformed(t *testing.T) {
 		{"load same call twice", validHead + "steps:\n  - load: {rate: 5, duration: 1s, mix: [{call: {tool: list_models}}, {call: {tool: list_models}}]}\n", 9, "steps[0].load.mix", "used twice"},
 		{"load background call", validHead + "steps:\n  - load: {rate: 5, duration: 1s, mix: [{call: {tool: list_models, background: true}}]}\n", 9, "steps[0].load.mix[0].call", "cannot be background"},
 		{"load bad search", validHead + "steps:\n  - load: {mix: [{call: {tool: list_models}}], find_limit: {start: 100, max: 50, trial: 1s}}\n", 9, "steps[0].load.find_limit.max", "max must be"},
+		{"load search with a rate", validHead + "steps:\n  - load: {rate: 5, duration: 1s, mix: [{call: {tool: list_models}}], find_limit: {start: 10, max: 50, trial: 1s}}\n", 9, "steps[0].load.find_limit", "own rates"},
+		{"load search NaN max", validHead + "steps:\n  - load: {mix: [{call: {tool: list_models}}], find_limit: {start: 10, max: .nan, trial: 1s}}\n", 9, "steps[0].load.find_limit.max", "max must be"},
+		{"load search empty trial", validHead + "steps:\n  - load: {mix: [{call: {tool: list_models}}], find_limit: {start: 1, max: 50, trial: 100ms}}\n", 9, "steps[0].load.find_limit.trial", "holds no call"},
 		{"load bad ratio", validHead + "steps:\n  - load: {rate: 5, duration: 1s, mix: [{call: {tool: list_models}}], thresholds: {error_ratio: 2}}\n", 9, "steps[0].load.thresholds", "between 0 and 1"},
 	}
 	for _, tc := range cases {
