@@ -56,12 +56,8 @@ func (ru *run) loadStep(ctx context.Context, l *Load) error {
 		rec.Retried = h.Retried()
 	}
 	rec.Transport, rec.Sessions, rec.Connections, rec.Capacity = ru.transport, l.SessionCount(), conns, capacity
-	// The clock's own lateness is the generator's; the rest of the send
-	// lag (a stdin pipe the server did not read) is the server's.
-	if rec.WakeLag != nil && rec.WakeLag.P99 > reports.Millis(loadWakeLagBound) {
-		rec.Invalid = fmt.Sprintf("the generator fell behind its schedule: its clock woke p99 %.2f ms late (> %v)", rec.WakeLag.P99, loadWakeLagBound)
-	}
 	checks := loadChecks(l, rec)
+	rec.Invalid = loadInvalid(rec, checks)
 	pass := true
 	for _, c := range checks {
 		pass = pass && c.Pass
@@ -268,29 +264,57 @@ func capacityLine(c *reports.Capacity) string {
 	return s
 }
 
-// judgeLoadValidity makes a scenario invalid when a load's generator fell
-// behind its schedule and nothing fails beyond what that explains: a
-// failed step, any check but a load's latency checks, or a latency check
-// above its limit by more than that load's worst send lag keeps the
-// verdict fail. A heartbeat that fell behind is the watcher's to judge.
+// loadInvalid says why a load's verdict may be the generator's rather
+// than the server's, or "": for a capacity search, when it stopped at a
+// trial the generator was too late to judge (its capacity is then only a
+// floor); for a plain load, when its clock woke late past the bound (the
+// clock's own lateness is the generator's; the rest of the send lag, a
+// stdin pipe the server did not read, is the server's) and its p99 check
+// failed by no more than that lateness. A late generator only makes a
+// load look worse — overdue arrivals go out at once and latency counts
+// from the intended time — so a pass, errors and drops stand, and report
+// diff compares such a load as any other.
+func loadInvalid(rec *reports.Load, checks []reports.Check) string {
+	if c := rec.Capacity; c != nil {
+		for _, t := range c.Trials {
+			if t.Invalid != "" {
+				return fmt.Sprintf("the capacity search stopped at %v/s, where the generator fell behind (%s): the capacity is a floor", t.Rate, t.Invalid)
+			}
+		}
+		return ""
+	}
+	if rec.WakeLag == nil || rec.WakeLag.P99 <= reports.Millis(loadWakeLagBound) {
+		return ""
+	}
+	for _, c := range checks {
+		if c.Name == "load_p99["+rec.Name+"]" && !c.Pass && c.Value-c.Threshold <= rec.WakeLag.Max {
+			return fmt.Sprintf("its clock woke p99 %.2f ms late (> %v), and its p99 failed by no more than that", rec.WakeLag.P99, loadWakeLagBound)
+		}
+	}
+	return ""
+}
+
+// judgeLoadValidity makes a scenario invalid when a load could not be
+// judged (loadInvalid) and nothing fails that the load's generator does
+// not explain: a failed step other than that load's, or any failed check
+// but that load's p99 (a plain load) or capacity floor (a search stopped
+// by its generator), keeps the verdict fail. A heartbeat that fell behind
+// is the watcher's to judge.
 func judgeLoadValidity(res *reports.Scenario) {
-	if res.Invalid != "" {
+	if res.Invalid != "" || !reports.Failed(res) {
 		return
 	}
 	var why []string
-	lag := map[string]float64{} // load name → send lag max, ms
+	explained := map[string]bool{}
 	for _, l := range res.Loads {
-		if l.Invalid != "" {
-			why = append(why, "load "+l.Name+": "+l.Invalid)
-			if l.WakeLag != nil {
-				lag[l.Name] = l.WakeLag.Max
-			}
+		if l.Invalid == "" {
+			continue
 		}
+		why = append(why, "load "+l.Name+": "+l.Invalid)
+		explained["load_p99["+l.Name+"]"] = l.Capacity == nil
+		explained["capacity["+l.Name+"]"] = l.Capacity != nil
 	}
-	// A late generator only makes a load look worse (overdue arrivals go
-	// out at once, and latency counts from the intended time): a pass
-	// stands.
-	if len(why) == 0 || !reports.Failed(res) {
+	if len(why) == 0 {
 		return
 	}
 	for _, st := range res.Steps {
@@ -299,12 +323,7 @@ func judgeLoadValidity(res *reports.Scenario) {
 		}
 	}
 	for _, c := range res.Checks {
-		if c.Pass {
-			continue
-		}
-		name, ok := strings.CutPrefix(c.Name, "load_p99[")
-		worst, late := lag[strings.TrimSuffix(name, "]")]
-		if !ok || !late || c.Value-c.Threshold > worst {
+		if !c.Pass && !explained[c.Name] {
 			return
 		}
 	}

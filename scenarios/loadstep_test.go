@@ -115,3 +115,50 @@ steps:
 		})
 	}
 }
+
+// TestLoadValidity: a late generator makes a load (and its scenario)
+// invalid only when what failed is within its lateness; passes, errors,
+// drops and failures beyond the lateness stand.
+func TestLoadValidity(t *testing.T) {
+	late := &reports.Latencies{P99: 5, Max: 8}     // ms: past the 2 ms bound
+	onTime := &reports.Latencies{P99: 0.3, Max: 1} // ms
+	p99 := func(value float64) reports.Check {
+		return reports.Check{Name: "load_p99[l]", Value: value, Threshold: 100, Pass: value <= 100}
+	}
+	errs := reports.Check{Name: "load_error_ratio[l]", Value: 0.1, Threshold: 0, Pass: false}
+	search := func(trialInvalid string) *reports.Capacity {
+		return &reports.Capacity{Rate: 50, Trials: []reports.Trial{{Rate: 50, Pass: true}, {Rate: 100, Invalid: trialInvalid, Broke: "p99"}}}
+	}
+	floor := reports.Check{Name: "capacity[l]", Value: 50, Threshold: 80, Pass: false}
+	tests := []struct {
+		name        string
+		wake        *reports.Latencies
+		capacity    *reports.Capacity
+		checks      []reports.Check
+		wantLoad    bool // the load is invalid
+		wantInvalid bool // the scenario is invalid
+	}{
+		{"p99 failed within the lag", late, nil, []reports.Check{p99(103)}, true, true},
+		{"p99 failed beyond the lag", late, nil, []reports.Check{p99(400)}, false, false},
+		{"passed while late", late, nil, []reports.Check{p99(50)}, false, false},
+		{"errors while late", late, nil, []reports.Check{p99(103), errs}, true, false},
+		{"on time", onTime, nil, []reports.Check{p99(103)}, false, false},
+		{"search stopped by the generator", late, search("clock late"), []reports.Check{floor}, true, true},
+		{"search stopped by the server", late, search(""), []reports.Check{floor}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := &reports.Load{Name: "l", WakeLag: tt.wake, Capacity: tt.capacity}
+			rec.Invalid = loadInvalid(rec, tt.checks)
+			if got := rec.Invalid != ""; got != tt.wantLoad {
+				t.Errorf("load invalid %q, want invalid %v", rec.Invalid, tt.wantLoad)
+			}
+			res := &reports.Scenario{Loads: []reports.Load{*rec}, Checks: tt.checks,
+				Steps: []reports.Step{{Kind: KindLoad, Pass: false}}}
+			judgeLoadValidity(res)
+			if got := res.Invalid != ""; got != tt.wantInvalid {
+				t.Errorf("scenario invalid %q, want invalid %v", res.Invalid, tt.wantInvalid)
+			}
+		})
+	}
+}
