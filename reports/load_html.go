@@ -5,6 +5,8 @@ import "html/template"
 // htmlLoad is a load with its text and plots rendered for report.html.
 type htmlLoad struct {
 	*Load
+	// Anchor is the section's id ("load-<scenario>-<load>"), for links.
+	Anchor       string
 	Title        string
 	Summary      string
 	CapacityLine string
@@ -27,6 +29,7 @@ func htmlLoads(sc *Scenario) []htmlLoad {
 		l := &sc.Loads[i]
 		hl := htmlLoad{
 			Load:           l,
+			Anchor:         "load-" + FileName(sc.Name) + "-" + FileName(loadName(l)),
 			Title:          loadName(l),
 			Summary:        LoadSummaryLine(l),
 			CapacityLine:   CapacityLine(l.Capacity),

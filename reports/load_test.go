@@ -18,8 +18,8 @@ func TestLoadHTML(t *testing.T) {
 	sc := &r.Scenarios[3]
 	steady, search := &sc.Loads[0], &sc.Loads[1]
 	for _, want := range []string{
-		"<h3>Load steady</h3>",
-		"<h3>Load find-limit</h3>",
+		`<h3 id="load-many-hosts-steady">Load steady</h3>`,
+		`<h3 id="load-many-hosts-find-limit">Load find-limit</h3>`,
 		html.EscapeString(LoadSummaryLine(steady)),
 		html.EscapeString(CapacityLine(search.Capacity)),
 		`aria-label="throughput over time, load steady, scenario many-hosts"`,
