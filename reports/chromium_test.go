@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/secondbrain-dev/secondbrain/internal/testlock"
 )
 
 // report.html is checked in a real browser: Debian's chromium, headless,
@@ -254,6 +256,7 @@ func TestHTMLInChromium(t *testing.T) {
 		}
 		t.Skip("chromium not installed (apt-get install -y chromium); set CI=1 to make this a failure")
 	}
+	testlock.Heavy(t) // a browser starting up takes both CPUs for seconds
 	dir := t.TempDir()
 	if err := WriteAll(dir, syntheticResult(t)); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/secondbrain-dev/secondbrain/internal/testlock"
 	"github.com/secondbrain-dev/secondbrain/probes"
 	"github.com/secondbrain-dev/secondbrain/reports"
 	"github.com/secondbrain-dev/secondbrain/scenarios"
@@ -35,6 +36,7 @@ func TestReplay_e2e(t *testing.T) {
 	if testing.Short() {
 		t.Skip("replays a scenario against the real server (~10 s per transport)")
 	}
+	testlock.Heavy(t) // it reads the server's debug endpoints within their timeouts
 	t.Setenv("SB_RUN_MAIN", "1")
 	for _, tr := range []string{"stdio", "http"} {
 		t.Run(tr, func(t *testing.T) {
