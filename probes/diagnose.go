@@ -216,6 +216,14 @@ func (r *ranker) classify(g Goroutine, gs, workers []Goroutine) (*culpritAgg, st
 	cause := classifyWait(g.State, g.Stack, r.opts.Sources)
 	if cause == causeSendWait {
 		cause = sendCause(g, gs, workers)
+		if cause == CauseSemaphoreHeld && len(workers) == 0 {
+			// No pool was seen busy in this dump — a worker between two
+			// jobs is enough — but another dump may have seen it: the wait
+			// stays provisional, and rank names it by its frame, as it
+			// does a profile's (worker-pool-exhausted once any dump saw
+			// the pool busy at that send).
+			cause = causeSendWait
+		}
 	}
 	if cause == "" {
 		return nil, ""

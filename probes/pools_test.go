@@ -114,3 +114,38 @@ func TestDiagnose_profileFanOutIsNoWait(t *testing.T) {
 		}
 	}
 }
+
+// A wait to send into a pool is the pool's in every dump once one dump saw
+// all its workers serving requests: in the others a worker between two
+// jobs hid the pool, and the waits there were ranked apart as a held
+// semaphore — which outweighed the pool's and named the wrong cause (the
+// worker-pool canary, once in four CI runs).
+func TestDiagnose_poolWaitAcrossDumps(t *testing.T) {
+	creator := &Frame{Func: sb + "server.startPool", File: "/x/p.go", Line: 3}
+	req := func(trace string) map[string]string {
+		return map[string]string{LabelPath: "request", LabelTool: "t", LabelTrace: trace}
+	}
+	idle := Goroutine{ID: 1, State: "chan receive", CreatedBy: creator, Stack: stack(sb + "server.worker")}
+	working := Goroutine{ID: 1, State: "select", Labels: req("a"), CreatedBy: creator,
+		Stack: stack("net/http.(*persistConn).roundTrip", sb+"server.call", sb+"server.worker")}
+	waiter := func(id int64) Goroutine {
+		return Goroutine{ID: id, State: "chan send", Labels: req("b"), Wait: time.Second,
+			Stack: []Frame{{Func: "runtime.chansend1"}, {Func: sb + "server.(*pool).submit", File: "/x/p.go", Line: 54},
+				{Func: sb + "server.handle", File: "/x/h.go", Line: 9}}}
+	}
+	t0 := time.Now()
+	ev := Evidence{Baseline: []Goroutine{idle}, Dumps: []*GoroutineDump{
+		{At: t0, Goroutines: []Goroutine{idle, waiter(5), waiter(6)}},                            // between jobs
+		{At: t0.Add(80 * time.Millisecond), Goroutines: []Goroutine{idle, waiter(5), waiter(6)}}, // between jobs
+		{At: t0.Add(160 * time.Millisecond), Goroutines: []Goroutine{working, waiter(5)}},        // the pool busy
+	}}
+	d := Diagnose(ev, DiagnoseOptions{})
+	if d == nil || d.Cause != CauseWorkerPool {
+		t.Fatalf("diagnosis %+v: want %s", d, CauseWorkerPool)
+	}
+	for _, f := range d.Frames {
+		if f.Cause == CauseSemaphoreHeld {
+			t.Errorf("the pool's send also ranked as a held semaphore: %+v", f)
+		}
+	}
+}
