@@ -231,7 +231,7 @@ func (s *stdioLoad) answer(id string, at time.Time, a rpcAnswer) {
 	if err != nil {
 		return
 	}
-	slot := int(token >> 40)
+	slot := load.TokenSlot(token)
 	if slot >= len(s.calls) {
 		return
 	}

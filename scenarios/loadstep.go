@@ -3,7 +3,6 @@ package scenarios
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
@@ -361,13 +360,4 @@ func unjudgedPhases(res *reports.Scenario) map[string]string {
 		}
 	}
 	return skip
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -1,6 +1,8 @@
 package scenarios
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -44,7 +46,7 @@ func TestUnjudgedPhases(t *testing.T) {
 	}}
 	got := unjudgedPhases(res)
 	want := []string{"cap-at-200", "cap-at-300", "cap-at-400"}
-	if keys := sortedKeys(got); strings.Join(keys, ",") != strings.Join(want, ",") {
+	if keys := slices.Sorted(maps.Keys(got)); strings.Join(keys, ",") != strings.Join(want, ",") {
 		t.Errorf("unjudged %v, want %v (trials at ≤ 80 %% of the capacity stay judged)", keys, want)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -429,7 +430,7 @@ func (w *watch) Stop(ctx context.Context, res *reports.Scenario) error {
 // evaluate measures what the thresholds judge and appends the checks.
 func (w *watch) evaluate(ctx context.Context, res *reports.Scenario, snap *probes.HeartbeatSnapshot) {
 	if skip := unjudgedPhases(res); len(skip) > 0 {
-		for _, p := range sortedKeys(skip) {
+		for _, p := range slices.Sorted(maps.Keys(skip)) {
 			w.note("heartbeat phase %s measured, not judged: %s", p, skip[p])
 		}
 		snap = snap.Without(skip)

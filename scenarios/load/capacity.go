@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/secondbrain-dev/secondbrain/reports"
+	"github.com/secondbrain-dev/secondbrain/server/clock"
 )
 
 // Limits are what a trial of a capacity search must hold.
@@ -99,7 +100,7 @@ func (sr *search) bisect(ctx context.Context) error {
 // judged (the search's Bound then says so).
 func (sr *search) try(ctx context.Context, rate float64) (bool, error) {
 	if len(sr.capacity.Trials) > 0 && sr.o.Cooldown > 0 {
-		if err := sleep(ctx, sr.o.Cooldown); err != nil {
+		if err := clock.Sleep(ctx, clock.Real{}, sr.o.Cooldown); err != nil {
 			return false, err
 		}
 	}
@@ -169,15 +170,4 @@ func roundRate(r float64) float64 {
 		return float64(int64(r + 0.5))
 	}
 	return float64(int64(r*10+0.5)) / 10
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -28,6 +28,14 @@ type Request struct {
 	Slot     int
 }
 
+// tokenSlotShift places a call's slot above its sequence number in its
+// token.
+const tokenSlotShift = 40
+
+// TokenSlot is the slot of the call a token names (Request.Slot), for a
+// sender that gets only the token back with an answer.
+func TokenSlot(token uint64) int { return int(token >> tokenSlotShift) }
+
 // Answer is how a call ended, as the sender saw it.
 type Answer struct {
 	Token  uint64    // the request's
@@ -189,7 +197,7 @@ func (g *generator) fire(intended, woke time.Time) {
 		return
 	}
 	sl := &g.slots[i]
-	token := uint64(i)<<40 | (g.seqBase+k)%(1<<40-1) + 1
+	token := uint64(i)<<tokenSlotShift | (g.seqBase+k)%(1<<tokenSlotShift-1) + 1
 	req := Request{Index: k, Entry: entry, Intended: intended, Token: token, Slot: i}
 	sl.req, sl.woke = req, woke
 	sl.deadline.Store(intended.Add(g.o.Timeout).UnixNano())
@@ -265,7 +273,7 @@ func (g *generator) Answered(a Answer) { g.end(a.Token, a) }
 // end ends the call of token once: records it, frees its slot. An answer
 // for a call already ended (timed out, abandoned) is dropped.
 func (g *generator) end(token uint64, a Answer) {
-	i := int(token >> 40)
+	i := TokenSlot(token)
 	if i >= len(g.slots) {
 		return
 	}
