@@ -199,7 +199,7 @@ func junitLoadProperties(sc *Scenario) []junitProperty {
 			junitProperty{Name: prefix + "achieved_rate", Value: num(l.AchievedRate)},
 			junitProperty{Name: prefix + "errors", Value: strconv.FormatInt(l.Errors, 10)},
 			junitProperty{Name: prefix + "dropped", Value: strconv.FormatInt(l.Dropped, 10)})
-		if lat := loadLatency(l); lat != nil {
+		if lat := LoadLatency(l); lat != nil {
 			out = append(out, junitProperty{Name: prefix + "p99_ms", Value: num(lat.P99)})
 		}
 		if l.Capacity != nil {

@@ -290,7 +290,7 @@ func manyHostsScenario(tb testing.TB, startedAt time.Time) Scenario {
 	steady := steadySim.load(tb, "steady", 0, 1000, 30000)
 	steady.PeakRate = 200
 	search := capacitySearch(tb, rng, []float64{100, 200, 400, 800, 1600, 1200, 1000, 900, 950}, 3000)
-	p99 := loadLatency(&steady).P99
+	p99 := LoadLatency(&steady).P99
 	return Scenario{
 		Name:        "many-hosts",
 		Description: "Several hosts' sessions send context queries at a steady arrival rate, then a capacity search finds the rate the server holds.",

@@ -19,7 +19,7 @@ type htmlLoad struct {
 // htmlLoadTool is one entry of a load's mix with its errors in order.
 type htmlLoadTool struct {
 	*LoadTool
-	ErrorList []loadError
+	ErrorList []LoadError
 }
 
 // htmlLoads renders the loads of a scenario, in order.
@@ -42,7 +42,7 @@ func htmlLoads(sc *Scenario) []htmlLoad {
 		}
 		for j := range l.Tools {
 			t := &l.Tools[j]
-			hl.Tools = append(hl.Tools, htmlLoadTool{LoadTool: t, ErrorList: loadErrors(t)})
+			hl.Tools = append(hl.Tools, htmlLoadTool{LoadTool: t, ErrorList: LoadErrors(t)})
 		}
 		out = append(out, hl)
 	}

@@ -120,7 +120,7 @@ func CapacityLimitsText(lim CapacityLimits) string {
 // 840/s (p99 41.0 ms)".
 func LoadLine(l *Load) string {
 	s := fmt.Sprintf("load %s: offered %s, achieved %s", loadName(l), rateText(l.OfferedRate), rateText(l.AchievedRate))
-	if lat := loadLatency(l); lat != nil {
+	if lat := LoadLatency(l); lat != nil {
 		s += ", p99 " + FormatMS(lat.P99)
 	}
 	s += fmt.Sprintf(", errors %d, dropped %d", l.Errors, l.Dropped)
@@ -137,11 +137,11 @@ func LoadLine(l *Load) string {
 	return s
 }
 
-// loadLatency is the corrected latency of all the load's calls: the tools'
+// LoadLatency is the corrected latency of all the load's calls: the tools'
 // histograms merged. A producer that kept no histograms gets the worst
 // tool's figures instead, which bound the merged p99 from above. Nil
 // without a measured call.
-func loadLatency(l *Load) *Latencies {
+func LoadLatency(l *Load) *Latencies {
 	var ls []*Latencies
 	var worst *Latencies
 	for i := range l.Tools {
@@ -169,19 +169,19 @@ func loadLatency(l *Load) *Latencies {
 	return merged
 }
 
-// loadError is one class of a tool's failed calls.
-type loadError struct {
+// LoadError is one class of a tool's failed calls.
+type LoadError struct {
 	Class  string
 	Count  int64
 	Sample string // the class's first message
 }
 
-// loadErrors lists a tool's error classes by name, so the order never
+// LoadErrors lists a tool's error classes by name, so the order never
 // depends on the map.
-func loadErrors(t *LoadTool) []loadError {
-	out := make([]loadError, 0, len(t.Errors))
+func LoadErrors(t *LoadTool) []LoadError {
+	out := make([]LoadError, 0, len(t.Errors))
 	for class, n := range t.Errors {
-		out = append(out, loadError{Class: class, Count: n, Sample: t.ErrorSamples[class]})
+		out = append(out, LoadError{Class: class, Count: n, Sample: t.ErrorSamples[class]})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Class < out[j].Class })
 	return out

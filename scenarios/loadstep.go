@@ -176,7 +176,7 @@ func (ru *run) loadSender(ctx context.Context, l *Load) (load.Sender, *sessionNa
 func loadChecks(l *Load, rec *reports.Load) []reports.Check {
 	name, th := rec.Name, l.Thresholds
 	var total reports.Latencies
-	if ls := toolLatencies(rec); ls != nil {
+	if ls := reports.LoadLatency(rec); ls != nil {
 		total = *ls
 	}
 	var out []reports.Check
@@ -200,21 +200,9 @@ func loadChecks(l *Load, rec *reports.Load) []reports.Check {
 	}
 	if c := rec.Capacity; c != nil && l.FindLimit.Floor > 0 {
 		add(reports.Check{Name: "capacity[" + name + "]", Value: c.Rate, Unit: "calls/s", Op: ">=", Threshold: l.FindLimit.Floor,
-			Pass: c.Rate >= l.FindLimit.Floor, Detail: capacityLine(c)})
+			Pass: c.Rate >= l.FindLimit.Floor, Detail: reports.CapacityLine(c)})
 	}
 	return out
-}
-
-func toolLatencies(rec *reports.Load) *reports.Latencies {
-	var ls []*reports.Latencies
-	for _, t := range rec.Tools {
-		ls = append(ls, t.Latency)
-	}
-	m, err := reports.MergeLatencies(ls...)
-	if err != nil {
-		return nil
-	}
-	return m
 }
 
 func ratio(n, of int64) float64 {
@@ -224,11 +212,14 @@ func ratio(n, of int64) float64 {
 	return float64(n) / float64(of)
 }
 
+// errorDetail lists a load's failures by tool and class, with each
+// class's first message.
 func errorDetail(rec *reports.Load) string {
 	var parts []string
-	for _, t := range rec.Tools {
-		for class, n := range t.Errors {
-			parts = append(parts, fmt.Sprintf("%s %s ×%d: %s", t.Name, class, n, truncate(t.ErrorSamples[class], 120)))
+	for i := range rec.Tools {
+		t := &rec.Tools[i]
+		for _, e := range reports.LoadErrors(t) {
+			parts = append(parts, fmt.Sprintf("%s %s ×%d: %s", t.Name, e.Class, e.Count, truncate(e.Sample, 120)))
 		}
 	}
 	if len(parts) == 0 {
@@ -237,28 +228,15 @@ func errorDetail(rec *reports.Load) string {
 	return strings.Join(parts, "; ")
 }
 
-// loadLine is the step's one-line summary.
+// loadLine is the step's one-line summary: the load's figures, its
+// latency and, for a search, its capacity.
 func loadLine(rec *reports.Load) string {
-	s := fmt.Sprintf("offered %.1f/s, achieved %.1f/s; %d sent, %d dropped, %d errors", rec.OfferedRate, rec.AchievedRate, rec.Sent, rec.Dropped, rec.Errors)
-	if l := toolLatencies(rec); l != nil {
-		s += fmt.Sprintf("; p50 %.2f ms, p99 %.2f ms", l.P50, l.P99)
-	}
-	if rec.SendLag != nil {
-		s += fmt.Sprintf("; send lag p99 %.3f ms (%s)", rec.SendLag.P99, rec.Clock)
+	s := reports.LoadSummaryLine(rec)
+	if l := reports.LoadLatency(rec); l != nil {
+		s += "; p50 " + reports.FormatMS(l.P50) + ", p99 " + reports.FormatMS(l.P99)
 	}
 	if rec.Capacity != nil {
-		s += "; " + capacityLine(rec.Capacity)
-	}
-	return s
-}
-
-func capacityLine(c *reports.Capacity) string {
-	s := fmt.Sprintf("capacity %v calls/s (p50 %.2f ms, p99 %.2f ms)", c.Rate, c.P50MS, c.P99MS)
-	if c.Limit != "" {
-		s += "; above it: " + c.Limit
-	}
-	if c.Bound != "" {
-		s += "; search stopped: " + c.Bound
+		s += "; " + reports.CapacityLine(rec.Capacity)
 	}
 	return s
 }
