@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,28 +158,17 @@ func (h *httpLoad) Abandon(r load.Request) {
 	}
 }
 
-// appendRequest writes r's request into buf.
-func (h *httpLoad) appendRequest(buf []byte, r load.Request) []byte {
+// appendRequest writes r's request into buf, its body first into body
+// (both buffers the connection's own, reused call after call): the
+// Content-Length is then the body's length, not a second reckoning of it.
+func (h *httpLoad) appendRequest(buf, body []byte, r load.Request) (req, bodyOut []byte) {
 	t := h.templates[r.Entry]
-	mcpSession := h.sessions.mcpIndex(r.Index)
-	bodyLen := len(`{"jsonrpc":"2.0","id":"`+loadIDPrefix) + digits(r.Token) + len(`",`) + len(t.pre) + len(`}`)
-	if t.session {
-		bodyLen += h.sessions.len(r.Index) + len(t.post)
-	}
-	buf = append(buf, h.headers[r.Entry][mcpSession]...)
+	body = appendCall(body, loadIDPrefix, r, t, h.sessions)
+	buf = append(buf, h.headers[r.Entry][h.sessions.mcpIndex(r.Index)]...)
 	buf = append(buf, "Content-Length: "...)
-	buf = strconv.AppendInt(buf, int64(bodyLen), 10)
+	buf = strconv.AppendInt(buf, int64(len(body)), 10)
 	buf = append(buf, "\r\n\r\n"...)
-	return appendCall(buf, loadIDPrefix, r, t, h.sessions)
-}
-
-func digits(v uint64) int {
-	n := 1
-	for v >= 10 {
-		v /= 10
-		n++
-	}
-	return n
+	return append(buf, body...), body
 }
 
 // loadConn is one connection and the call on it.
@@ -199,7 +187,8 @@ type loadConn struct {
 	// Set by the claimant before the token is stored, read by the reader
 	// after it loads the token.
 	done    load.Done
-	buf     []byte
+	buf     []byte        // the request
+	body    []byte        // its body, as appendRequest builds it
 	idleFor time.Duration // how long the connection sat idle before this call
 	// writeNow's result; writeFn is writeNow bound once.
 	wn      int
@@ -247,7 +236,7 @@ func (c *loadConn) writeNow(fd uintptr) bool {
 // (a non-blocking write; what the socket does not take is written by a
 // goroutine), or, from Send, waiting.
 func (c *loadConn) send(r load.Request, d load.Done, now bool) error {
-	c.buf = c.h.appendRequest(c.buf[:0], r)
+	c.buf, c.body = c.h.appendRequest(c.buf[:0], c.body[:0], r)
 	c.done = d
 	c.idleFor = time.Duration(time.Now().UnixNano() - c.idleSince.Load())
 	c.read.Store(0)
@@ -487,16 +476,9 @@ func parseHTTPAnswer(resp *http.Response) (load.Answer, error) {
 
 // httpAnswer classes one JSON-RPC message; an error when it is no answer.
 func httpAnswer(b []byte, at time.Time) (load.Answer, error) {
-	var msg struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-	}
-	if err := json.Unmarshal(b, &msg); err != nil || msg.Method != "" || len(msg.ID) == 0 {
-		return load.Answer{}, fmt.Errorf("not a JSON-RPC answer: %.200s", b)
-	}
 	_, a, ok := parseAnswer(b)
 	if !ok {
-		return load.Answer{}, fmt.Errorf("an answer to another request: %.200s", b)
+		return load.Answer{}, fmt.Errorf("not an answer to a load call: %.200s", b)
 	}
 	return a.loadAnswer(at), nil
 }

@@ -107,18 +107,6 @@ func (s *sessionNames) append(buf []byte, k uint64) []byte {
 	return buf
 }
 
-func (s *sessionNames) len(k uint64) int {
-	j, gen, renewed := s.parts(k)
-	n := len(s.name) + 2 + digits(j)
-	if s.round > 0 {
-		n += 2 + digits(s.round)
-	}
-	if renewed {
-		n += 2 + digits(gen)
-	}
-	return n
-}
-
 func (s *sessionNames) mcpIndex(k uint64) int { return int(k % uint64(s.mcp)) }
 
 // appendCall writes r's JSON-RPC request, with id prefix+token.
