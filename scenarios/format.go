@@ -582,7 +582,7 @@ func (s *Scenario) MinLength() time.Duration {
 func minLength(steps []Step, api *APIFaults) (time.Duration, *APIFaults) {
 	var d time.Duration
 	callMin := func(c *Call) time.Duration {
-		if c == nil || c.Background || !isModelTool(c.Tool) || api == nil {
+		if c == nil || c.Background || !IsModelTool(c.Tool) || api == nil {
 			return 0
 		}
 		return api.ResponseDuration.D() + api.ResponseLatency.D()

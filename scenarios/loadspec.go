@@ -77,7 +77,7 @@ func entryName(c *Call) string {
 // with its context omitted sends the whole project.
 func sendsContext(c *Call) bool {
 	if c.Context == nil {
-		return isModelTool(c.Tool)
+		return IsModelTool(c.Tool)
 	}
 	return len(*c.Context) > 0
 }

@@ -286,13 +286,13 @@ func (ru *run) args(c *Call, session string) map[string]any {
 			paths = append(paths, filepath.Join(ru.project, filepath.FromSlash(p)))
 		}
 	}
-	if isModelTool(c.Tool) || c.Context != nil {
+	if IsModelTool(c.Tool) || c.Context != nil {
 		args["context"] = paths
 	}
-	if isModelTool(c.Tool) || session != "" {
+	if IsModelTool(c.Tool) || session != "" {
 		args["session_id"] = session
 	}
-	if isModelTool(c.Tool) {
+	if IsModelTool(c.Tool) {
 		args["instructions"] = orDefault(c.Instructions,
 			fmt.Sprintf("Review this project and say what could make a second query hang (scenario %s).", ru.sc.Name))
 		args["output_format"] = orDefault(c.OutputFormat, "A short plain-text answer.")
@@ -300,7 +300,10 @@ func (ru *run) args(c *Call, session string) map[string]any {
 	return args
 }
 
-func isModelTool(tool string) bool {
+// IsModelTool tells a tool that consults a model (chat_with_…,
+// research_with_…): a call of one gets the required text parameters and,
+// unless it says otherwise, the whole project as context.
+func IsModelTool(tool string) bool {
 	return len(tool) > 10 && (tool[:10] == "chat_with_" || (len(tool) > 14 && tool[:14] == "research_with_"))
 }
 

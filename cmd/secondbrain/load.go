@@ -178,9 +178,12 @@ func parseCalls(calls []string) ([]any, error) {
 		parts := strings.SplitN(c, ":", 3)
 		tool, weight := parts[0], 1
 		call := map[string]any{}
+		// A scenario call with no context key sends the whole project to
+		// a model tool and nothing to any other: say which is meant.
 		if t, ok := strings.CutSuffix(tool, "+context"); ok {
 			tool = t
-		} else {
+			call["context"] = []string{"."}
+		} else if scenarios.IsModelTool(tool) {
 			call["context"] = []string{}
 		}
 		call["tool"] = tool
@@ -197,9 +200,6 @@ func parseCalls(calls []string) ([]any, error) {
 				return nil, fmt.Errorf("--call %q: arguments: want a JSON object: %w", c, err)
 			}
 			call["args"] = args
-		}
-		if _, dup := call["context"]; !dup {
-			call["name"] = tool + "+context"
 		}
 		mix = append(mix, map[string]any{"weight": weight, "call": call})
 	}
