@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -241,48 +242,46 @@ func (s *Server) ListenHTTP(ctx context.Context, opt HTTPOptions, ready func(add
 const handlerAbandonWait = 500 * time.Millisecond
 
 // handlerCount counts running HTTP handlers; once stopped it refuses new
-// ones and closes zero when the last one leaves.
+// ones and closes zero when the last one leaves. It takes no lock: every
+// request passes through it, and with a mutex here a server that fell
+// behind (a race-instrumented build uploading a project while the
+// harness's heartbeat kept arriving) queued 517 handlers on that one
+// mutex — a convoy where each hand-off waited for its goroutine to be
+// scheduled and pings took 7 s.
 type handlerCount struct {
-	mu       sync.Mutex
-	n        int
-	stopping bool
-	zero     chan struct{}
+	state atomic.Int64 // running handlers, plus stopBit once stopping
+	once  sync.Once
+	zero  chan struct{}
 }
 
+const stopBit = int64(1) << 62
+
 func (c *handlerCount) enter() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.stopping {
-		return false
+	for {
+		s := c.state.Load()
+		if s&stopBit != 0 {
+			return false
+		}
+		if c.state.CompareAndSwap(s, s+1) {
+			return true
+		}
 	}
-	c.n++
-	return true
 }
 
 func (c *handlerCount) leave() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n--
-	if c.stopping && c.n == 0 {
-		close(c.zero)
+	if c.state.Add(-1) == stopBit {
+		c.once.Do(func() { close(c.zero) })
 	}
 }
 
 // stop refuses new handlers and returns a channel closed once none runs.
 func (c *handlerCount) stop() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.stopping {
-		c.stopping = true
-		if c.n == 0 {
-			close(c.zero)
-		}
+	if c.state.Or(stopBit)&^stopBit == 0 {
+		c.once.Do(func() { close(c.zero) })
 	}
 	return c.zero
 }
 
 func (c *handlerCount) running() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
+	return int(c.state.Load() &^ stopBit)
 }
