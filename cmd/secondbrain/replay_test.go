@@ -21,8 +21,8 @@ import (
 func testReplayOpts(out, transport string) replayOpts {
 	return replayOpts{
 		timeScale: 60, out: out, seed: 1, transport: transport,
-		heartbeat: defaultPingInterval, noop: defaultNoopInterval,
-		baselineHold: baselineHoldFor(defaultPingInterval),
+		heartbeat: testPingInterval, noop: testNoopInterval,
+		baselineHold: baselineHoldFor(testPingInterval),
 		dumpEvery:    scenarios.DefaultDumpEvery, breach: probes.DefaultBreachThreshold,
 	}
 }

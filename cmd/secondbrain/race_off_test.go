@@ -1,0 +1,8 @@
+//go:build !race
+
+package main
+
+const (
+	testPingInterval = defaultPingInterval
+	testNoopInterval = defaultNoopInterval
+)
