@@ -51,7 +51,34 @@ func FuzzIDKey(f *testing.F) {
 		if ok && !json.Valid([]byte(k)) {
 			t.Fatalf("idKey(%q) = %q, not JSON", b, k)
 		}
+		if wk, wok := idKeyDecoded(b); k != wk || ok != wok {
+			t.Fatalf("idKey(%q) = %q, %v; decoding and re-encoding it gives %q, %v", b, k, ok, wk, wok)
+		}
 	})
+}
+
+// idKeyDecoded is idKey by encoding/json alone, without its fast paths.
+func idKeyDecoded(raw []byte) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			return "", false
+		}
+		b, _ := json.Marshal(s)
+		return string(b), true
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil {
+			return "", false
+		}
+		return n.String(), true
+	}
+	return "", false
 }
 
 // The HTTP checks run on every request body before mcp-go: they must
@@ -99,4 +126,49 @@ func validHeaderValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// decodeEnvelope is the fast path of every stdio request's decoding: when
+// it reports a message, encoding/json must decode the line to the same one,
+// and every ordinary request line must take it.
+func FuzzDecodeEnvelope(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":7,"method":"ping"}`,
+		`{ "jsonrpc" : "2.0" , "id" : "a b" , "method" : "tools/call" , "params" : { "name" : "x" , "arguments" : {} } }`,
+		`{"JSONRPC":"2.0","Id":1,"METHOD":"ping"}`, `{"id":1,"id":2,"method":"a","method":"b"}`,
+		`{"method":"\u0070ing","id":1}`, `{"m\u0065thod":"ping"}`, `{"method":null}`, `{"method":5}`,
+		`{"jsonrpc":"2.0","result":{"a":[1,2,{"b":"}"}]},"id":"x"}`, `{"error":{"code":-1},"id":null}`,
+		`{"method":"\xff"}`, `{"\u212a":1}`, `{}`, `{"id":1`, `[]`, `"x"`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := decodeEnvelope(b)
+		var want message
+		err := json.Unmarshal(b, &want)
+		if !ok {
+			return
+		}
+		if err != nil {
+			t.Fatalf("decodeEnvelope(%q) took a line encoding/json refuses: %v", b, err)
+		}
+		if got.JSONRPC != want.JSONRPC || got.Method != want.Method ||
+			!bytes.Equal(got.ID, want.ID) || !bytes.Equal(got.Params, want.Params) ||
+			!bytes.Equal(got.Result, want.Result) || !bytes.Equal(got.Error, want.Error) {
+			t.Fatalf("decodeEnvelope(%q) = %+v; encoding/json decodes %+v", b, got, want)
+		}
+	})
+}
+
+func TestDecodeEnvelope_fastPath(t *testing.T) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":7,"method":"ping"}`,
+		`{"jsonrpc":"2.0","id":"x","method":"tools/call","params":{"name":"chat_with_o3","arguments":{"prompt":"hé \"quoted\""}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3}}`,
+		`{"jsonrpc":"2.0","id":3,"result":{}}`,
+	} {
+		if _, ok := decodeEnvelope([]byte(s)); !ok {
+			t.Errorf("decodeEnvelope(%s) fell back to encoding/json", s)
+		}
+	}
 }

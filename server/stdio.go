@@ -468,9 +468,12 @@ func (c *conn) decode(l line) (msg message, ok bool) {
 	case line[0] != '{':
 		return fail(nil, codeParseError, "parse error: the line is not JSON")
 	}
-	if err := json.Unmarshal(line, &msg); err != nil {
-		code, text := decodeError(err)
-		return fail(nil, code, text)
+	msg, ok = decodeEnvelope(line)
+	if !ok {
+		if err := json.Unmarshal(line, &msg); err != nil {
+			code, text := decodeError(err)
+			return fail(nil, code, text)
+		}
 	}
 	if bytes.Equal(msg.ID, []byte("null")) {
 		// A request needs an id to be answered; a notification has none.
@@ -723,8 +726,13 @@ func idKey(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 {
 		return "", false
 	}
+	// Ids are on every request's path: the usual ones (a number, a plain
+	// ASCII string) are their own canonical form and need no decoding.
 	switch raw[0] {
 	case '"':
+		if plainASCIIString(raw) {
+			return string(raw), true
+		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return "", false
@@ -732,13 +740,29 @@ func idKey(raw json.RawMessage) (string, bool) {
 		b, _ := json.Marshal(s)
 		return string(b), true
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		var n json.Number
-		if json.Unmarshal(raw, &n) != nil {
+		// A valid token starting so is a number, and json.Number keeps
+		// its text as written.
+		if !json.Valid(raw) {
 			return "", false
 		}
-		return n.String(), true
+		return string(raw), true
 	}
 	return "", false
+}
+
+// plainASCIIString reports whether raw is a JSON string of printable ASCII
+// that json.Marshal writes back unchanged: no escapes, no characters it
+// escapes for HTML.
+func plainASCIIString(raw []byte) bool {
+	if len(raw) < 2 || raw[len(raw)-1] != '"' {
+		return false
+	}
+	for _, c := range raw[1 : len(raw)-1] {
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 func rawOrNil(raw json.RawMessage, ok bool) json.RawMessage {
