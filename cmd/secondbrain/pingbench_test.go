@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,11 +69,12 @@ func (p *stdioPeer) roundTrip(b *testing.B, line, id string) time.Duration {
 // to a halted vCPU, and it holds for the life of the process: one start's
 // p50 of the same server varied 36–60 µs on a 2-vCPU VM. Pooling several
 // starts gives every peer the same draw.
-const pingStarts = 5
+const pingStarts = 10
 
 // BenchmarkPingStdio pings secondbrain serve, a trivial Go line echo and,
 // when SECONDBRAIN_NODE_TOOLS holds @modelcontextprotocol/server-everything,
-// the Node reference server — one client, round-robin in one run, so the
+// the Node reference server — one client, every peer once per round in a
+// shuffled order, in one run, so the
 // machine's noise hits all alike, over pingStarts starts of every peer —
 // and reports each one's p50 and the ratios (sb/node, sb/echo).
 //
@@ -99,6 +101,7 @@ func BenchmarkPingStdio(b *testing.B) {
 	}
 	names := slices.Sorted(maps.Keys(argv))
 	lat := map[string][]time.Duration{}
+	order := rand.New(rand.NewPCG(1, 2)) // the same orders in every run
 	b.ResetTimer()
 	for start := range pingStarts {
 		b.StopTimer()
@@ -114,6 +117,11 @@ func BenchmarkPingStdio(b *testing.B) {
 		}
 		b.StartTimer()
 		for k := start; k < b.N; k += pingStarts {
+			// A fresh order every round: in a fixed one each peer always
+			// followed the same other, and the one after Node (whose event
+			// loop is still busy for a while after it answers) measured
+			// 5–10 % slower than it did after a Go peer.
+			order.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
 			for _, p := range peers {
 				lat[p.name] = append(lat[p.name], p.roundTrip(b, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, k), fmt.Sprint(k)))
 			}
