@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -94,13 +95,14 @@ func FuzzSessionChecks(f *testing.F) {
 	}
 	const limit = 4096
 	ids := newSessionIDs(10, time.Minute, nil)
+	bound := newInFlightBound(0, 0, new(atomic.Uint64))
 	f.Fuzz(func(t *testing.T, body []byte, session, method string) {
 		if method != http.MethodPost && method != http.MethodDelete && method != http.MethodGet {
 			method = http.MethodPost
 		}
 		var seen []byte
 		reached := false
-		h := sessionChecks(ids, limit, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := sessionChecks(ids, limit, bound, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			reached = true
 			seen, _ = io.ReadAll(r.Body)
 		}))

@@ -43,6 +43,13 @@ type HTTPOptions struct {
 	MaxSessions    int
 	SessionIdleTTL time.Duration
 	MaxBodyBytes   int64
+	// MaxInFlightCalls and MaxInFlightOther bound the requests run at once,
+	// tools/call apart from the rest, as on stdio (0: DefaultMaxInFlightCalls,
+	// DefaultMaxInFlightOther). Past a bound a request is refused at once:
+	// 503 with Retry-After and a JSON-RPC error (-32000, "server busy"),
+	// counted in [Server.TransportStats].
+	MaxInFlightCalls int
+	MaxInFlightOther int
 
 	anyHost bool // non-loopback bind with a token: any Host is fine
 }
@@ -92,7 +99,8 @@ func (s *Server) HTTPHandler(opt HTTPOptions) http.Handler {
 	s.httpServers = append(s.httpServers, mcpH)
 	s.httpMu.Unlock()
 	mux := http.NewServeMux()
-	mux.Handle(opt.Path, sessionChecks(ids, opt.MaxBodyBytes, mcpH))
+	bound := newInFlightBound(opt.MaxInFlightCalls, opt.MaxInFlightOther, &s.httpRefused)
+	mux.Handle(opt.Path, sessionChecks(ids, opt.MaxBodyBytes, bound, mcpH))
 	return guard(opt, mux)
 }
 

@@ -17,8 +17,9 @@ import (
 // (the stdio line cap: one message of either transport has the same
 // bound), 400 for a request of a session-based protocol version without
 // its Mcp-Session-Id header (mcp-go answers 404 as for an unknown id), and
-// 404 for a DELETE of a session that is not live (mcp-go answers 200).
-func sessionChecks(ids *sessionIDs, maxBody int64, next http.Handler) http.Handler {
+// 404 for a DELETE of a session that is not live (mcp-go answers 200); and
+// the bound on requests in flight (see [inFlightBound]).
+func sessionChecks(ids *sessionIDs, maxBody int64, bound *inFlightBound, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodPost:
@@ -34,7 +35,8 @@ func sessionChecks(ids *sessionIDs, maxBody int64, next http.Handler) http.Handl
 				return
 			}
 			r.Body = io.NopCloser(bytes.NewReader(body))
-			if id, ok := listenRequest(body); ok {
+			id, method := peekRequest(body)
+			if method == string(mcp.MethodSubscriptionsListen) && len(id) > 0 {
 				w.Header().Set("Content-Type", "application/json")
 				_, _ = w.Write(encodeError(id, mcp.METHOD_NOT_FOUND, errNoSubscriptions))
 				return
@@ -44,6 +46,12 @@ func sessionChecks(ids *sessionIDs, maxBody int64, next http.Handler) http.Handl
 					"Bad Request: the Mcp-Session-Id header is required (initialize first)")
 				return
 			}
+			release, limit, ok := bound.acquire(method)
+			if !ok {
+				writeBusy(w, rawOrNil(id, len(id) > 0), limit)
+				return
+			}
+			defer release()
 		case http.MethodDelete:
 			if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
 				break // no sessions in this version: mcp-go answers
@@ -89,17 +97,20 @@ func needsSession(h http.Header, body []byte) bool {
 // before the stream closed (the conformance suite saw both under load).
 const errNoSubscriptions = "subscriptions/listen: this server offers no notifications to subscribe to (no listChanged or resource subscriptions)"
 
-// listenRequest reports whether body is a subscriptions/listen request,
-// with its id.
-func listenRequest(body []byte) (json.RawMessage, bool) {
+// peekRequest reads a POST body's id and method; both are empty for a
+// body that is not one JSON-RPC object (a batch, not JSON: mcp-go answers).
+func peekRequest(body []byte) (json.RawMessage, string) {
+	if msg, ok := decodeEnvelope(body); ok {
+		return msg.ID, msg.Method
+	}
 	var msg struct {
 		ID     json.RawMessage `json:"id"`
 		Method string          `json:"method"`
 	}
-	if json.Unmarshal(body, &msg) != nil || msg.Method != string(mcp.MethodSubscriptionsListen) || len(msg.ID) == 0 {
-		return nil, false
+	if json.Unmarshal(body, &msg) != nil {
+		return nil, ""
 	}
-	return msg.ID, true
+	return msg.ID, msg.Method
 }
 
 // writeRPCError answers with a JSON-RPC error (null id) and an HTTP status.

@@ -12,6 +12,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mark3labs/mcp-go/mcp"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/secondbrain-dev/secondbrain/server/clock"
+	"github.com/secondbrain-dev/secondbrain/server/debugapi"
 	"github.com/secondbrain-dev/secondbrain/server/jobs"
 	"github.com/secondbrain-dev/secondbrain/server/memory"
 	"github.com/secondbrain-dev/secondbrain/server/provider"
@@ -139,6 +141,8 @@ type Server struct {
 
 	httpMu      sync.Mutex
 	httpServers []*mcpserver.StreamableHTTPServer // from HTTPHandler, shut down by Close
+	httpRefused atomic.Uint64                     // HTTP requests refused by an in-flight bound
+	stdio       atomic.Pointer[Stdio]             // the last NewStdio made, for TransportStats
 }
 
 // withDefaults fills the zero fields of opt with their defaults and makes
@@ -269,7 +273,21 @@ func (s *Server) Models() []Model { return append([]Model(nil), s.opt.Models...)
 
 // NewStdio returns a stdio transport for this server.
 func (s *Server) NewStdio() *Stdio {
-	return NewStdio(s.mcp, s.opt.Stdio, s.calls, s.opt.Logger)
+	t := NewStdio(s.mcp, s.opt.Stdio, s.calls, s.opt.Logger)
+	s.stdio.Store(t)
+	return t
+}
+
+// TransportStats returns the transports' counters: every HTTP handler's
+// and the stdio loop's (the last one NewStdio made).
+func (s *Server) TransportStats() debugapi.Transport {
+	v := debugapi.Transport{Refused: s.httpRefused.Load()}
+	if t := s.stdio.Load(); t != nil {
+		st := t.Stats()
+		v.Refused += st.Refused
+		v.Malformed, v.SuppressedResponses, v.Unwritten = st.Malformed, st.SuppressedResponses, st.Unwritten
+	}
+	return v
 }
 
 // ServeStdio serves one client on in/out until in ends or ctx ends (see [Stdio.Serve]).

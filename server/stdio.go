@@ -496,8 +496,7 @@ func (c *conn) start(ctx, reqCtx context.Context, msg message, key string, line 
 	case sem <- struct{}{}:
 	default:
 		c.t.refused.Add(1)
-		c.enqueueError(msg.ID, codeServerBusy,
-			fmt.Sprintf("server busy: %d requests of this kind in flight; retry later", cap(sem)))
+		c.enqueueError(msg.ID, codeServerBusy, busyMessage(cap(sem)))
 		return
 	}
 	hctx, cancel := context.WithCancelCause(reqCtx)

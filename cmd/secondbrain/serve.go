@@ -415,7 +415,7 @@ func (ps *parts) startDebug(ctx context.Context, c config.Config, d debugParts) 
 			debugapi.PathSettle: server.SettleHandler(server.SettleOptions{HTTPClients: []*http.Client{d.httpClient}, DBs: []*sql.DB{d.db}}),
 		},
 		Vars: func() any {
-			v := debugapi.Vars{Logship: d.logs.Stats(), Calls: d.srv.Calls().Snapshot()}
+			v := debugapi.Vars{Logship: d.logs.Stats(), Calls: d.srv.Calls().Snapshot(), Transport: d.srv.TransportStats()}
 			if d.mw != nil {
 				v.Memory = d.mw.Stats()
 			}

@@ -7,6 +7,26 @@ type Vars struct {
 	// Memory is the project-memory writer's counters, when it runs; its
 	// shape is the writer's own.
 	Memory any `json:"memory,omitempty"`
+	// Transport is the MCP transport's accounting of what it did not serve.
+	Transport Transport `json:"transport"`
+}
+
+// Transport counts the requests and answers the MCP transport did not
+// carry through: nothing it turns away goes uncounted.
+type Transport struct {
+	// Refused counts requests refused at once because their kind's
+	// in-flight bound was reached (JSON-RPC -32000 "server busy"; over
+	// HTTP with status 503).
+	Refused uint64 `json:"refused"`
+	// Malformed counts stdio lines that were no JSON-RPC message (each was
+	// answered with the error that says why).
+	Malformed uint64 `json:"malformed"`
+	// SuppressedResponses counts stdio answers not written because the
+	// client had cancelled the request.
+	SuppressedResponses uint64 `json:"suppressed_responses"`
+	// Unwritten counts stdio messages never written: stdout failed, or
+	// the client had stopped reading it when the server shut down.
+	Unwritten uint64 `json:"unwritten"`
 }
 
 // Logship is the log pipeline's part of /debug/vars: each sink's
