@@ -58,30 +58,6 @@ func FuzzIDKey(f *testing.F) {
 	})
 }
 
-// idKeyDecoded is idKey by encoding/json alone, without its fast paths.
-func idKeyDecoded(raw []byte) (string, bool) {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return "", false
-	}
-	switch raw[0] {
-	case '"':
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
-		b, _ := json.Marshal(s)
-		return string(b), true
-	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		var n json.Number
-		if json.Unmarshal(raw, &n) != nil {
-			return "", false
-		}
-		return n.String(), true
-	}
-	return "", false
-}
-
 // The HTTP checks run on every request body before mcp-go: they must
 // never panic, never pass on a body over the cap, and pass every other
 // body on unchanged.

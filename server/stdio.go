@@ -727,11 +727,28 @@ func idKey(raw json.RawMessage) (string, bool) {
 	}
 	// Ids are on every request's path: the usual ones (a number, a plain
 	// ASCII string) are their own canonical form and need no decoding.
+	switch {
+	case raw[0] == '"' && plainASCIIString(raw):
+		return string(raw), true
+	case raw[0] == '-' || '0' <= raw[0] && raw[0] <= '9':
+		// A valid token starting so is a number, and json.Number keeps
+		// its text as written.
+		if !json.Valid(raw) {
+			return "", false
+		}
+		return string(raw), true
+	}
+	return idKeyDecoded(raw)
+}
+
+// idKeyDecoded is idKey by decoding the id and encoding it again.
+func idKeyDecoded(raw json.RawMessage) (string, bool) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "", false
+	}
 	switch raw[0] {
 	case '"':
-		if plainASCIIString(raw) {
-			return string(raw), true
-		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return "", false
@@ -739,12 +756,11 @@ func idKey(raw json.RawMessage) (string, bool) {
 		b, _ := json.Marshal(s)
 		return string(b), true
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		// A valid token starting so is a number, and json.Number keeps
-		// its text as written.
-		if !json.Valid(raw) {
+		var n json.Number
+		if json.Unmarshal(raw, &n) != nil {
 			return "", false
 		}
-		return string(raw), true
+		return n.String(), true
 	}
 	return "", false
 }
