@@ -552,6 +552,9 @@ func (ru *run) startServer(ctx context.Context, tmp, transportName string) (*ser
 			"--roots", ru.project,
 			"--debug-addr", "127.0.0.1:0", "--debug-addr-file", s.debugFile,
 			"--time-scale", strconv.FormatFloat(r.opts.TimeScale, 'g', -1, 64),
+			// The scenario's clock, the fakes' and every server it starts
+			// (a restart too) then tell one time.
+			"--time-origin", ru.clk.Origin().UTC().Format(time.RFC3339Nano),
 		}
 		if u := ru.fakes.SinkURL(); u != "" {
 			argv = append(argv, "--victorialogs-url", u)

@@ -31,7 +31,7 @@ func serveTestServer() bool {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	httpAddr := fs.String("http", "", "")
 	debugFile := fs.String("debug-addr-file", "", "")
-	for _, name := range []string{"base-url", "db", "roots", "debug-addr", "time-scale", "log-level", "log-shipping", "victorialogs-url"} {
+	for _, name := range []string{"base-url", "db", "roots", "debug-addr", "time-scale", "time-origin", "log-level", "log-shipping", "victorialogs-url"} {
 		fs.String(name, "", "")
 	}
 	args := os.Args[1:]

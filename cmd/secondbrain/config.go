@@ -49,6 +49,7 @@ func (f *configFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.c.Debug.Profiling, "debug-profiling", false, "turn on block and mutex profiling and the runtime/trace flight recorder (harness)")
 	fs.BoolVar(&f.c.DeveloperMode, "developer-mode", false, "register developer tools (search_mcp_debug_logs)")
 	fs.Float64Var(&f.c.TimeScale, "time-scale", 1, "run internal timers (polling, progress, timeouts, TTLs) this many times faster (debug/harness)")
+	fs.StringVar(&f.c.TimeOrigin, "time-origin", "", "RFC 3339 instant the scaled clock counts from (default: the server's start); servers given one origin agree on the time across restarts (harness)")
 	fs.StringVar(&f.canary, "canary", "", "comma-separated canaries to inject (harness only)")
 	fs.Int64Var(&f.c.MaxFileBytes, "max-file-bytes", 0, "per-file size cap for context (default 2 MB)")
 	fs.Int64Var(&f.c.MaxTotalBytes, "max-total-bytes", 0, "total size cap for context (default 50 MB)")
@@ -113,6 +114,7 @@ func (f *configFlags) merge(fs *pflag.FlagSet) (config.Config, string, error) {
 		"debug-profiling":       func() { c.Debug.Profiling = f.c.Debug.Profiling },
 		"developer-mode":        func() { c.DeveloperMode = f.c.DeveloperMode },
 		"time-scale":            func() { c.TimeScale = f.c.TimeScale },
+		"time-origin":           func() { c.TimeOrigin = f.c.TimeOrigin },
 		"canary":                func() { c.Canary = config.SplitList(f.canary) },
 		"max-file-bytes":        func() { c.MaxFileBytes = f.c.MaxFileBytes },
 		"max-total-bytes":       func() { c.MaxTotalBytes = f.c.MaxTotalBytes },

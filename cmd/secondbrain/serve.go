@@ -182,7 +182,8 @@ func (ps *parts) startServer(ctx context.Context, c config.Config, logs *logship
 		// CANARY: one connection per host and no timeouts, a suspected root cause of hangs.
 		httpClient = &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1}}
 	}
-	clk := clock.NewScaled(c.TimeScale)
+	origin, _ := c.ClockOrigin() // checked with the rest of c
+	clk := clock.NewScaledFrom(c.TimeScale, origin)
 	faultSet, err := faults.New(c.Canary, clk)
 	if err != nil {
 		return nil, &exitError{code: exitUsage, err: err}

@@ -47,8 +47,9 @@ type e2e struct {
 	db      string
 	fakeURL string // "" means --provider fake
 	config  string
-	extra   []string // more serve flags
-	env     []string // more environment, after the defaults
+	extra   []string  // more serve flags
+	env     []string  // more environment, after the defaults
+	origin  time.Time // --time-origin of every server the test starts
 }
 
 func newE2E(t *testing.T, outOfProcessFake bool) *e2e {
@@ -70,7 +71,7 @@ func newE2E(t *testing.T, outOfProcessFake bool) *e2e {
 			t.Fatal(err)
 		}
 	}
-	e := &e2e{t: t, project: dir, db: filepath.Join(t.TempDir(), "sb.db")}
+	e := &e2e{t: t, project: dir, db: filepath.Join(t.TempDir(), "sb.db"), origin: time.Now()}
 	// An explicit empty config file, so a secondbrain.yaml lying around is never read.
 	e.config = filepath.Join(t.TempDir(), "empty.yaml")
 	if err := os.WriteFile(e.config, nil, 0o644); err != nil {
@@ -89,7 +90,10 @@ func newE2E(t *testing.T, outOfProcessFake bool) *e2e {
 }
 
 func (e *e2e) args(extra ...string) []string {
-	a := []string{"serve", "--roots", e.project, "--db", e.db, "--time-scale", "100", "--log-level", "debug"}
+	// One origin for every server of the test: a restarted server then
+	// reads the times its predecessor stored as the past they are.
+	a := []string{"serve", "--roots", e.project, "--db", e.db, "--time-scale", "100",
+		"--time-origin", e.origin.UTC().Format(time.RFC3339Nano), "--log-level", "debug"}
 	if e.fakeURL != "" {
 		a = append(a, "--base-url", e.fakeURL)
 	} else {

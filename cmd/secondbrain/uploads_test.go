@@ -244,6 +244,10 @@ func TestE2E_UploadStoreLimit_EvictsIdleElseClearError(t *testing.T) {
 
 	// 1 h of scenario time (36 s real): nothing becomes evictable in this phase.
 	s1 := e.startServer("--vector-store-evict-idle", "1h")
+	// Stores used late in a server's life: its scaled clock is then 200 s
+	// ahead of one a restarted server would start afresh, and the restart
+	// below must still see them as idle (it did not, on a slow CI run).
+	time.Sleep(2 * time.Second)
 	for _, id := range []string{"l-1", "l-2"} {
 		r := call(t, s1.c, "chat_with_o3", chat(id, gen))
 		checkAttached(t, id, meta(t, r), echo(t, r))

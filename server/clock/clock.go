@@ -79,21 +79,38 @@ func (r realTimer) Stop() bool          { return r.t.Stop() }
 
 // Scaled runs scenario time Scale times faster than the wall clock: a timer for
 // d fires after d/Scale of real time, and Now advances Scale seconds per real
-// second from the moment the clock was made. Scale <= 1 behaves like [Real]
-// but still reports time relative to its start.
+// second from its origin (the moment the clock was made, unless given).
+// Scale <= 1 behaves like [Real] but still reports time relative to its origin.
 type Scaled struct {
 	scale float64
 	start time.Time
 }
 
-// NewScaled returns a clock running scale times faster than real time.
-// A scale <= 0 is treated as 1.
+// NewScaled returns a clock running scale times faster than real time from
+// now. A scale <= 0 is treated as 1.
 func NewScaled(scale float64) *Scaled {
+	return NewScaledFrom(scale, time.Time{})
+}
+
+// NewScaledFrom returns a clock running scale times faster than real time
+// from origin (the zero time, or one still to come, means now). Clocks of
+// one scale and origin tell the same time in every process: a server
+// restarted mid-scenario reads the times its predecessor stored as the
+// past they are — with each clock running from its own start, the first
+// server's clock had run ahead of the second's by (scale-1)× its lifetime,
+// and the store it last used seconds ago looked used minutes in the future.
+func NewScaledFrom(scale float64, origin time.Time) *Scaled {
 	if scale <= 0 {
 		scale = 1
 	}
-	return &Scaled{scale: scale, start: time.Now()}
+	if now := time.Now(); origin.IsZero() || origin.After(now) {
+		origin = now
+	}
+	return &Scaled{scale: scale, start: origin}
 }
+
+// Origin returns the real time at which scenario time equals real time.
+func (s *Scaled) Origin() time.Time { return s.start }
 
 // Scale returns the speed-up factor.
 func (s *Scaled) Scale() float64 { return s.scale }

@@ -87,3 +87,27 @@ func TestWithTimeoutCause(t *testing.T) {
 		t.Errorf("cause after cancel: %v", context.Cause(ctx2))
 	}
 }
+
+// Clocks of one origin and scale agree whenever they were made; one
+// without an origin (or with one still to come) counts from its making.
+func TestScaledFrom_sharedOrigin(t *testing.T) {
+	origin := time.Now().Add(-10 * time.Second)
+	a := NewScaledFrom(100, origin)
+	b := NewScaledFrom(100, origin)
+	ta, tb := a.Now(), b.Now()
+	if d := tb.Sub(ta); d < 0 || d > time.Second { // 100× the real gap between the two reads
+		t.Errorf("two clocks of one origin differ by %v", d)
+	}
+	if ahead := ta.Sub(time.Now()); ahead < 900*time.Second {
+		t.Errorf("10 s after its origin a 100× clock is %v ahead of real time; want ~990 s", ahead)
+	}
+	for _, o := range []time.Time{{}, time.Now().Add(time.Hour)} {
+		c := NewScaledFrom(100, o)
+		if d := c.Now().Sub(time.Now()); d > time.Second || d < -time.Second {
+			t.Errorf("origin %v: a new clock is %v off real time; want ~0", o, d)
+		}
+		if o := c.Origin(); time.Since(o) > time.Second {
+			t.Errorf("origin %v: Origin() = %v, want about now", o, c.Origin())
+		}
+	}
+}

@@ -79,9 +79,13 @@ type Config struct {
 		Profiling bool `yaml:"profiling" json:"profiling"`
 	} `yaml:"debug" json:"debug"`
 
-	DeveloperMode bool     `yaml:"developer_mode" json:"developer_mode"`
-	TimeScale     float64  `yaml:"time_scale" json:"time_scale"`
-	Canary        []string `yaml:"canary" json:"canary"`
+	DeveloperMode bool    `yaml:"developer_mode" json:"developer_mode"`
+	TimeScale     float64 `yaml:"time_scale" json:"time_scale"`
+	// TimeOrigin (RFC 3339) is the real instant the scaled clock counts
+	// from ("" = the server's start): processes given one origin and scale
+	// agree on the time, across restarts (harness).
+	TimeOrigin string   `yaml:"time_origin" json:"time_origin"`
+	Canary     []string `yaml:"canary" json:"canary"`
 
 	MaxFileBytes  int64 `yaml:"max_file_bytes" json:"max_file_bytes"`
 	MaxTotalBytes int64 `yaml:"max_total_bytes" json:"max_total_bytes"`
@@ -152,7 +156,7 @@ var Env = []string{
 	"SECONDBRAIN_BASE_URL", "SECONDBRAIN_PROVIDER", "SECONDBRAIN_ROOTS", "SECONDBRAIN_DB", "SECONDBRAIN_SESSION_TTL",
 	"SECONDBRAIN_HTTP", "SECONDBRAIN_HTTP_TOKEN", "SECONDBRAIN_LOG_LEVEL", "LOG_LEVEL", "SECONDBRAIN_LOG_FORMAT",
 	"SECONDBRAIN_LOG_SHIPPING", "VICTORIA_LOGS_URL", "SECONDBRAIN_VICTORIALOGS_URL", "SECONDBRAIN_DEBUG_ADDR",
-	"SECONDBRAIN_DEBUG_ADDR_FILE", "SECONDBRAIN_DEBUG_PROFILING", "SECONDBRAIN_DEVELOPER_MODE", "SECONDBRAIN_TIME_SCALE", "SECONDBRAIN_CANARY",
+	"SECONDBRAIN_DEBUG_ADDR_FILE", "SECONDBRAIN_DEBUG_PROFILING", "SECONDBRAIN_DEVELOPER_MODE", "SECONDBRAIN_TIME_SCALE", "SECONDBRAIN_TIME_ORIGIN", "SECONDBRAIN_CANARY",
 	"SECONDBRAIN_MAX_FILE_BYTES", "SECONDBRAIN_MAX_TOTAL_BYTES", "SECONDBRAIN_VECTOR_STORE",
 }
 
@@ -221,6 +225,7 @@ func ApplyEnv(c *Config, getenv func(string) string) error {
 		}
 		c.TimeScale = f
 	}
+	str(&c.TimeOrigin, "SECONDBRAIN_TIME_ORIGIN")
 	if v := getenv("SECONDBRAIN_CANARY"); v != "" {
 		c.Canary = SplitList(v)
 	}
@@ -270,6 +275,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TimeScale <= 0 {
 		errs = append(errs, fmt.Errorf("time scale must be > 0, got %v", c.TimeScale))
+	}
+	if _, err := c.ClockOrigin(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.SessionTTL <= 0 {
 		errs = append(errs, fmt.Errorf("session TTL must be > 0, got %v", c.SessionTTL))
@@ -377,4 +385,19 @@ func (c Config) YAML() ([]byte, error) {
 		return nil, fmt.Errorf("cannot render config: %w", err)
 	}
 	return b, nil
+}
+
+// ClockOrigin parses TimeOrigin: the zero time when it is empty.
+func (c *Config) ClockOrigin() (time.Time, error) {
+	if c.TimeOrigin == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, c.TimeOrigin)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time origin must be an RFC 3339 time (e.g. 2026-12-04T17:00:00Z), got %q", c.TimeOrigin)
+	}
+	if t.After(time.Now()) {
+		return time.Time{}, fmt.Errorf("time origin %s is in the future", c.TimeOrigin)
+	}
+	return t, nil
 }

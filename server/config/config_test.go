@@ -130,3 +130,27 @@ func TestValidate_NamesTheSettingAndValidValues(t *testing.T) {
 		})
 	}
 }
+
+func TestValidate_TimeOrigin(t *testing.T) {
+	tests := []struct {
+		origin  string
+		wantErr string
+	}{
+		{"", ""},
+		{"2026-12-04T17:00:00Z", ""},
+		{"2026-12-04T17:00:00.123456789+01:00", ""},
+		{"yesterday", "RFC 3339"},
+		{time.Now().Add(time.Hour).UTC().Format(time.RFC3339), "in the future"},
+	}
+	for _, tt := range tests {
+		c := config.Default()
+		c.TimeOrigin = tt.origin
+		err := c.Validate()
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("origin %q: %v", tt.origin, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("origin %q: error %v; want one saying %q", tt.origin, err, tt.wantErr)
+		}
+	}
+}
