@@ -40,13 +40,15 @@ func TestInFlightBound(t *testing.T) {
 	call := func(id int) string {
 		return `{"jsonrpc":"2.0","id":` + string(rune('0'+id)) + `,"method":"tools/call","params":{"name":"list_models"}}`
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		post("held", call(1), true)
-	}()
-	if got := <-entered; got != "held" {
-		t.Fatalf("first call: entered %q", got)
+	done := make(chan struct{}, 2)
+	for name, body := range map[string]string{"held call": call(1), "held ping": `{"jsonrpc":"2.0","id":"h","method":"ping"}`} {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			post(name, body, true)
+		}()
+		if got := <-entered; got != name {
+			t.Fatalf("%s: entered %q", name, got)
+		}
 	}
 
 	tests := []struct {
@@ -56,8 +58,9 @@ func TestInFlightBound(t *testing.T) {
 		id     string
 	}{
 		{"a second call is refused", call(2), http.StatusServiceUnavailable, "2"},
-		{"a ping still passes", `{"jsonrpc":"2.0","id":"p","method":"ping"}`, http.StatusOK, ""},
-		{"a notification counts as other and passes", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, http.StatusOK, ""},
+		{"a second other request is refused", `{"jsonrpc":"2.0","id":"p","method":"ping"}`, http.StatusServiceUnavailable, `"p"`},
+		{"a cancel is no request and passes", `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`, http.StatusOK, ""},
+		{"a client's response passes", `{"jsonrpc":"2.0","id":9,"result":{}}`, http.StatusOK, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,11 +92,12 @@ func TestInFlightBound(t *testing.T) {
 	}
 	close(hold)
 	<-done
+	<-done
 	if rec := post("after", call(3), false); rec.Code != http.StatusOK {
 		t.Errorf("a call after the slot was freed: status %d (%s)", rec.Code, rec.Body)
 	}
 	<-entered
-	if n := refused.Load(); n != 1 {
-		t.Errorf("refused counted %d; want 1", n)
+	if n := refused.Load(); n != 2 {
+		t.Errorf("refused counted %d; want 2", n)
 	}
 }

@@ -41,17 +41,22 @@ func sessionChecks(ids *sessionIDs, maxBody int64, bound *inFlightBound, next ht
 				_, _ = w.Write(encodeError(id, mcp.METHOD_NOT_FOUND, errNoSubscriptions))
 				return
 			}
+			// Only requests are bounded, as on stdio: a notification (a
+			// cancel above all) or a response must get through to an
+			// overloaded server. Refused before any more decoding.
+			if len(id) > 0 && method != "" {
+				release, limit, ok := bound.acquire(method)
+				if !ok {
+					writeBusy(w, rawOrNil(id, true), limit)
+					return
+				}
+				defer release()
+			}
 			if r.Header.Get(mcpserver.HeaderKeySessionID) == "" && needsSession(r.Header, body) {
 				writeRPCError(w, http.StatusBadRequest, mcp.INVALID_REQUEST,
 					"Bad Request: the Mcp-Session-Id header is required (initialize first)")
 				return
 			}
-			release, limit, ok := bound.acquire(method)
-			if !ok {
-				writeBusy(w, rawOrNil(id, len(id) > 0), limit)
-				return
-			}
-			defer release()
 		case http.MethodDelete:
 			if mcp.IsModernProtocol(r.Header.Get(mcp.HeaderProtocolVersion)) {
 				break // no sessions in this version: mcp-go answers

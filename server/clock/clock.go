@@ -103,10 +103,13 @@ func NewScaledFrom(scale float64, origin time.Time) *Scaled {
 	if scale <= 0 {
 		scale = 1
 	}
-	if now := time.Now(); origin.IsZero() || origin.After(now) {
+	now := time.Now()
+	if origin.IsZero() || origin.After(now) {
 		origin = now
 	}
-	return &Scaled{scale: scale, start: origin}
+	// Counted from now's monotonic reading: a parsed origin has none, and
+	// Now would then follow wall-clock steps, multiplied by the scale.
+	return &Scaled{scale: scale, start: now.Add(origin.Sub(now))}
 }
 
 // Origin returns the real time at which scenario time equals real time.

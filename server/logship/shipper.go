@@ -351,7 +351,9 @@ func (c *shipCore) maybeNotice() {
 	}
 	c.notices.Add(1)
 	st := sinkStats("", c.q)
-	r := slog.NewRecord(now, slog.LevelWarn, "logship: VictoriaLogs queue full, dropping newest log records", 0)
+	// Stamped with the wall clock like every other record (the scaled
+	// clock only rate-limits the notice): under a time scale it runs ahead.
+	r := slog.NewRecord(time.Now(), slog.LevelWarn, "logship: VictoriaLogs queue full, dropping newest log records", 0)
 	r.AddAttrs(
 		Component("logship"),
 		slog.Int64("dropped_since_last_notice", n),
