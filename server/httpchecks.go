@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/mark3labs/mcp-go/mcp"
 	mcpserver "github.com/mark3labs/mcp-go/server"
@@ -102,19 +103,11 @@ func needsSession(h http.Header, body []byte) bool {
 // before the stream closed (the conformance suite saw both under load).
 const errNoSubscriptions = "subscriptions/listen: this server offers no notifications to subscribe to (no listChanged or resource subscriptions)"
 
-// peekRequest reads a POST body's id and method; both are empty for a
-// body that is not one JSON-RPC object (a batch, not JSON: mcp-go answers).
+// peekRequest reads a POST body's id and method; the method is empty for a
+// body that is not one JSON-RPC object (a batch, not JSON) or whose method
+// is not a string: mcp-go answers those.
 func peekRequest(body []byte) (json.RawMessage, string) {
-	if msg, ok := decodeEnvelope(body); ok {
-		return msg.ID, msg.Method
-	}
-	var msg struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-	}
-	if json.Unmarshal(body, &msg) != nil {
-		return nil, ""
-	}
+	msg, _ := decodeMessage(body) // what decodes despite an error is still the body's
 	return msg.ID, msg.Method
 }
 
@@ -123,4 +116,12 @@ func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(encodeError(nil, code, msg)) // the client went away: nothing to do
+}
+
+// writeBusy refuses a request over its bound.
+func writeBusy(w http.ResponseWriter, id json.RawMessage, limit int) {
+	w.Header().Set("Retry-After", strconv.Itoa(1))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write(encodeError(id, codeServerBusy, busyMessage(limit))) // the client went away: nothing to do
 }

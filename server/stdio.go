@@ -141,8 +141,7 @@ type conn struct {
 	mu       sync.Mutex
 	inflight map[string]*inflight // by compact raw JSON id
 
-	callSem  chan struct{}
-	otherSem chan struct{}
+	bound    *inFlightBound
 	handlers sync.WaitGroup
 
 	// dispatchMu is held by the reader while it dispatches a line;
@@ -201,8 +200,7 @@ func (t *Stdio) Serve(ctx context.Context, in io.Reader, out io.Writer) error {
 		session:  session,
 		out:      make(chan []byte, 4096),
 		inflight: make(map[string]*inflight),
-		callSem:  make(chan struct{}, t.opt.MaxInFlightCalls),
-		otherSem: make(chan struct{}, t.opt.MaxInFlightOther),
+		bound:    newInFlightBound(t.opt.MaxInFlightCalls, t.opt.MaxInFlightOther, &t.refused),
 		giveUp:   make(chan struct{}),
 		direct:   direct,
 	}
@@ -468,12 +466,10 @@ func (c *conn) decode(l line) (msg message, ok bool) {
 	case line[0] != '{':
 		return fail(nil, codeParseError, "parse error: the line is not JSON")
 	}
-	msg, ok = decodeEnvelope(line)
-	if !ok {
-		if err := json.Unmarshal(line, &msg); err != nil {
-			code, text := decodeError(err)
-			return fail(nil, code, text)
-		}
+	msg, err := decodeMessage(line)
+	if err != nil {
+		code, text := decodeError(err)
+		return fail(nil, code, text)
 	}
 	if bytes.Equal(msg.ID, []byte("null")) {
 		// A request needs an id to be answered; a notification has none.
@@ -488,15 +484,9 @@ func (c *conn) decode(l line) (msg message, ok bool) {
 // with an id already in flight, it is refused at once.
 func (c *conn) start(ctx, reqCtx context.Context, msg message, key string, line []byte) {
 	isCall := msg.Method == string(mcp.MethodToolsCall)
-	sem := c.otherSem
-	if isCall {
-		sem = c.callSem
-	}
-	select {
-	case sem <- struct{}{}:
-	default:
-		c.t.refused.Add(1)
-		c.enqueueError(msg.ID, codeServerBusy, busyMessage(cap(sem)))
+	release, limit, ok := c.bound.acquire(msg.Method)
+	if !ok {
+		c.enqueueError(msg.ID, codeServerBusy, busyMessage(limit))
 		return
 	}
 	hctx, cancel := context.WithCancelCause(reqCtx)
@@ -504,7 +494,7 @@ func (c *conn) start(ctx, reqCtx context.Context, msg message, key string, line 
 	if _, dup := c.inflight[key]; dup {
 		c.mu.Unlock()
 		cancel(nil)
-		<-sem
+		release()
 		c.enqueueError(msg.ID, codeInvalidRequest, "a request with id "+key+" is already in flight")
 		return
 	}
@@ -517,7 +507,7 @@ func (c *conn) start(ctx, reqCtx context.Context, msg message, key string, line 
 	c.handlers.Add(1)
 	run := func() {
 		defer c.handlers.Done()
-		defer func() { <-sem }()
+		defer release()
 		resp := c.handle(hctx, msg.ID, line)
 		cancel(nil)
 		c.finish(ctx, key, resp)

@@ -6,6 +6,17 @@ import (
 	"unicode/utf8"
 )
 
+// decodeMessage decodes one JSON-RPC message: without reflection when
+// decodeEnvelope can, else by encoding/json (whose errors it returns).
+func decodeMessage(b []byte) (message, error) {
+	if msg, ok := decodeEnvelope(b); ok {
+		return msg, nil
+	}
+	var msg message
+	err := json.Unmarshal(b, &msg)
+	return msg, err
+}
+
 // decodeEnvelope reads a line's top-level JSON-RPC members without
 // reflection, for the form every client writes: a valid JSON object whose
 // member names are plain ASCII (no escapes), whose "jsonrpc" and "method",

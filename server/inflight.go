@@ -1,22 +1,20 @@
 package server
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
-	"strconv"
 	"sync/atomic"
 
 	"github.com/mark3labs/mcp-go/mcp"
 )
 
-// inFlightBound bounds the POSTed requests an HTTP server runs at once, by
-// kind, as the stdio transport bounds its own: tools/call apart from the
-// rest, so pings and tool lists are never refused because calls fill the
-// server. Past a bound a request is refused at once (503, Retry-After and
-// a JSON-RPC error with its id) rather than queued: a server that fell
-// behind otherwise kept taking requests — a race-instrumented build under
-// the harness's heartbeat held 1,100 of them and answered pings in 7 s.
+// inFlightBound bounds the requests a transport runs at once, by kind:
+// tools/call apart from the rest, so pings and tool lists are never
+// refused because calls fill the server. Past a bound a request is
+// refused at once (JSON-RPC -32000; over HTTP also 503 and Retry-After)
+// rather than queued: an HTTP server that fell behind otherwise kept
+// taking requests — a race-instrumented build under the harness's
+// heartbeat held 1,100 of them and answered pings in 7 s. The stdio loop
+// bounds each connection with one, an HTTP handler all its requests.
 type inFlightBound struct {
 	calls, other chan struct{}
 	refused      *atomic.Uint64
@@ -53,12 +51,4 @@ func (b *inFlightBound) acquire(method string) (release func(), limit int, ok bo
 // either transport.
 func busyMessage(limit int) string {
 	return fmt.Sprintf("server busy: %d requests of this kind in flight; retry later", limit)
-}
-
-// writeBusy refuses a request over its bound.
-func writeBusy(w http.ResponseWriter, id json.RawMessage, limit int) {
-	w.Header().Set("Retry-After", strconv.Itoa(1))
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write(encodeError(id, codeServerBusy, busyMessage(limit))) // the client went away: nothing to do
 }
