@@ -299,16 +299,8 @@ func (c *loadConn) readLoop() {
 			s = c.state.Load()
 		}
 		switch {
-		case s == connIdle:
-			if c.state.CompareAndSwap(connIdle, connOwned) {
-				c.redial()
-				c.free()
-			}
-		case s&connAbandoned != 0:
-			if c.state.CompareAndSwap(s, connOwned) {
-				c.redial()
-				c.free()
-			}
+		case s == connIdle, s&connAbandoned != 0:
+			c.renew(s)
 		default:
 			c.deliver(s, a, broken)
 		}
@@ -326,11 +318,7 @@ func (c *loadConn) deliver(token uint64, a load.Answer, broken bool) {
 	d := c.done
 	c.idleSince.Store(time.Now().UnixNano())
 	if !c.state.CompareAndSwap(token, connIdle) {
-		// Abandoned meanwhile: its socket may have been closed too.
-		if c.state.CompareAndSwap(token|connAbandoned, connOwned) {
-			c.redial()
-			c.free()
-		}
+		c.renew(token | connAbandoned) // abandoned meanwhile: its socket may have been closed too
 		return
 	}
 	c.notifyFree()
@@ -406,6 +394,15 @@ func (c *loadConn) redialErr() error {
 // redialBackoff is how long a reader waits after a connection it could
 // not open before its connection is used (and fails) again.
 const redialBackoff = 100 * time.Millisecond
+
+// renew gives c a fresh connection and frees it, if c is still in state
+// s (idle, or a call given up on): its reader then owns it meanwhile.
+func (c *loadConn) renew(s uint64) {
+	if c.state.CompareAndSwap(s, connOwned) {
+		c.redial()
+		c.free()
+	}
+}
 
 func (c *loadConn) free() {
 	c.idleSince.Store(time.Now().UnixNano())
