@@ -74,9 +74,9 @@ const pingStarts = 10
 // BenchmarkPingStdio pings secondbrain serve, a trivial Go line echo and,
 // when SECONDBRAIN_NODE_TOOLS holds @modelcontextprotocol/server-everything,
 // the Node reference server — one client, every peer once per round in a
-// shuffled order, in one run, so the
-// machine's noise hits all alike, over pingStarts starts of every peer —
-// and reports each one's p50 and the ratios (sb/node, sb/echo).
+// shuffled order, in one run, so the machine's noise hits all alike, over
+// pingStarts starts of every peer — and reports each one's p50 and the
+// ratios (sb/node, sb/echo).
 //
 //	go test ./cmd/secondbrain -run XXX -bench PingStdio -benchtime 10000x
 func BenchmarkPingStdio(b *testing.B) {
